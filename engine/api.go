@@ -1,0 +1,139 @@
+// Package engine is what a user of the library calls: load a model and its tokenizer, run requests
+// (tokenize, schedule, sample, detokenize, stream), and trace what each step did.
+package engine
+
+import (
+	"errors"
+	"time"
+)
+
+// Options configure an engine at load time.
+type Options struct {
+	Threads       int    // worker threads for the kernels; 0 means one per physical core
+	ContextLength int    // tokens per sequence; 0 means the model's trained context
+	MaxSequences  int    // sequences decoded together in one step; 0 means 4
+	MaxQueue      int    // requests waiting for a sequence slot; 0 means 64
+	Kernels       string // "" (best available) or a feature cap such as "generic"
+	KVTypeK       string // cache type for keys: "f32" (default), "f16", "q8_0", "q4_0"
+	KVTypeV       string // cache type for values
+	KVBudget      int64  // bytes for all cached tokens of all sequences; 0 means no cap
+	ChatTemplate  string // overrides the template detected from tokenizer.chat_template ("" = detect)
+}
+
+// Info describes a loaded model.
+type Info struct {
+	Path          string    `json:"path"`
+	Model         string    `json:"model"` // file base name, the id used by the API
+	Arch          string    `json:"architecture"`
+	Name          string    `json:"name,omitempty"` // general.name
+	Kernels       string    `json:"kernels"`
+	ContextLength int       `json:"context_length"`
+	VocabSize     int       `json:"vocab_size"`
+	Params        int64     `json:"parameters"`
+	FileBytes     int64     `json:"file_bytes"`
+	ChatTemplate  string    `json:"-"` // the raw tokenizer.chat_template, "" if absent
+	Threads       int       `json:"threads"`
+	LoadedAt      time.Time `json:"loaded_at"`
+}
+
+// Sampling selects the next token from the logits. The zero value is greedy.
+type Sampling struct {
+	Temperature   float32 // 0 = greedy (argmax)
+	TopK          int     // 0 = off
+	TopP          float32 // 0 or 1 = off
+	MinP          float32 // 0 = off
+	RepeatPenalty float32 // 0 or 1 = off
+	RepeatLastN   int     // tokens the penalty looks back at; 0 means 64
+	Seed          uint64  // 0 = random
+}
+
+// Request is one generation.
+type Request struct {
+	Prompt    []int32 // token ids, BOS included when the model wants it
+	MaxTokens int     // tokens to generate; 0 with Echo returns only prompt logprobs
+	Sampling  Sampling
+	Stop      []string // generation ends before the first occurrence of any of these
+	IgnoreEOS bool
+	Logprobs  int  // >0: report this many top alternatives (and the chosen token's logprob)
+	Echo      bool // with Logprobs: also report teacher-forced logprobs of the prompt tokens
+	Trace     bool // record per-step shapes and timings in Result.Trace
+}
+
+// TokenProb is a token and its natural-log probability.
+type TokenProb struct {
+	ID      int32   `json:"id"`
+	Logprob float32 `json:"logprob"`
+}
+
+// Event is one generated token, delivered as soon as it is sampled.
+type Event struct {
+	Token   int32
+	Text    string      // the text this token completes (may be "" while a UTF-8 char spans tokens)
+	Logprob float32     // of the chosen token (when Request.Logprobs > 0)
+	Top     []TokenProb // the Request.Logprobs most likely tokens
+}
+
+// Position holds the distribution after one token of prompt+output (teacher-forced for the prompt):
+// Top are the most likely next tokens.
+type Position struct {
+	Token int32       `json:"token"`
+	Top   []TokenProb `json:"top"`
+}
+
+// TraceStep records one forward step of a request.
+type TraceStep struct {
+	Step     int           `json:"step"`
+	Kind     string        `json:"kind"`   // "prefill" or "decode"
+	Tokens   int           `json:"tokens"` // tokens computed in this step for this request
+	Reused   int           `json:"reused"` // prompt tokens taken from the prefix cache
+	KVLen    int           `json:"kv_len"` // cache length after the step
+	Batch    int           `json:"batch"`  // sequences in the step
+	Layers   []LayerShapes `json:"layers,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// LayerShapes are the output shapes of one layer in a step, as (batch, tokens, hidden).
+type LayerShapes struct {
+	Attn [3]int `json:"attn"`
+	MLP  [3]int `json:"mlp"`
+}
+
+// Result is what a finished request produced.
+type Result struct {
+	PromptTokens int
+	Reused       int        // prompt tokens served from the prefix cache
+	Tokens       []int32    // generated ids (without the prompt)
+	Text         string     // generated text, stop string excluded
+	FinishReason string     // "stop" (EOS or stop string) or "length"
+	Logprobs     []Position // with Echo: one per prompt token, then one per generated token
+	Trace        []TraceStep
+	PrefillTime  time.Duration
+	DecodeTime   time.Duration
+}
+
+// Stats are the engine's counters, read by the daemon's /metrics and /health.
+type Stats struct {
+	Requests        int64   // finished requests
+	PromptTokens    int64   // prompt tokens submitted
+	PrefillTokens   int64   // prompt tokens computed (not reused)
+	GeneratedTokens int64   // tokens generated
+	PrefillSeconds  float64 // time spent in steps that prefilled
+	DecodeSeconds   float64 // time spent in decode-only steps
+	QueueDepth      int     // requests waiting for a sequence slot
+	ActiveSequences int
+	KVBytes         int64 // bytes held by KV caches, live and prefix-cached
+	KVBudget        int64
+	KVBytesPerToken int64
+	PrefixHits      int64
+	PrefixTokens    int64 // prompt tokens reused from the prefix cache
+	PrefixEvictions int64
+}
+
+// Errors a caller can tell apart (errors.Is).
+var (
+	ErrQueueFull      = errors.New("engine: queue full")
+	ErrClosed         = errors.New("engine: closed")
+	ErrContextFull    = errors.New("engine: context full")
+	ErrPromptTooLong  = errors.New("engine: prompt longer than the context")
+	ErrInvalidRequest = errors.New("engine: invalid request")
+)
