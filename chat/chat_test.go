@@ -1,0 +1,131 @@
+package chat
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Real template texts (abridged to their distinctive parts) as published in the models'
+// tokenizer_config.json on Hugging Face.
+const (
+	gemma3Tmpl  = "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}...{{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else \"\") }}...{{ '<end_of_turn>\\n' }}...{{'<start_of_turn>model\\n'}}"
+	llama2Tmpl  = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
+	llama3Tmpl  = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+	chatmlTmpl  = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+	mistralTmpl = "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% endif %}{% endfor %}"
+)
+
+func TestDetect(t *testing.T) {
+	for _, tc := range []struct {
+		tmpl string
+		want Format
+		err  error
+	}{
+		{gemma3Tmpl, Gemma, nil},
+		{llama2Tmpl, Llama2, nil},
+		{llama3Tmpl, Llama3, nil},
+		{chatmlTmpl, ChatML, nil},
+		{mistralTmpl, "", ErrUnknownTemplate},
+		{"{{ messages }}", "", ErrUnknownTemplate},
+		{"", "", ErrNoTemplate},
+		{"  \n", "", ErrNoTemplate},
+	} {
+		got, err := Detect(tc.tmpl)
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Errorf("Detect(%.30q) error = %v, want %v", tc.tmpl, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got.Format != tc.want {
+			t.Errorf("Detect(%.30q) = %q, %v; want %q", tc.tmpl, got.Format, err, tc.want)
+		}
+	}
+}
+
+func TestByName(t *testing.T) {
+	for _, f := range Formats {
+		tm, err := ByName(" " + strings.ToUpper(string(f)))
+		if err != nil || tm.Format != f {
+			t.Errorf("ByName(%q) = %v, %v", f, tm.Format, err)
+		}
+	}
+	if _, err := ByName("vicuna"); err == nil {
+		t.Error("ByName(vicuna) succeeded")
+	}
+}
+
+var (
+	sys  = Message{"system", "You are terse."}
+	u1   = Message{"user", " Hello there \n"}
+	a1   = Message{"assistant", "Hi! "}
+	u2   = Message{"user", "How are you?"}
+	conv = []Message{sys, u1, a1, u2}
+)
+
+// The expected strings are written by hand from the published templates quoted above.
+func TestRender(t *testing.T) {
+	for _, tc := range []struct {
+		f    Format
+		msgs []Message
+		gen  bool
+		want string
+	}{
+		{Gemma, []Message{u2}, true, "<bos><start_of_turn>user\nHow are you?<end_of_turn>\n<start_of_turn>model\n"},
+		{Gemma, conv, true, "<bos><start_of_turn>user\nYou are terse.\n\nHello there<end_of_turn>\n" +
+			"<start_of_turn>model\nHi!<end_of_turn>\n<start_of_turn>user\nHow are you?<end_of_turn>\n<start_of_turn>model\n"},
+		{Gemma, []Message{u2}, false, "<bos><start_of_turn>user\nHow are you?<end_of_turn>\n"},
+		{Llama2, []Message{u2}, true, "<s>[INST] How are you? [/INST]"},
+		{Llama2, conv, true, "<s>[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\n Hello there [/INST] Hi! </s><s>[INST] How are you? [/INST]"},
+		{Llama3, conv, true, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>" +
+			"<|start_header_id|>user<|end_header_id|>\n\nHello there<|eot_id|>" +
+			"<|start_header_id|>assistant<|end_header_id|>\n\nHi!<|eot_id|>" +
+			"<|start_header_id|>user<|end_header_id|>\n\nHow are you?<|eot_id|>" +
+			"<|start_header_id|>assistant<|end_header_id|>\n\n"},
+		{Llama3, []Message{u2}, false, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHow are you?<|eot_id|>"},
+		{ChatML, conv, true, "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\n Hello there \n<|im_end|>\n" +
+			"<|im_start|>assistant\nHi! <|im_end|>\n<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\n"},
+		{ChatML, []Message{u2}, false, "<|im_start|>user\nHow are you?<|im_end|>\n"},
+	} {
+		tm, _ := ByName(string(tc.f))
+		got, err := tm.Render(tc.msgs, tc.gen)
+		if err != nil {
+			t.Errorf("%s %d msgs: %v", tc.f, len(tc.msgs), err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%s %d msgs gen=%v:\n got %q\nwant %q", tc.f, len(tc.msgs), tc.gen, got, tc.want)
+		}
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	for _, tc := range []struct {
+		f    Format
+		msgs []Message
+	}{
+		{ChatML, nil},
+		{ChatML, []Message{{"tool", "x"}}},
+		{Gemma, []Message{u1, u2}},
+		{Gemma, []Message{a1}},
+		{Llama2, []Message{u1, a1, a1}},
+		{Llama2, []Message{sys}},
+	} {
+		tm, _ := ByName(string(tc.f))
+		if got, err := tm.Render(tc.msgs, true); err == nil {
+			t.Errorf("%s %v: rendered %q, want an error", tc.f, tc.msgs, got)
+		}
+	}
+}
+
+func TestStripBOS(t *testing.T) {
+	g, _ := ByName("gemma")
+	if got := g.StripBOS("<bos><start_of_turn>"); got != "<start_of_turn>" {
+		t.Errorf("gemma StripBOS = %q", got)
+	}
+	c, _ := ByName("chatml")
+	if got := c.StripBOS("<|im_start|>"); got != "<|im_start|>" {
+		t.Errorf("chatml StripBOS = %q", got)
+	}
+}
