@@ -301,6 +301,9 @@ func (v Value) Array() ([]Value, error) {
 		if err != nil {
 			return nil, fmt.Errorf("element %d: %w", i, err)
 		}
+		if e.Type == ValueString {
+			e.str = string(e.raw)
+		}
 		out[i] = e
 	}
 	return out, nil
