@@ -44,7 +44,7 @@ type File struct {
 	Alignment  int      // data alignment, a power of two (general.alignment, default 32)
 	KV         []KV     // metadata in file order
 	Tensors    []Tensor // tensor infos in file order
-	DataOffset int64    // offset in the file where the tensor data section starts
+	DataOffset int64    // file offset of the tensor data section (aligned; may equal or pass the file size when there are no tensors)
 
 	kvIndex     map[string]int
 	tensorIndex map[string]int

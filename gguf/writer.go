@@ -64,7 +64,9 @@ func (w *Writer) Set(key string, v any) {
 }
 
 // SetValue stores a Value (normally one read from another file, such as a
-// tokenizer's vocabulary) under key, verbatim.
+// tokenizer's vocabulary) under key, verbatim. The Value's bytes are not
+// copied: a Value from an Open'ed File must not outlive that File's Close
+// before WriteTo. Malformed hand-made Values are an error.
 func (w *Writer) SetValue(key string, v Value) {
 	if err := checkValue(v); err != nil {
 		w.fail(fmt.Errorf("gguf: SetValue %q: %w", key, err))
