@@ -160,13 +160,17 @@ func parse(data []byte) (*File, error) {
 		return nil, fmt.Errorf("%d metadata entries and %d tensor infos cannot fit in the %d bytes left", nKV, nTensors, d.left())
 	}
 
+	// The in-memory structs are several times larger than their smallest
+	// encodings, so preallocate only up to a modest bound and let append grow
+	// with what is actually parsed.
+	const prealloc = 1 << 12
 	f := &File{
 		Version:     version,
 		Alignment:   DefaultAlignment,
-		KV:          make([]KV, 0, nKV),
-		Tensors:     make([]Tensor, 0, nTensors),
-		kvIndex:     make(map[string]int, nKV),
-		tensorIndex: make(map[string]int, nTensors),
+		KV:          make([]KV, 0, min(nKV, prealloc)),
+		Tensors:     make([]Tensor, 0, min(nTensors, prealloc)),
+		kvIndex:     make(map[string]int, min(nKV, prealloc)),
+		tensorIndex: make(map[string]int, min(nTensors, prealloc)),
 	}
 	for i := uint64(0); i < nKV; i++ {
 		key, err := d.str("key")
@@ -310,10 +314,13 @@ func (d *decoder) u64(what string) (uint64, error) {
 
 // strBytes reads a length-prefixed string and returns a view of its bytes.
 func (d *decoder) strBytes(what string) ([]byte, error) {
-	n, err := d.u64(what + " length")
-	if err != nil {
-		return nil, err
+	// Not d.u64(what + " length"): that concatenation would allocate for
+	// every string of a vocabulary.
+	if d.left() < 8 {
+		return nil, fmt.Errorf("truncated file: %s length needs 8 bytes at offset %d, %d left", what, d.off, d.left())
 	}
+	n := binary.LittleEndian.Uint64(d.buf[d.off:])
+	d.off += 8
 	if n > d.left() {
 		return nil, fmt.Errorf("%s length %d past end of file (%d bytes left at offset %d)", what, n, d.left(), d.off)
 	}

@@ -286,7 +286,8 @@ func (v Value) Int32s() ([]int32, error) {
 }
 
 // Array decodes the elements of an array (of any element type, including
-// nested arrays) into Values that view the same bytes.
+// nested arrays) into Values that view the same bytes. It allocates a Value
+// per element, so numeric arrays are better read with the typed accessors.
 func (v Value) Array() ([]Value, error) {
 	if v.Type != ValueArray {
 		return nil, errNotArray
