@@ -1,0 +1,300 @@
+// Package daemon serves a loaded model over HTTP/1.1 on a Unix socket with an OpenAI-compatible
+// API: /v1/completions, /v1/chat/completions (both with Server-Sent-Event streaming),
+// /v1/models, /v1/tokenize, /v1/detokenize, /health and /metrics.
+//
+// The daemon decides nothing about inference: it checks who is calling (SO_PEERCRED against the
+// allowed uids/gids), parses and bounds the request, turns it into an engine.Request and turns the
+// engine's events and result back into OpenAI-shaped JSON. Batching and scheduling happen inside
+// the engine, whose Generate many handlers call at once.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server is the HTTP front of one model. Its methods are safe for concurrent use.
+type Server struct {
+	log     *slog.Logger
+	cfg     atomic.Pointer[runtime]
+	metrics *metrics
+	started time.Time
+
+	mu  sync.Mutex // guards cur and the reference counts of every backendRef
+	cur *backendRef
+}
+
+// runtime is the live part of the settings, swapped whole by Apply.
+type runtime struct {
+	s    Settings // with defaults applied
+	uids map[uint32]bool
+	gids map[uint32]bool
+}
+
+// backendRef counts the requests using one backend, so a swapped-out backend can be closed once
+// the last of them finishes.
+type backendRef struct {
+	b       Backend
+	n       int
+	retired bool
+	idle    chan struct{}
+}
+
+// New makes a server for backend b, which may be nil while the model is still loading (requests
+// that need a model then get 503 and /health says "loading"); SetBackend provides it later.
+// s is validated as Apply does; a nil logger discards logs.
+func New(b Backend, s Settings, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	srv := &Server{log: logger, metrics: newMetrics(), started: time.Now()}
+	srv.cfg.Store(newRuntime(s))
+	if b != nil {
+		srv.cur = &backendRef{b: b, idle: make(chan struct{})}
+	}
+	return srv
+}
+
+func newRuntime(s Settings) *runtime {
+	s = s.withDefaults()
+	rt := &runtime{s: s, uids: map[uint32]bool{}, gids: map[uint32]bool{}}
+	for _, u := range s.AllowedUIDs {
+		rt.uids[u] = true
+	}
+	for _, g := range s.AllowedGIDs {
+		rt.gids[g] = true
+	}
+	return rt
+}
+
+// Apply switches to new limits, allowed peers, sampling defaults and chat template at once;
+// requests already running keep the settings they started with. Socket, TCP, model and engine
+// options are not changed by Apply (they need a restart or a model reload). Invalid settings are
+// rejected and the old ones stay.
+func (s *Server) Apply(set Settings) error {
+	if err := set.Validate(); err != nil {
+		return err
+	}
+	s.cfg.Store(newRuntime(set))
+	return nil
+}
+
+// Settings returns the settings in force, defaults filled in.
+func (s *Server) Settings() Settings { return s.cfg.Load().s }
+
+// SetBackend makes b serve new requests. Requests running on the previous backend finish on it;
+// idle is closed when the last of them has (at once if none), after which the caller may close
+// old. old is nil (and idle closed) when there was none.
+func (s *Server) SetBackend(b Backend) (old Backend, idle <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.cur
+	s.cur = nil
+	if b != nil {
+		s.cur = &backendRef{b: b, idle: make(chan struct{})}
+	}
+	if prev == nil {
+		c := make(chan struct{})
+		close(c)
+		return nil, c
+	}
+	prev.retired = true
+	if prev.n == 0 {
+		close(prev.idle)
+	}
+	return prev.b, prev.idle
+}
+
+// acquire returns the current backend and counts the caller as using it; nil when loading.
+func (s *Server) acquire() *backendRef {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		s.cur.n++
+	}
+	return s.cur
+}
+
+func (s *Server) release(r *backendRef) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.n--
+	if r.n == 0 && r.retired {
+		close(r.idle)
+	}
+}
+
+// backend returns the current backend without holding it, for quick reads (health, metrics).
+func (s *Server) backend() Backend {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil
+	}
+	return s.cur.b
+}
+
+type ctxKey int
+
+const peerKey ctxKey = 0
+
+// Serve answers HTTP on l until ctx ends, then shuts down gracefully: it stops accepting, lets
+// requests in flight finish for up to the shutdown grace period, then cancels the rest (the engine
+// drops them at its next step) and returns nil. Serve may be called for several listeners at once.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	rt := s.cfg.Load()
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       rt.s.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, peerKey, peerOf(c))
+		},
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("daemon: serve %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+	grace := s.cfg.Load().s.ShutdownGrace
+	s.log.Info("shutting down", "listener", l.Addr().String(), "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		s.log.Warn("requests still running after the grace period; cancelling them", "err", err)
+		cancelBase()
+		hs.Close()
+	}
+	<-errc
+	return nil
+}
+
+// route is one endpoint.
+type route struct {
+	method string
+	h      func(w http.ResponseWriter, r *http.Request)
+}
+
+// Handler returns the HTTP handler with access control, body limits and metrics; Serve uses it.
+// Without Serve's connection context (tests, other transports) every peer counts as a TCP peer.
+func (s *Server) Handler() http.Handler {
+	routes := map[string]route{
+		"/health":              {http.MethodGet, s.handleHealth},
+		"/metrics":             {http.MethodGet, s.handleMetrics},
+		"/v1/models":           {http.MethodGet, s.handleModels},
+		"/v1/completions":      {http.MethodPost, s.handleCompletions},
+		"/v1/chat/completions": {http.MethodPost, s.handleChat},
+		"/v1/tokenize":         {http.MethodPost, s.handleTokenize},
+		"/v1/detokenize":       {http.MethodPost, s.handleDetokenize},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := s.cfg.Load()
+		endpoint := r.URL.Path
+		rte, ok := routes[r.URL.Path]
+		if !ok && strings.HasPrefix(r.URL.Path, "/v1/models/") {
+			rte, ok, endpoint = route{http.MethodGet, s.handleModel}, true, "/v1/models/{id}"
+		}
+		if !ok {
+			endpoint = "other"
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		s.metrics.inFlight.Add(1)
+		defer func() {
+			s.metrics.inFlight.Add(-1)
+			s.metrics.request(endpoint, sw.status())
+		}()
+
+		if !s.allowed(rt, r) {
+			writeError(sw, http.StatusForbidden, "permission_error", "forbidden", "this user is not allowed to use the edgelm daemon (see allowed_uids and allowed_gids)")
+			return
+		}
+		if !ok {
+			writeError(sw, http.StatusNotFound, "invalid_request_error", "not_found", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
+			return
+		}
+		if r.Method != rte.method && !(rte.method == http.MethodGet && r.Method == http.MethodHead) {
+			sw.Header().Set("Allow", rte.method)
+			writeError(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
+			return
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, rt.s.MaxBodyBytes)
+		rte.h(sw, r)
+	})
+}
+
+// allowed checks the peer of a Unix socket against the allowed uids and gids and logs refusals.
+// TCP peers are allowed: TCP is loopback-only and off unless configured.
+func (s *Server) allowed(rt *runtime, r *http.Request) bool {
+	p, ok := r.Context().Value(peerKey).(peer)
+	if !ok || !p.unix {
+		return true
+	}
+	if p.credOK && (rt.uids[p.uid] || rt.gids[p.gid]) {
+		return true
+	}
+	s.metrics.forbidden.Add(1)
+	if !p.credOK {
+		s.log.Warn("refused a peer whose credentials could not be read", "path", r.URL.Path)
+		return false
+	}
+	s.log.Warn("refused a peer not in allowed_uids/allowed_gids", "uid", p.uid, "gid", p.gid, "pid", p.pid, "path", r.URL.Path)
+	return false
+}
+
+// statusWriter remembers the status code for metrics; Unwrap lets http.ResponseController flush.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// LogLevel parses a Settings.LogLevel for slog.
+func LogLevel(name string) slog.Level {
+	switch name {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+var errNoModel = errors.New("the model is still loading")

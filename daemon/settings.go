@@ -1,0 +1,197 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"time"
+
+	"edgelm/chat"
+	"edgelm/engine"
+)
+
+// Settings are the daemon's runtime settings. The zero value of a limit means its default (see
+// Defaults); the config file reader fills this plain struct and hands it to New or Apply.
+type Settings struct {
+	// Model is the GGUF file to serve. Requests can never name a file: models come from here only.
+	Model string
+	// Engine holds the load-time engine options; they take effect on the next model load.
+	Engine engine.Options
+
+	// Socket is the Unix socket path (see DefaultSocket).
+	Socket string
+	// SocketMode is the socket file's permission bits; 0 means 0660.
+	SocketMode os.FileMode
+	// SocketGroup is the group (name or numeric id) the socket file is given; "" keeps the
+	// daemon's group.
+	SocketGroup string
+	// TCPListen is a loopback address ("127.0.0.1:8080", "[::1]:8080", "localhost:8080") to serve on
+	// as well; "" (the default) means no TCP. TCP peers have no credentials to check: anyone on the
+	// host can connect, so it is off unless configured.
+	TCPListen string
+
+	// MaxBodyBytes caps a request body; 0 means 1 MiB. Larger bodies get 413.
+	MaxBodyBytes int64
+	// MaxPromptTokens caps a prompt after tokenization; 0 means the model's context length.
+	MaxPromptTokens int
+	// MaxTokensCap is the largest max_tokens a request may ask for; 0 means 4096. More is a 400.
+	MaxTokensCap int
+	// DefaultMaxTokens is used by /v1/completions when the request gives no max_tokens; 0 means 16,
+	// OpenAI's legacy default. Chat requests without max_tokens generate up to MaxTokensCap or the
+	// end of the context.
+	DefaultMaxTokens int
+	// RequestTimeout ends a request that runs longer; 0 means 10 minutes.
+	RequestTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long; 0 means 2 minutes. It applies to
+	// listeners served after it is set.
+	IdleTimeout time.Duration
+	// ShutdownGrace is how long in-flight requests may run after shutdown begins; 0 means 30s.
+	ShutdownGrace time.Duration
+
+	// AllowedUIDs and AllowedGIDs say which peers of the Unix socket are served: a peer whose uid
+	// is in AllowedUIDs or whose gid is in AllowedGIDs. A nil AllowedUIDs means the daemon's own
+	// uid and root (0); an empty non-nil slice allows no uid.
+	AllowedUIDs []uint32
+	AllowedGIDs []uint32
+
+	// Sampling holds the defaults for sampling fields a request leaves out.
+	Sampling engine.Sampling
+	// ChatTemplate names the chat format ("gemma", "llama2", "llama3", "chatml") to use instead of
+	// detecting it from the model's tokenizer.chat_template; "" means detect.
+	ChatTemplate string
+	// LogLevel is "debug", "info" (default), "warn" or "error".
+	LogLevel string
+}
+
+// Defaults for the zero values of Settings' limits.
+const (
+	DefaultMaxBodyBytes     = 1 << 20
+	DefaultMaxTokensCap     = 4096
+	DefaultCompletionTokens = 16
+	DefaultRequestTimeout   = 10 * time.Minute
+	DefaultIdleTimeout      = 2 * time.Minute
+	DefaultShutdownGrace    = 30 * time.Second
+	DefaultSocketMode       = os.FileMode(0o660)
+)
+
+// withDefaults returns s with every zero limit replaced by its default.
+func (s Settings) withDefaults() Settings {
+	if s.SocketMode == 0 {
+		s.SocketMode = DefaultSocketMode
+	}
+	if s.MaxBodyBytes <= 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.MaxTokensCap <= 0 {
+		s.MaxTokensCap = DefaultMaxTokensCap
+	}
+	if s.DefaultMaxTokens <= 0 {
+		s.DefaultMaxTokens = DefaultCompletionTokens
+	}
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = DefaultRequestTimeout
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
+	if s.ShutdownGrace <= 0 {
+		s.ShutdownGrace = DefaultShutdownGrace
+	}
+	if s.AllowedUIDs == nil {
+		s.AllowedUIDs = []uint32{uint32(os.Getuid()), 0}
+	}
+	return s
+}
+
+// Validate reports settings that cannot work: negative limits, out-of-range sampling defaults,
+// a non-loopback TCP address, an unknown chat template name or log level.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.MaxBodyBytes < 0 || s.MaxPromptTokens < 0 || s.MaxTokensCap < 0 || s.DefaultMaxTokens < 0 {
+		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if s.RequestTimeout < 0 || s.IdleTimeout < 0 || s.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("timeouts must not be negative"))
+	}
+	if s.SocketMode&^os.ModePerm != 0 {
+		errs = append(errs, fmt.Errorf("socket mode %o has bits beyond permissions", uint32(s.SocketMode)))
+	}
+	if s.TCPListen != "" {
+		if err := checkLoopback(s.TCPListen); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.ChatTemplate != "" {
+		if _, err := chat.ByName(s.ChatTemplate); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch s.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error", s.LogLevel))
+	}
+	if err := checkSampling(s.Sampling); err != nil {
+		errs = append(errs, fmt.Errorf("sampling defaults: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("daemon: settings: %w", err)
+	}
+	return nil
+}
+
+// checkSampling bounds the sampling parameters the same way for defaults and requests.
+func checkSampling(p engine.Sampling) error {
+	bad := func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
+	switch {
+	case bad(p.Temperature) || p.Temperature < 0 || p.Temperature > 100:
+		return fmt.Errorf("temperature %g: want 0..100", p.Temperature)
+	case bad(p.TopP) || p.TopP < 0 || p.TopP > 1:
+		return fmt.Errorf("top_p %g: want 0..1", p.TopP)
+	case bad(p.MinP) || p.MinP < 0 || p.MinP > 1:
+		return fmt.Errorf("min_p %g: want 0..1", p.MinP)
+	case p.TopK < 0:
+		return fmt.Errorf("top_k %d: want >= 0", p.TopK)
+	case bad(p.RepeatPenalty) || p.RepeatPenalty < 0 || p.RepeatPenalty > 10:
+		return fmt.Errorf("repeat_penalty %g: want 0..10", p.RepeatPenalty)
+	case p.RepeatLastN < 0:
+		return fmt.Errorf("repeat_last_n %d: want >= 0", p.RepeatLastN)
+	}
+	return nil
+}
+
+// checkLoopback accepts host:port addresses whose host is a loopback IP or "localhost".
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("tcp listen %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("tcp listen %q: only loopback addresses are allowed (127.0.0.1, ::1, localhost)", addr)
+	}
+	return nil
+}
+
+// DefaultSocket returns the socket path used when none is configured: $XDG_RUNTIME_DIR/edgelm.sock,
+// else /run/edgelm/edgelm.sock when that directory exists and is writable.
+func DefaultSocket() (string, error) {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return d + "/edgelm.sock", nil
+	}
+	const dir = "/run/edgelm"
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		f, err := os.CreateTemp(dir, ".probe-*")
+		if err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return dir + "/edgelm.sock", nil
+		}
+	}
+	return "", errors.New("daemon: no socket path: XDG_RUNTIME_DIR is unset and /run/edgelm is not a writable directory; give one with --socket")
+}
