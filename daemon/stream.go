@@ -289,4 +289,3 @@ func (s *Server) finishStream(out *sse, st *streamState, res *engine.Result) err
 	}
 	return out.done()
 }
-
