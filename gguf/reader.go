@@ -7,6 +7,17 @@
 // before anything is allocated or sliced, so a corrupt or hostile file gives
 // an error, never a panic or a huge allocation. The package knows nothing of
 // model architectures.
+//
+// Parse rejects, each with a one-line error naming the problem: a bad magic;
+// versions other than 2 and 3 (and big-endian files); any read past the end;
+// metadata, tensor or array counts that cannot fit in the bytes left; string
+// lengths past the end; unknown value types; arrays nested more than 4 deep;
+// duplicate keys or tensor names; a general.alignment that is not an integer
+// power of two; tensors with 0 or more than 4 dimensions, a 0 dimension, an
+// element count or byte size overflowing int64, an unknown or removed type, a
+// row length (Dims[0]) that is not a multiple of the type's block size, an
+// offset not a multiple of the alignment, data past the end of the file, or
+// data overlapping another tensor's.
 package gguf
 
 import (
@@ -92,7 +103,7 @@ func Open(path string) (*File, error) {
 
 // Parse parses a GGUF file held in data without copying it: the File's
 // Values and Tensor Data point into data. It accepts versions 2 and 3 and
-// checks everything listed in the package documentation.
+// makes the checks listed in the package documentation.
 func Parse(data []byte) (*File, error) {
 	f, err := parse(data)
 	if err != nil {
