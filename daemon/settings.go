@@ -195,3 +195,14 @@ func DefaultSocket() (string, error) {
 	}
 	return "", errors.New("daemon: no socket path: XDG_RUNTIME_DIR is unset and /run/edgelm is not a writable directory; give one with --socket")
 }
+
+// Defaults returns the settings edgelm serve starts from: every limit at its default and
+// llama.cpp's sampling defaults (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05).
+func Defaults() Settings {
+	s := Settings{
+		Sampling: engine.Sampling{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1},
+		LogLevel: "info",
+	}.withDefaults()
+	s.AllowedUIDs = nil // keep "the daemon's own uid and root" as a default, not a fixed list
+	return s
+}
