@@ -19,12 +19,13 @@ import (
 
 // Client is a connection pool to one daemon socket. Its methods are safe for concurrent use.
 type Client struct {
-	hc *http.Client
+	hc     *http.Client
+	socket string
 }
 
 // New returns a client for the daemon listening on the Unix socket at path.
 func New(socket string) *Client {
-	return &Client{hc: &http.Client{Transport: &http.Transport{
+	return &Client{socket: socket, hc: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
@@ -251,6 +252,10 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return nil, fmt.Errorf("client: %s %s: cannot reach a daemon at %s (is edgelm serve running?): %w", method, path, c.socket, op)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
 	}

@@ -17,6 +17,8 @@ type fakeBackend struct {
 	reply string
 	delay time.Duration // per generated token
 	err   error         // returned by Generate before any token
+	// holdBack is text sent after the last token in an event without a token (Token -1).
+	holdBack string
 
 	mu        sync.Mutex
 	lastText  string // last text tokenized
@@ -149,5 +151,12 @@ func (f *fakeBackend) Generate(ctx context.Context, req engine.Request, onToken 
 		res.Tokens = append(res.Tokens, id)
 	}
 	res.Text = text.String()
+	if f.holdBack != "" {
+		// As the engine does with text that might have become a stop string: sent at the end.
+		if err := onToken(engine.Event{Token: -1, Text: f.holdBack}); err != nil {
+			return res, err
+		}
+		res.Text += f.holdBack
+	}
 	return res, nil
 }

@@ -368,7 +368,9 @@ func (s *Server) answer(w http.ResponseWriter, j *job, res *engine.Result, event
 			offset = utf8.RuneCountInString(j.promptText)
 		}
 		for _, ev := range events {
-			offset = s.addEventLogprob(lp, j, ev, offset)
+			if ev.Token >= 0 {
+				offset = s.addEventLogprob(lp, j, ev, offset)
+			}
 		}
 		c.Logprobs = lp
 	}
@@ -452,7 +454,9 @@ func (s *Server) addEventLogprob(lp *completionLogprobs, j *job, ev engine.Event
 func (s *Server) chatLogprobs(j *job, events []engine.Event) []chatTokenLogprob {
 	out := make([]chatTokenLogprob, 0, len(events))
 	for _, ev := range events {
-		out = append(out, s.chatLogprob(j, ev))
+		if ev.Token >= 0 { // -1: held-back text, no token
+			out = append(out, s.chatLogprob(j, ev))
+		}
 	}
 	return out
 }

@@ -777,3 +777,23 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("socket file left behind: %v", err)
 	}
 }
+
+func TestHeldBackText(t *testing.T) {
+	f := newFake()
+	f.holdBack = "?"
+	ts := start(t, f, Settings{ChatTemplate: "chatml"})
+	r := ts.post("/v1/completions", `{"prompt":"Hi","max_tokens":2,"logprobs":1}`, 200)
+	if get(r, "choices", 0, "text") != "He?" || fmt.Sprint(get(r, "choices", 0, "logprobs", "tokens")) != "[H e]" {
+		t.Errorf("held-back text: %v", r)
+	}
+	chunks := ts.stream("/v1/chat/completions", `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2,"stream":true,"logprobs":true}`)
+	var text strings.Builder
+	for _, c := range chunks {
+		if s, ok := get(c, "choices", 0, "delta", "content").(string); ok {
+			text.WriteString(s)
+		}
+	}
+	if text.String() != "He?" || len(chunks) != 5 || get(chunks[3], "choices", 0, "logprobs") != nil {
+		t.Errorf("held-back text streamed as %q in %v", text.String(), chunks)
+	}
+}

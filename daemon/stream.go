@@ -205,13 +205,19 @@ func (s *Server) completionChunk(j *job, c completionChoice) completionBody {
 // OpenAI's do; completions with echo start with the prompt text.
 func (s *Server) sendEvent(out *sse, st *streamState, ev engine.Event) error {
 	j := st.j
+	// An event without a token carries text the engine held back; one with a token but no text
+	// (part of a character, a possible stop string) is worth a chunk only for its logprobs.
+	withLogprobs := j.req.Logprobs > 0 && ev.Token >= 0
+	if ev.Text == "" && !withLogprobs {
+		return nil
+	}
 	if j.chat {
 		if err := s.sendRole(out, st); err != nil {
 			return err
 		}
 		text := ev.Text
 		c := chatChoice{Delta: &chatDelta{Content: &text}}
-		if j.req.Logprobs > 0 {
+		if withLogprobs {
 			c.Logprobs = &chatLogprobs{Content: []chatTokenLogprob{s.chatLogprob(j, ev)}}
 		}
 		return out.send(s.chatChunk(j, c))
@@ -220,7 +226,7 @@ func (s *Server) sendEvent(out *sse, st *streamState, ev engine.Event) error {
 		return err
 	}
 	c := completionChoice{Text: ev.Text}
-	if j.req.Logprobs > 0 {
+	if withLogprobs {
 		lp := &completionLogprobs{}
 		st.offset = s.addEventLogprob(lp, j, ev, st.offset)
 		c.Logprobs = lp
