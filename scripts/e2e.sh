@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# End-to-end test of `edgelm serve` with clients nobody here wrote: curl --unix-socket and the
+# official OpenAI Node.js client. Builds edgelm, serves the small shared model on a temporary
+# socket (with --chat-template chatml, as the model has no chat template), checks completions and
+# chat, streamed and not, and exits non-zero on any failure.
+#
+# Needs go, curl, node and npm (for `npm install openai undici` in a temporary directory).
+# The model is found at $EDGELM_SHARED/models or ../shared/models; when it is absent the script
+# skips (exit 0), unless EDGELM_REQUIRE_SHARED=1. EDGELM_E2E_SKIP_NODE=1 skips the Node part.
+set -euo pipefail
+shopt -s lastpipe # pipelines ending in a check count failures in this shell
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+shared="${EDGELM_SHARED:-$root/../shared}"
+model="$shared/models/aidreams260K-q8_0.gguf"
+if [[ ! -f "$model" ]]; then
+  if [[ "${EDGELM_REQUIRE_SHARED:-}" == 1 ]]; then
+    echo "e2e: FAIL: $model not found and EDGELM_REQUIRE_SHARED=1" >&2
+    exit 1
+  fi
+  echo "e2e: SKIP: $model not found (set EDGELM_SHARED)"
+  exit 0
+fi
+
+tmp="$(mktemp -d /tmp/edgelm-e2e.XXXXXX)"
+sock="$tmp/edgelm.sock"
+pid=""
+cleanup() {
+  local status=$?
+  if ((status != 0)) && [[ -f "$tmp/serve.log" ]]; then
+    echo "e2e: failed (status $status); daemon log:"
+    tail -50 "$tmp/serve.log"
+  fi
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fails=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+# jcheck NAME JS-EXPRESSION: evaluates the expression with `j` bound to the JSON on stdin.
+jcheck() {
+  local name="$1" expr="$2" input
+  input="$(cat)"
+  if node -e "const j = JSON.parse(require('fs').readFileSync(0, 'utf8')); if (!($expr)) process.exit(1)" <<<"$input"; then
+    ok "$name"
+  else
+    fail "$name: $input"
+  fi
+}
+api() { curl -sS --max-time 60 --unix-socket "$sock" "$@"; }
+
+echo "e2e: building edgelm"
+(cd "$root" && go build -o "$tmp/edgelm" ./cmd/edgelm)
+
+echo "e2e: serving $model on $sock"
+"$tmp/edgelm" serve --model "$model" --socket "$sock" --chat-template chatml --log-level debug >"$tmp/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+  if api -o /dev/null -w '%{http_code}' http://localhost/health 2>/dev/null | grep -q 200; then break; fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "e2e: FAIL: the daemon exited:"; cat "$tmp/serve.log"; exit 1
+  fi
+  sleep 0.2
+done
+
+# Socket file: mode 0660.
+mode="$(stat -c %a "$sock")"
+[[ "$mode" == 660 ]] && ok "socket mode 0660" || fail "socket mode is $mode"
+
+api http://localhost/health | jcheck "GET /health is ok" 'j.status === "ok" && j.model.endsWith(".gguf") && j.architecture && j.kernels && j.kv'
+api http://localhost/v1/models | jcheck "GET /v1/models" 'j.object === "list" && j.data.length === 1 && j.data[0].object === "model"'
+
+api http://localhost/v1/completions -H 'Content-Type: application/json' \
+  -d '{"prompt":"Once upon a time","max_tokens":16,"temperature":0}' |
+  jcheck "POST /v1/completions" 'j.object === "text_completion" && j.choices[0].text.length > 0 && j.usage.completion_tokens > 0 && ["stop","length"].includes(j.choices[0].finish_reason)'
+
+api http://localhost/v1/completions -H 'Content-Type: application/json' \
+  -d '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"logprobs":1}' |
+  jcheck "echo+logprobs+max_tokens 0 gives prompt logprobs" 'j.choices[0].logprobs.tokens.length === j.usage.prompt_tokens && j.choices[0].logprobs.token_logprobs[0] === null && j.choices[0].logprobs.token_logprobs.slice(1).every(x => x === null || x <= 0)'
+
+api http://localhost/v1/completions -H 'Content-Type: application/json' \
+  -d '{"prompt":"Once upon a time","max_tokens":4,"trace":true}' |
+  jcheck "trace: per-step kinds and KV length" 'Array.isArray(j.trace) && j.trace.length > 0 && j.trace.some(s => s.kind === "prefill") && j.trace.every(s => s.kv_len > 0)'
+
+# Streams: every event is "data: ..." then a blank line, the last "data: [DONE]".
+check_sse() {
+  local name="$1" object="$2" file="$tmp/sse"
+  cat >"$file"
+  if node -e '
+    const t = require("fs").readFileSync(process.argv[1], "utf8");
+    if (!t.endsWith("data: [DONE]\n\n")) throw new Error("no [DONE] at the end");
+    const events = t.split("\n\n"); events.pop();
+    const chunks = events.slice(0, -1).map(e => {
+      if (!e.startsWith("data: ") || e.includes("\n")) throw new Error("bad event " + JSON.stringify(e));
+      return JSON.parse(e.slice(6));
+    });
+    if (chunks.length < 2) throw new Error("only " + chunks.length + " chunks");
+    if (!chunks.every(c => c.object === process.argv[2] && c.id === chunks[0].id)) throw new Error("object/id");
+    if (!chunks.some(c => c.choices[0] && c.choices[0].finish_reason)) throw new Error("no finish_reason");
+  ' "$file" "$object"; then ok "$name"; else fail "$name: $(head -c 600 "$file")"; fi
+}
+api -N http://localhost/v1/completions -H 'Content-Type: application/json' \
+  -d '{"prompt":"Once upon a time","max_tokens":16,"stream":true}' | check_sse "POST /v1/completions stream (SSE)" text_completion
+api http://localhost/v1/chat/completions -H 'Content-Type: application/json' \
+  -d '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":16,"temperature":0}' |
+  jcheck "POST /v1/chat/completions" 'j.object === "chat.completion" && j.choices[0].message.role === "assistant" && typeof j.choices[0].message.content === "string" && j.usage.prompt_tokens > 0'
+api -N http://localhost/v1/chat/completions -H 'Content-Type: application/json' \
+  -d '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":16,"stream":true}' | check_sse "POST /v1/chat/completions stream (SSE)" chat.completion.chunk
+
+api http://localhost/v1/tokenize -H 'Content-Type: application/json' -d '{"content":"Once upon a time"}' |
+  jcheck "POST /v1/tokenize" 'j.tokens.length > 1'
+api http://localhost/v1/completions -H 'Content-Type: application/json' -d '{"model":"nope","prompt":"x"}' -w '\n%{http_code}' |
+  tail -1 | grep -qx 404 && ok "unknown model is 404" || fail "unknown model is not 404"
+api http://localhost/v1/completions -H 'Content-Type: application/json' -d '{"prompt":' -w '\n%{http_code}' |
+  tail -1 | grep -qx 400 && ok "bad JSON is 400" || fail "bad JSON is not 400"
+# Whole outputs first: grep -q closing the pipe early would fail the writer under pipefail.
+out="$(api http://localhost/metrics)"
+grep -q '^edgelm_decode_tokens_per_second ' <<<"$out" && ok "GET /metrics" || fail "GET /metrics: $out"
+out="$("$tmp/edgelm" status --socket "$sock" 2>&1)" || true
+grep -q '^model' <<<"$out" && ok "edgelm status" || fail "edgelm status: $out"
+out="$(printf 'Hello\n/stats\n/quit\n' | "$tmp/edgelm" chat --socket "$sock" --max-tokens 8 2>&1)" || true
+grep -q 'conversation: 2 messages' <<<"$out" && ok "edgelm chat" || fail "edgelm chat: $out"
+
+if [[ "${EDGELM_E2E_SKIP_NODE:-}" == 1 ]]; then
+  echo "e2e: skipping the OpenAI Node.js client (EDGELM_E2E_SKIP_NODE=1)"
+else
+  echo "e2e: installing the OpenAI Node.js client"
+  mkdir -p "$tmp/node"
+  cp "$root/scripts/e2e/openai_client.mjs" "$tmp/node/"
+  (cd "$tmp/node" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error openai@6 undici@7 >/dev/null)
+  if EDGELM_SOCKET="$sock" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
+fi
+
+# Graceful shutdown: SIGTERM, exit status 0, socket removed.
+kill -TERM "$pid"
+if wait "$pid"; then ok "SIGTERM: clean exit"; else fail "SIGTERM: exit status $?"; fi
+pid=""
+[[ ! -e "$sock" ]] && ok "socket removed on exit" || fail "socket left behind"
+
+if ((fails > 0)); then
+  echo "e2e: $fails check(s) failed"
+  exit 1
+fi
+echo "e2e: all checks passed"
