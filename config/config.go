@@ -30,9 +30,9 @@ type Config struct {
 	Socket      string      // Unix socket path the API listens on (unless systemd passes a socket)
 	SocketMode  fs.FileMode // permission bits of the socket file
 	SocketGroup string      // group (name or number) the socket file is given; "" keeps the daemon's
-	TCPListen   string      // "host:port" to also serve over TCP; "" is off
-	AllowedUIDs []int       // peer uids allowed to call the API; empty allows anyone who can connect
-	AllowedGIDs []int       // peer gids allowed (a peer passes if its uid or gid is listed)
+	TCPListen   string      // loopback "host:port" to also serve over TCP; "" is off
+	AllowedUIDs []int       // peer uids allowed to call the API; empty means the daemon's own uid and root
+	AllowedGIDs []int       // peer (primary) gids allowed; a peer passes if its uid or its gid is listed
 
 	Threads       int    // kernel worker threads; 0 means one per physical core
 	ContextLength int    // tokens per sequence; 0 means the model's trained context
@@ -42,7 +42,7 @@ type Config struct {
 	KVTypeV       string // and for values
 	KVBudget      Size   // bytes for all cached tokens; 0 means no cap beyond the context
 	Kernels       string // "" (best available) or a feature cap such as "generic"
-	ChatTemplate  string // overrides the template detected from the model ("" = detect)
+	ChatTemplate  string // chat format name ("gemma", "llama2", "llama3", "chatml") instead of detecting it
 
 	Limits   Limits
 	Sampling Sampling
@@ -55,11 +55,12 @@ type Config struct {
 
 // Limits bound what one request or connection may use.
 type Limits struct {
-	MaxBodyBytes    Size          // largest request body
-	MaxPromptTokens int           // longest prompt; 0 means the context length
-	MaxTokens       int           // most tokens one request may generate; 0 means up to the context
-	RequestTimeout  time.Duration // a request running longer is cancelled; 0 means never
-	IdleTimeout     time.Duration // an idle keep-alive connection is closed; 0 means never
+	MaxBodyBytes     Size          // largest request body
+	MaxPromptTokens  int           // longest prompt; 0 means the context length
+	MaxTokens        int           // largest max_tokens a request may ask for
+	DefaultMaxTokens int           // max_tokens of a /v1/completions request that gives none
+	RequestTimeout   time.Duration // a request running longer is cancelled; 0 means never
+	IdleTimeout      time.Duration // an idle keep-alive connection is closed; 0 means never
 }
 
 // Sampling holds the defaults for requests that do not set these themselves.
@@ -83,9 +84,11 @@ func Defaults() Config {
 		KVTypeK:      "f32",
 		KVTypeV:      "f32",
 		Limits: Limits{
-			MaxBodyBytes:   1 << 20,
-			RequestTimeout: 10 * time.Minute,
-			IdleTimeout:    2 * time.Minute,
+			MaxBodyBytes:     1 << 20,
+			MaxTokens:        4096,
+			DefaultMaxTokens: 16,
+			RequestTimeout:   10 * time.Minute,
+			IdleTimeout:      2 * time.Minute,
 		},
 		Sampling: Sampling{
 			Temperature:   0.8,
@@ -174,7 +177,7 @@ func (c *Config) fields() []field {
 		{"kv_type_v", kString, &c.KVTypeV, Swap},
 		{"kv_budget", kSize, &c.KVBudget, Swap},
 		{"kernels", kString, &c.Kernels, Swap},
-		{"chat_template", kString, &c.ChatTemplate, Swap},
+		{"chat_template", kString, &c.ChatTemplate, Live},
 		{"log_level", kString, &c.LogLevel, Live},
 		{"shutdown_grace", kDuration, &c.ShutdownGrace, Live},
 		{"watchdog", kBool, &c.Watchdog, Live},
@@ -182,6 +185,7 @@ func (c *Config) fields() []field {
 		{"limits.max_body_bytes", kSize, &c.Limits.MaxBodyBytes, Live},
 		{"limits.max_prompt_tokens", kInt, &c.Limits.MaxPromptTokens, Live},
 		{"limits.max_tokens", kInt, &c.Limits.MaxTokens, Live},
+		{"limits.default_max_tokens", kInt, &c.Limits.DefaultMaxTokens, Live},
 		{"limits.request_timeout", kDuration, &c.Limits.RequestTimeout, Live},
 		{"limits.idle_timeout", kDuration, &c.Limits.IdleTimeout, Live},
 		{"sampling.temperature", kFloat, &c.Sampling.Temperature, Live},
@@ -601,7 +605,9 @@ func (c *Config) check() []*Error {
 		// sun_path holds 108 bytes including the terminating NUL.
 		bad("socket", "path is %d bytes; Unix socket paths are limited to 107", len(c.Socket))
 	}
-	if c.SocketMode&^0o777 != 0 {
+	if c.SocketMode == 0 {
+		bad("socket_mode", "mode 0 would let nobody connect")
+	} else if c.SocketMode&^0o777 != 0 {
 		bad("socket_mode", "mode %#o has bits outside 0777", uint32(c.SocketMode))
 	}
 	if strings.TrimSpace(c.SocketGroup) != c.SocketGroup {
@@ -613,8 +619,9 @@ func (c *Config) check() []*Error {
 			bad("tcp_listen", "want \"host:port\" such as \"127.0.0.1:8080\": %v", err)
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 			bad("tcp_listen", "port %q is not a number in 0..65535", port)
-		} else if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
-			bad("tcp_listen", "host %q is not an address or name", host)
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			// TCP peers have no credentials to check, so only this host may connect.
+			bad("tcp_listen", "host %q: only loopback addresses are allowed (127.0.0.1, ::1, localhost)", host)
 		}
 	}
 	between("threads", c.Threads, 0, 1024)
@@ -626,6 +633,12 @@ func (c *Config) check() []*Error {
 	if c.KVBudget < 0 {
 		bad("kv_budget", "size is negative")
 	}
+	for _, r := range c.ChatTemplate {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			bad("chat_template", "%q is not a format name such as \"chatml\" or \"llama3\"", c.ChatTemplate)
+			break
+		}
+	}
 	for _, r := range c.Kernels {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '_' || r == ',') {
 			bad("kernels", "%q is not a feature name such as \"generic\" or \"avx2\"", c.Kernels)
@@ -636,7 +649,11 @@ func (c *Config) check() []*Error {
 		bad("limits.max_body_bytes", "must be at least 1 byte")
 	}
 	between("limits.max_prompt_tokens", c.Limits.MaxPromptTokens, 0, 1<<24)
-	between("limits.max_tokens", c.Limits.MaxTokens, 0, 1<<24)
+	between("limits.max_tokens", c.Limits.MaxTokens, 1, 1<<24)
+	between("limits.default_max_tokens", c.Limits.DefaultMaxTokens, 1, 1<<24)
+	if c.Limits.DefaultMaxTokens > c.Limits.MaxTokens {
+		bad("limits.default_max_tokens", "%d is above limits.max_tokens (%d)", c.Limits.DefaultMaxTokens, c.Limits.MaxTokens)
+	}
 	nonNeg("limits.request_timeout", c.Limits.RequestTimeout)
 	nonNeg("limits.idle_timeout", c.Limits.IdleTimeout)
 	for _, l := range []struct {
@@ -653,7 +670,7 @@ func (c *Config) check() []*Error {
 	between("sampling.top_k", c.Sampling.TopK, 0, 1<<24)
 	betweenF("sampling.top_p", c.Sampling.TopP, 0, 1)
 	betweenF("sampling.min_p", c.Sampling.MinP, 0, 1)
-	betweenF("sampling.repeat_penalty", c.Sampling.RepeatPenalty, 0, 100)
+	betweenF("sampling.repeat_penalty", c.Sampling.RepeatPenalty, 0, 10)
 	between("sampling.repeat_last_n", c.Sampling.RepeatLastN, 0, 1<<24)
 	oneOf("log_level", c.LogLevel, LogLevels)
 	nonNeg("shutdown_grace", c.ShutdownGrace)

@@ -19,7 +19,8 @@ func startWatch(t *testing.T, path string) <-chan struct{} {
 	return ch
 }
 
-// within waits up to d for one change, and fails if none comes.
+// within waits up to d for one change, and fails if none comes. The daemon promises a reload
+// within a second; the tests allow more because CI machines are shared and busy.
 func within(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
 	t.Helper()
 	select {
@@ -53,14 +54,14 @@ func TestWatchInPlaceAndRename(t *testing.T) {
 	ch := startWatch(t, path)
 
 	write(t, path, "threads = 2\n") // same size: the content hash tells it apart
-	within(t, ch, time.Second, "edit in place")
+	within(t, ch, 3*time.Second, "edit in place")
 
 	tmp := filepath.Join(dir, ".edgelm.toml.swp")
 	write(t, tmp, "threads = 3\n")
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	within(t, ch, time.Second, "rename over")
+	within(t, ch, 3*time.Second, "rename over")
 
 	write(t, filepath.Join(dir, "other.toml"), "x")
 	none(t, ch, 400*time.Millisecond, "another file in the directory")
@@ -70,14 +71,14 @@ func TestWatchInPlaceAndRename(t *testing.T) {
 		write(t, path, "threads = "+string(rune('4'+i))+"\n")
 		time.Sleep(10 * time.Millisecond)
 	}
-	within(t, ch, time.Second, "burst")
+	within(t, ch, 3*time.Second, "burst")
 	none(t, ch, 400*time.Millisecond, "after the burst")
 
 	// Removed, then back: the reappearance is the change.
 	os.Remove(path)
 	none(t, ch, 400*time.Millisecond, "removal")
 	write(t, path, "threads = 9\n")
-	within(t, ch, time.Second, "recreated")
+	within(t, ch, 3*time.Second, "recreated")
 }
 
 // A Kubernetes ConfigMap volume: edgelm.toml -> ..data/edgelm.toml, ..data -> ..v1; an update
@@ -96,13 +97,13 @@ func TestWatchSymlinkSwap(t *testing.T) {
 
 	must(t, os.Symlink("..v2", filepath.Join(dir, "..data_tmp")))
 	must(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
-	within(t, ch, time.Second, "symlink swap")
+	within(t, ch, 3*time.Second, "symlink swap")
 	must(t, os.RemoveAll(filepath.Join(dir, "..v1")))
 	none(t, ch, 400*time.Millisecond, "old version removed")
 
 	// Editing the target in place (outside the watched directory's own entries) is seen too.
 	write(t, filepath.Join(dir, "..v2", "edgelm.toml"), "# v2 edited\n")
-	within(t, ch, time.Second, "target edited")
+	within(t, ch, 3*time.Second, "target edited")
 }
 
 func TestWatchStops(t *testing.T) {
