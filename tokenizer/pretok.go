@@ -17,9 +17,9 @@ import (
 // span is a byte range of the text being split.
 type span struct{ start, end int }
 
-// matcher reports where its expression, tried at rs[i] with the piece ending at end
-// (lookahead and $ see the end of the piece), stops matching; i means no match.
-type matcher func(rs []rune, i, end int) int
+// matcher reports where its expression, tried at rs[i], stops matching; i means no
+// match. rs is the piece being split, so lookahead and $ see its end.
+type matcher func(rs []rune, i int) int
 
 type pretokenizer struct {
 	stages       []matcher
@@ -50,7 +50,7 @@ func (p *pretokenizer) split(text string, dst []span, segs *[]span, runes *[]run
 		for _, sg := range cur {
 			gap := sg.start
 			for i := sg.start; i < sg.end; {
-				e := m(rs, i, sg.end)
+				e := sg.start + m(rs[sg.start:sg.end], i-sg.start)
 				if e <= i {
 					i++
 					continue
@@ -97,7 +97,8 @@ func run(rs []rune, i, end int, f func(rune) bool) int {
 // spaceTail matches \s+(?!\S)|\s+ at a space: the whole run of spaces if it ends the
 // piece, else all of it but the last space (which goes with the next word), else the
 // one space.
-func spaceTail(rs []rune, i, end int) int {
+func spaceTail(rs []rune, i int) int {
+	end := len(rs)
 	k := run(rs, i, end, isSpace)
 	if k == end {
 		return k
@@ -110,7 +111,8 @@ func spaceTail(rs []rune, i, end int) int {
 
 // matchGPT2 is 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 // (GPT-2's expression; the contractions are case-sensitive).
-func matchGPT2(rs []rune, i, end int) int {
+func matchGPT2(rs []rune, i int) int {
+	end := len(rs)
 	r := rs[i]
 	if r == '\'' && i+1 < end {
 		switch c := rs[i+1]; {
@@ -132,7 +134,7 @@ func matchGPT2(rs []rune, i, end int) int {
 	case !isSpace(c):
 		return run(rs, j, end, isOther)
 	}
-	return spaceTail(rs, i, end)
+	return spaceTail(rs, i)
 }
 
 // llama3Like matches
@@ -140,7 +142,8 @@ func matchGPT2(rs []rune, i, end int) int {
 // (Llama 3 with maxDigits 3, Qwen2 with 1). The contractions are matched on ASCII
 // letters of either case, as llama.cpp's rewrite of (?i:...) does.
 func llama3Like(maxDigits int) matcher {
-	return func(rs []rune, i, end int) int {
+	return func(rs []rune, i int) int {
+		end := len(rs)
 		r := rs[i]
 		if r == '\'' && i+1 < end {
 			c := unicode.ToLower(rs[i+1])
@@ -186,12 +189,12 @@ func llama3Like(maxDigits int) matcher {
 				return p + 1
 			}
 		}
-		return spaceTail(rs, i, end)
+		return spaceTail(rs, i)
 	}
 }
 
 // matchOneDigit is \p{N}.
-func matchOneDigit(rs []rune, i, end int) int {
+func matchOneDigit(rs []rune, i int) int {
 	if isNumber(rs[i]) {
 		return i + 1
 	}
@@ -199,10 +202,11 @@ func matchOneDigit(rs []rune, i, end int) int {
 }
 
 // matchDigits is \p{N}+.
-func matchDigits(rs []rune, i, end int) int { return run(rs, i, end, isNumber) }
+func matchDigits(rs []rune, i int) int { return run(rs, i, len(rs), isNumber) }
 
 // matchThreeASCIIDigits is [0-9][0-9][0-9].
-func matchThreeASCIIDigits(rs []rune, i, end int) int {
+func matchThreeASCIIDigits(rs []rune, i int) int {
+	end := len(rs)
 	if i+3 <= end && isASCIIDigit(rs[i]) && isASCIIDigit(rs[i+1]) && isASCIIDigit(rs[i+2]) {
 		return i + 3
 	}
@@ -212,7 +216,7 @@ func matchThreeASCIIDigits(rs []rune, i, end int) int {
 func isASCIIDigit(r rune) bool { return '0' <= r && r <= '9' }
 
 // matchNewline is [\r\n].
-func matchNewline(rs []rune, i, end int) int {
+func matchNewline(rs []rune, i int) int {
 	if isNL(rs[i]) {
 		return i + 1
 	}
@@ -221,7 +225,8 @@ func matchNewline(rs []rune, i, end int) int {
 
 // spaceThen matches \s?X+ for the class X.
 func spaceThen(x func(rune) bool) matcher {
-	return func(rs []rune, i, end int) int {
+	return func(rs []rune, i int) int {
+		end := len(rs)
 		if isSpace(rs[i]) && i+1 < end && x(rs[i+1]) {
 			return run(rs, i+1, end, x)
 		}
@@ -231,11 +236,16 @@ func spaceThen(x func(rune) bool) matcher {
 
 // runOf matches X+ for the class X.
 func runOf(x func(rune) bool) matcher {
-	return func(rs []rune, i, end int) int { return run(rs, i, end, x) }
+	return func(rs []rune, i int) int { return run(rs, i, len(rs), x) }
 }
 
-// matchTrailingSpace is \s+$: a run of spaces that ends the piece.
-func matchTrailingSpace(rs []rune, i, end int) int {
+// matchTrailingSpace is \s+$: a run of spaces that ends the piece. Inside a run the
+// answer is the one already given at its first space, which keeps this linear.
+func matchTrailingSpace(rs []rune, i int) int {
+	end := len(rs)
+	if i > 0 && isSpace(rs[i-1]) {
+		return i
+	}
 	if k := run(rs, i, end, isSpace); k == end {
 		return k
 	}
