@@ -67,7 +67,11 @@ outer:
 	return ids
 }
 
+// Detokenize drops a leading space, as SentencePiece decoding does.
 func (f *fakeBackend) Detokenize(ids []int32) string {
+	if len(ids) > 0 && ids[0] == 4 {
+		ids = ids[1:]
+	}
 	var b strings.Builder
 	for _, id := range ids {
 		switch {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -391,8 +392,23 @@ func traceOf(j *job, res *engine.Result) []engine.TraceStep {
 // fingerprint identifies the model and kernels that produced an answer.
 func fingerprint(info engine.Info) string { return "edgelm-" + info.Arch + "-" + info.Kernels }
 
-// piece is a token's own text.
-func (j *job) piece(id int32) string { return j.ref.b.Detokenize([]int32{id}) }
+// piece is a token's own text, as it reads in the middle of a text: decoding a token alone drops
+// the leading space SentencePiece vocabularies mark with "▁", so the token is decoded after a
+// reference token and the reference's text taken off. A backend may say it directly instead.
+func (j *job) piece(id int32) string {
+	if tt, ok := j.ref.b.(interface{ TokenText(int32) string }); ok {
+		return tt.TokenText(id)
+	}
+	ref, refText := j.ref.pieceRef()
+	if refText == "" {
+		return j.ref.b.Detokenize([]int32{id})
+	}
+	both := j.ref.b.Detokenize([]int32{ref, id})
+	if !strings.HasPrefix(both, refText) {
+		return j.ref.b.Detokenize([]int32{id})
+	}
+	return both[len(refText):]
+}
 
 // tops converts the engine's alternatives to the completions format, keeping the n asked for.
 func (j *job) tops(top []engine.TokenProb) map[string]float32 {

@@ -46,6 +46,22 @@ type backendRef struct {
 	n       int
 	retired bool
 	idle    chan struct{}
+
+	refOnce sync.Once
+	ref     int32  // a token decoding to plain text, for job.piece
+	refText string // its text; "" if none was found
+}
+
+// pieceRef finds, once per backend, a token that decodes to plain text on its own.
+func (r *backendRef) pieceRef() (int32, string) {
+	r.refOnce.Do(func() {
+		// The last token of "a" is "a" or "▁a" (SentencePiece may split off the space prefix).
+		if ids := r.b.Tokenize("a", false, false); len(ids) > 0 {
+			r.ref = ids[len(ids)-1]
+			r.refText = r.b.Detokenize([]int32{r.ref})
+		}
+	})
+	return r.ref, r.refText
 }
 
 // New makes a server for backend b, which may be nil while the model is still loading (requests

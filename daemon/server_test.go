@@ -312,6 +312,11 @@ func TestCompletionLogprobs(t *testing.T) {
 	if got := fmt.Sprint(get(lp, "tokens"), get(lp, "token_logprobs"), get(lp, "top_logprobs"), get(lp, "text_offset")); got != "[<s> H i] [<nil> -0.25 -0.25] [<nil> map[H:-0.25] map[i:-0.25]] [0 3 4]" {
 		t.Errorf("echo logprobs: %s", got)
 	}
+	// Token texts keep their leading spaces, which decoding a token alone would drop.
+	r = ts.post("/v1/completions", `{"prompt":"a b","max_tokens":0,"echo":true,"logprobs":0}`, 200)
+	if got := fmt.Sprint(get(r, "choices", 0, "logprobs", "tokens")); got != "[<s> a   b]" {
+		t.Errorf("echo tokens: %s", got)
+	}
 	for _, body := range []string{`{"prompt":"Hi","logprobs":21}`, `{"prompt":"Hi","logprobs":-1}`, `{"prompt":"Hi","logprobs":true}`} {
 		ts.post("/v1/completions", body, 400)
 	}
