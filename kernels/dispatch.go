@@ -1,0 +1,149 @@
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// variant is one complete set of hot kernels. Every function handles any
+// length (assembly does whole blocks, Go the tail). For the quantized
+// kernels: q8(w, x) over len(w)/34 blocks, q4(w, x) over len(w)/18 blocks,
+// and the x4 forms do one weight row against the four activations
+// x[t*stride:] for t < 4.
+type variant struct {
+	name  string   // as Features reports it
+	needs []string // CPU features it runs on
+	dot   func(a, b []float32) float32
+	axpy  func(a float32, x, y []float32)
+	q8    func(w, x []byte) float32
+	q4    func(w, x []byte) float32
+	q8x4  func(w, x []byte, stride int, dst *[4]float32)
+	q4x4  func(w, x []byte, stride int, dst *[4]float32)
+}
+
+var genericVariant = &variant{
+	name: "generic",
+	dot:  dotGo, axpy: axpyGo,
+	q8: dotQ8Go, q4: dotQ4Go,
+	q8x4: dotQ8x4Go, q4x4: dotQ4x4Go,
+}
+
+// allFeatures names every feature any architecture's kernels use, so a
+// configuration written for one machine is accepted on another.
+var allFeatures = []string{"avx2", "fma", "avx512vnni", "neon", "dotprod"}
+
+var (
+	// cpuFeatures is what the CPU has and this build can use, in Available order.
+	cpuFeatures = archFeatures()
+	// envOff is what EDGELM_KERNELS turns off, for good.
+	envOff = parseEnv(os.Getenv("EDGELM_KERNELS"))
+	active atomic.Pointer[variant]
+)
+
+func init() {
+	active.Store(choose(enabled(nil)))
+}
+
+func cur() *variant { return active.Load() }
+
+// parseEnv reads EDGELM_KERNELS: "generic" turns every feature off, otherwise
+// a comma (or +) separated list names the features to turn off. Unknown
+// names are ignored: an environment variable cannot fail start-up.
+func parseEnv(s string) map[string]bool {
+	off := map[string]bool{}
+	s = strings.TrimSpace(strings.ToLower(s))
+	if s == "generic" || s == "none" {
+		for _, f := range allFeatures {
+			off[f] = true
+		}
+		return off
+	}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '+' || r == ' ' }) {
+		off[f] = true
+	}
+	return off
+}
+
+// enabled is the CPU's features minus EDGELM_KERNELS, limited to allow when
+// allow is not nil.
+func enabled(allow map[string]bool) map[string]bool {
+	on := map[string]bool{}
+	for _, f := range cpuFeatures {
+		if !envOff[f] && (allow == nil || allow[f]) {
+			on[f] = true
+		}
+	}
+	return on
+}
+
+// choose returns the first variant of archVariants whose needs are all on.
+func choose(on map[string]bool) *variant {
+	for _, v := range archVariants() {
+		ok := true
+		for _, f := range v.needs {
+			ok = ok && on[f]
+		}
+		if ok {
+			return v
+		}
+	}
+	return genericVariant
+}
+
+// SetMaxFeatures limits the kernels to the CPU features named in s, a list
+// separated by commas or '+' ("avx2,fma", "neon"); "generic" or "none"
+// allows none, "" or "auto" all the CPU has. It can only turn features off:
+// naming one the CPU lacks, or one EDGELM_KERNELS turned off, does not turn
+// it on. Unknown names are an error and change nothing. It is safe to call
+// while kernels run; calls already running finish with the old choice.
+func SetMaxFeatures(s string) error {
+	s = strings.TrimSpace(strings.ToLower(s))
+	var allow map[string]bool
+	switch s {
+	case "", "auto":
+	case "generic", "none":
+		allow = map[string]bool{}
+	default:
+		allow = map[string]bool{}
+		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '+' || r == ' ' }) {
+			if !slices.Contains(allFeatures, f) {
+				return fmt.Errorf("kernels: unknown CPU feature %q in %q (known: %s)", f, s, strings.Join(allFeatures, ","))
+			}
+			allow[f] = true
+		}
+	}
+	active.Store(choose(enabled(allow)))
+	return nil
+}
+
+// Features returns which kernels run: "generic", "avx2+fma",
+// "avx2+fma+avx512vnni", "neon" or "neon+dotprod".
+func Features() string { return cur().name }
+
+// Available returns the CPU features the kernels could use, comma
+// separated ("avx2,fma,avx512vnni"), whether or not they are turned off;
+// "" when there are none.
+func Available() string { return strings.Join(cpuFeatures, ",") }
+
+// variants returns every variant this CPU can run, generic first, for tests
+// and benchmarks.
+func variants() []*variant {
+	vs := []*variant{genericVariant}
+	on := enabled(nil)
+	for _, f := range cpuFeatures {
+		on[f] = true // tests run what the CPU has, whatever the environment says
+	}
+	for _, v := range archVariants() {
+		ok := true
+		for _, f := range v.needs {
+			ok = ok && on[f]
+		}
+		if ok {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}

@@ -1,0 +1,552 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"edgelm/quant"
+)
+
+// withVariant runs f with v as the active variant.
+func withVariant(v *variant, f func()) {
+	old := active.Load()
+	active.Store(v)
+	defer active.Store(old)
+	f()
+}
+
+// misaligned returns a []byte of n bytes starting off bytes past an aligned
+// address, so kernels see every alignment.
+func misaligned(n, off int) []byte {
+	buf := make([]byte, n+64)
+	base := int(uintptr(unsafe.Pointer(&buf[0])) % 32)
+	start := (32-base)%32 + off
+	return buf[start : start+n : start+n]
+}
+
+func misalignedF32(n, off int) []float32 {
+	if n == 0 {
+		return []float32{}
+	}
+	b := misaligned(4*n, off)
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+}
+
+func randF32(r *rand.Rand, s []float32) {
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+}
+
+// randQ8 fills Q8_0 blocks: scales from scale (0 = random positive f16),
+// quants in [lo, hi].
+func randQ8(r *rand.Rand, b []byte, scale uint16, lo, hi int) {
+	for o := 0; o+q8b <= len(b); o += q8b {
+		d := scale
+		if d == 0 {
+			d = quant.F32ToF16(float32(r.Float64()*0.1 + 1e-3))
+		}
+		binary.LittleEndian.PutUint16(b[o:], d)
+		for j := range qk {
+			b[o+2+j] = byte(int8(lo + r.IntN(hi-lo+1)))
+		}
+	}
+}
+
+func randQ4(r *rand.Rand, b []byte, scale uint16) {
+	for o := 0; o+q4b <= len(b); o += q4b {
+		d := scale
+		if d == 0 {
+			d = quant.F32ToF16(float32((r.Float64() - 0.5) * 0.1))
+		}
+		binary.LittleEndian.PutUint16(b[o:], d)
+		for j := range qk / 2 {
+			b[o+2+j] = byte(r.IntN(256))
+		}
+	}
+}
+
+// refQ computes a quantized dot product in float64 from dequantized blocks
+// (package quant), with the sum of magnitudes for a tolerance.
+func refQ(wt WType, w, x []byte) (sum, mag float64) {
+	nb := len(x) / q8b
+	wf := make([]float32, nb*qk)
+	xf := make([]float32, nb*qk)
+	if wt == Q8_0 {
+		quant.DequantizeQ8_0(wf, w)
+	} else {
+		quant.DequantizeQ4_0(wf, w)
+	}
+	quant.DequantizeQ8_0(xf, x)
+	for i := range wf {
+		p := float64(wf[i]) * float64(xf[i])
+		sum += p
+		mag += math.Abs(p)
+	}
+	return sum, mag
+}
+
+// floatTol is the relative tolerance, against the sum of |terms|, for
+// float32 sums taken in another order (and per-block rounding).
+const floatTol = 2e-6
+
+func checkClose(t *testing.T, what string, got float32, want, mag float64) {
+	t.Helper()
+	if math.Abs(float64(got)-want) > floatTol*mag+1e-30 {
+		t.Fatalf("%s = %v, want %v (±%g)", what, got, want, floatTol*mag)
+	}
+}
+
+func TestQuantizeQ8MatchesQuant(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	src := make([]float32, 32*200)
+	for i := range src {
+		switch i % 5 {
+		case 0:
+			src[i] = float32(r.IntN(255) - 127) // exact halves after scaling when amax = 127
+		case 1:
+			src[i] = float32(r.IntN(255)-127) + 0.5
+		default:
+			src[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8)-4)))
+		}
+	}
+	want := make([]byte, 200*q8b)
+	got := make([]byte, 200*q8b)
+	quant.QuantizeQ8_0(want, src)
+	quantizeQ8(got, src)
+	for i := range want {
+		if want[i] != got[i] {
+			t.Fatalf("byte %d (block %d): got %#x, want %#x", i, i/q8b, got[i], want[i])
+		}
+	}
+}
+
+func TestBlockDotsExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	one := quant.F32ToF16(1)
+	for _, v := range variants() {
+		t.Run(v.name, func(t *testing.T) {
+			// One block, full quant range, scales 1: the result is the
+			// integer sum itself, exactly. Weights may hold -128.
+			for i := range 2000 {
+				w := misaligned(q8b, i%4)
+				x := misaligned(q8b, (i/4)%4)
+				randQ8(r, w, one, -128, 127)
+				randQ8(r, x, one, -127, 127)
+				if i < 4 { // extremes
+					for j := range qk {
+						w[2+j] = byte(int8([]int{-128, 127, -128, 127}[i]))
+						x[2+j] = byte(int8([]int{-127, 127, 127, -127}[i]))
+					}
+				}
+				var want int64
+				for j := range qk {
+					want += int64(int8(w[2+j])) * int64(int8(x[2+j]))
+				}
+				if got := v.q8(w, x); got != float32(want) {
+					t.Fatalf("q8 block %d: got %v, want %d", i, got, want)
+				}
+				w4 := misaligned(q4b, i%4)
+				randQ4(r, w4, one)
+				want = 0
+				for j := range qk / 2 {
+					want += int64(int(w4[2+j]&15)-8) * int64(int8(x[2+j]))
+					want += int64(int(w4[2+j]>>4)-8) * int64(int8(x[2+16+j]))
+				}
+				if got := v.q4(w4, x); got != float32(want) {
+					t.Fatalf("q4 block %d: got %v, want %d", i, got, want)
+				}
+			}
+			// Many blocks with small quants: every partial sum is an
+			// integer below 2^24, so any summation order is exact.
+			for nb := 0; nb <= 130; nb++ {
+				w := misaligned(nb*q8b, nb%4)
+				w4 := misaligned(nb*q4b, (nb+1)%4)
+				x := misaligned(4*nb*q8b, (nb+2)%4)
+				randQ8(r, w, one, -12, 12)
+				randQ4(r, w4, one)
+				randQ8(r, x, one, -12, 12)
+				var got4, got44 [4]float32
+				v.q8x4(w, x, nb*q8b, &got4)
+				v.q4x4(w4, x, nb*q8b, &got44)
+				for tk := range 4 {
+					xt := x[tk*nb*q8b : (tk+1)*nb*q8b]
+					want8, _ := refQ(Q8_0, w, xt)
+					want4, _ := refQ(Q4_0, w4, xt)
+					if g := v.q8(w, xt); g != float32(want8) || got4[tk] != float32(want8) {
+						t.Fatalf("q8 %d blocks token %d: got %v and x4 %v, want %v", nb, tk, g, got4[tk], want8)
+					}
+					if g := v.q4(w4, xt); g != float32(want4) || got44[tk] != float32(want4) {
+						t.Fatalf("q4 %d blocks token %d: got %v and x4 %v, want %v", nb, tk, g, got44[tk], want4)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestBlockDotsScaled(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	lengths := []int{}
+	for nb := 0; nb <= 130; nb++ {
+		lengths = append(lengths, nb)
+	}
+	lengths = append(lengths, 256, 1000)
+	for _, v := range variants() {
+		t.Run(v.name, func(t *testing.T) {
+			for _, nb := range lengths {
+				w := misaligned(nb*q8b, nb%4)
+				w4 := misaligned(nb*q4b, (nb+3)%4)
+				x := misaligned(4*nb*q8b+5, (nb+1)%4)[:4*nb*q8b+5] // 5: stride longer than a row
+				stride := nb*q8b + 1
+				randQ8(r, w, 0, -128, 127)
+				randQ4(r, w4, 0)
+				randQ8(r, x, 0, -127, 127)
+				for tk := range 4 {
+					copy(x[tk*stride:], x[tk*nb*q8b:(tk+1)*nb*q8b])
+				}
+				var got8, got4 [4]float32
+				v.q8x4(w, x, stride, &got8)
+				v.q4x4(w4, x, stride, &got4)
+				for tk := range 4 {
+					xt := x[tk*stride : tk*stride+nb*q8b]
+					s8, m8 := refQ(Q8_0, w, xt)
+					s4, m4 := refQ(Q4_0, w4, xt)
+					checkClose(t, fmt.Sprintf("q8 %d blocks", nb), v.q8(w, xt), s8, m8)
+					checkClose(t, fmt.Sprintf("q8x4 %d blocks token %d", nb, tk), got8[tk], s8, m8)
+					checkClose(t, fmt.Sprintf("q4 %d blocks", nb), v.q4(w4, xt), s4, m4)
+					checkClose(t, fmt.Sprintf("q4x4 %d blocks token %d", nb, tk), got4[tk], s4, m4)
+				}
+			}
+		})
+	}
+}
+
+func TestFloatKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	lengths := []int{}
+	for n := 0; n <= 130; n++ {
+		lengths = append(lengths, n)
+	}
+	lengths = append(lengths, 1000, 4096, 100003)
+	for _, v := range variants() {
+		t.Run(v.name, func(t *testing.T) {
+			for _, n := range lengths {
+				for off := range 4 {
+					a := misalignedF32(n, off)
+					b := misalignedF32(n, (off+1)%4)
+					randF32(r, a)
+					randF32(r, b)
+					var want, mag float64
+					for i := range a {
+						want += float64(a[i]) * float64(b[i])
+						mag += math.Abs(float64(a[i]) * float64(b[i]))
+					}
+					// float32 sums lose up to ~n/k ulps; scale the tolerance with n.
+					got := v.dot(a, b)
+					if math.Abs(float64(got)-want) > 1e-7*float64(n+16)*mag+1e-30 {
+						t.Fatalf("dot n=%d off=%d: %v, want %v", n, off, got, want)
+					}
+					y := misalignedF32(n, (off+2)%4)
+					randF32(r, y)
+					wantY := make([]float32, n)
+					for i := range y {
+						wantY[i] = y[i] + 0.75*a[i]
+					}
+					v.axpy(0.75, a, y)
+					for i := range y {
+						// With FMA the product is not rounded: allow one ulp of it.
+						if math.Abs(float64(y[i]-wantY[i])) > 1e-6*(math.Abs(float64(wantY[i]))+math.Abs(float64(a[i]))) {
+							t.Fatalf("axpy n=%d off=%d [%d]: %v, want %v", n, off, i, y[i], wantY[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// matBytes builds a random matrix of type wt and its dequantized values.
+func randMat(r *rand.Rand, wt WType, rows, cols int) (Mat, []float32) {
+	m := Mat{Type: wt, Rows: rows, Cols: cols}
+	m.Data = make([]byte, rows*m.RowBytes())
+	vals := make([]float32, rows*cols)
+	randF32(r, vals)
+	for i := range vals {
+		vals[i] *= 0.05
+	}
+	switch wt {
+	case F32:
+		for i, v := range vals {
+			binary.LittleEndian.PutUint32(m.Data[4*i:], math.Float32bits(v))
+		}
+	case F16:
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(m.Data[2*i:], quant.F32ToF16(v))
+		}
+	case BF16:
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(m.Data[2*i:], quant.F32ToBF16(v))
+		}
+	case Q8_0:
+		quant.QuantizeQ8_0(m.Data, vals)
+	case Q4_0:
+		quant.QuantizeQ4_0(m.Data, vals)
+	}
+	// The reference uses what the file holds, through package quant.
+	for i := range rows {
+		row := vals[i*cols : (i+1)*cols]
+		src := m.Data[i*m.RowBytes() : (i+1)*m.RowBytes()]
+		switch wt {
+		case F16:
+			for j := range row {
+				row[j] = quant.F16ToF32(binary.LittleEndian.Uint16(src[2*j:]))
+			}
+		case BF16:
+			for j := range row {
+				row[j] = quant.BF16ToF32(binary.LittleEndian.Uint16(src[2*j:]))
+			}
+		case Q8_0:
+			quant.DequantizeQ8_0(row, src)
+		case Q4_0:
+			quant.DequantizeQ4_0(row, src)
+		}
+	}
+	return m, vals
+}
+
+var allTypes = []WType{F32, F16, BF16, Q8_0, Q4_0}
+
+func TestMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	pools := []*Pool{nil, NewPool(1), NewPool(2)}
+	defer func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}()
+	for _, v := range variants() {
+		for _, wt := range allTypes {
+			for _, shape := range [][2]int{{37, 96}, {300, 256}} {
+				rows, cols := shape[0], shape[1]
+				m, w := randMat(r, wt, rows, cols)
+				for _, n := range []int{1, 2, 3, 5, 8, 17} {
+					x := make([]float32, n*cols)
+					randF32(r, x)
+					// Reference: float64 over the dequantized weights and,
+					// for block types, the Q8_0-rounded activations.
+					xr := append([]float32(nil), x...)
+					if wt == Q8_0 || wt == Q4_0 {
+						q := make([]byte, n*cols/qk*q8b)
+						quant.QuantizeQ8_0(q, x)
+						quant.DequantizeQ8_0(xr, q)
+					}
+					for pi, p := range pools {
+						dst := make([]float32, n*rows+1)
+						dst[n*rows] = 42 // must stay untouched
+						withVariant(v, func() { p.MatMul(dst, m, x, n) })
+						for tk := range n {
+							for rr := range rows {
+								var want, mag float64
+								for c := range cols {
+									pr := float64(w[rr*cols+c]) * float64(xr[tk*cols+c])
+									want += pr
+									mag += math.Abs(pr)
+								}
+								got := dst[tk*rows+rr]
+								if math.Abs(float64(got)-want) > 1e-5*mag+1e-30 {
+									t.Fatalf("%s %v %dx%d n=%d pool %d: dst[%d][%d] = %v, want %v",
+										v.name, wt, rows, cols, n, pi, tk, rr, got, want)
+								}
+							}
+						}
+						if dst[n*rows] != 42 {
+							t.Fatalf("MatMul wrote past n*Rows")
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMatRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 6))
+	for _, wt := range allTypes {
+		m, w := randMat(r, wt, 5, 64)
+		if err := m.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, 64)
+		for i := range 5 {
+			m.Row(i, got)
+			for j := range got {
+				if got[j] != w[i*64+j] {
+					t.Fatalf("%v Row(%d)[%d] = %v, want %v", wt, i, j, got[j], w[i*64+j])
+				}
+			}
+		}
+	}
+	bad := []Mat{
+		{Type: Q8_0, Rows: 1, Cols: 33, Data: make([]byte, 34)},
+		{Type: Q4_0, Rows: 2, Cols: 32, Data: make([]byte, 35)},
+		{Type: F32, Rows: 1, Cols: 4, Data: make([]byte, 17)},
+		{Type: 9, Rows: 1, Cols: 4},
+		{Type: F16, Rows: -1, Cols: 4},
+	}
+	for _, m := range bad {
+		if m.Validate() == nil {
+			t.Errorf("Validate(%v %dx%d, %d bytes) = nil", m.Type, m.Rows, m.Cols, len(m.Data))
+		}
+	}
+}
+
+func TestMatMulNoAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	p := NewPool(2)
+	defer p.Close()
+	for _, wt := range allTypes {
+		m, _ := randMat(r, wt, 256, 256)
+		for _, n := range []int{1, 9} {
+			x := make([]float32, n*256)
+			dst := make([]float32, n*256)
+			p.MatMul(dst, m, x, n)
+			if a := testing.AllocsPerRun(20, func() { p.MatMul(dst, m, x, n) }); a != 0 {
+				t.Errorf("%v n=%d: %v allocations per MatMul", wt, n, a)
+			}
+		}
+	}
+}
+
+var errBoom = errors.New("boom")
+
+func TestMatMulWorkerPanic(t *testing.T) {
+	// A kernel that panics on one row: the panic must reach the caller
+	// whichever participant ran that row, and the pool must keep working.
+	boom := *genericVariant
+	boom.q8 = func(w, x []byte) float32 {
+		if w[2] == 0x7f {
+			panic(errBoom)
+		}
+		return dotQ8Go(w, x)
+	}
+	p := NewPool(2)
+	defer p.Close()
+	m := Mat{Type: Q8_0, Rows: 64, Cols: 32, Data: make([]byte, 64*q8b)}
+	x := make([]float32, 32)
+	dst := make([]float32, 64)
+	for _, bad := range []int{0, 63} {
+		clear(m.Data)
+		m.Data[bad*q8b+2] = 0x7f
+		var got any
+		func() {
+			defer func() { got = recover() }()
+			withVariant(&boom, func() { p.MatMul(dst, m, x, 1) })
+		}()
+		if got != errBoom {
+			t.Fatalf("row %d: recovered %v, want %v", bad, got, errBoom)
+		}
+		m.Data[bad*q8b+2] = 0
+		p.MatMul(dst, m, x, 1) // still works
+	}
+}
+
+func TestVectorOps(t *testing.T) {
+	x := []float32{1, -2, 3, 0.5, -0.25, 4}
+	w := []float32{1, 2, 0.5, 1, 1, -1}
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	scale := 1 / math.Sqrt(ss/6+1e-5)
+	dst := make([]float32, 6)
+	RMSNorm(dst, x, w, 1e-5)
+	for i := range x {
+		if want := float64(x[i]) * scale * float64(w[i]); math.Abs(float64(dst[i])-want) > 1e-6 {
+			t.Errorf("RMSNorm[%d] = %v, want %v", i, dst[i], want)
+		}
+	}
+	RMSNorm(dst, x, nil, 1e-5)
+	if want := float64(x[2]) * scale; math.Abs(float64(dst[2])-want) > 1e-6 {
+		t.Errorf("RMSNorm without weight [2] = %v, want %v", dst[2], want)
+	}
+
+	s := []float32{1000, 1001, float32(math.Inf(-1)), 999}
+	Softmax(s)
+	e := []float64{math.Exp(-1), 1, 0, math.Exp(-2)}
+	tot := e[0] + e[1] + e[3]
+	for i := range s {
+		if math.Abs(float64(s[i])-e[i]/tot) > 1e-6 {
+			t.Errorf("Softmax[%d] = %v, want %v", i, s[i], e[i]/tot)
+		}
+	}
+
+	g := []float32{-3, -1, 0, 0.5, 2}
+	si := append([]float32(nil), g...)
+	gl := append([]float32(nil), g...)
+	SiLU(si)
+	GELU(gl)
+	for i, v := range g {
+		u := float64(v)
+		if want := u / (1 + math.Exp(-u)); math.Abs(float64(si[i])-want) > 1e-6 {
+			t.Errorf("SiLU(%v) = %v, want %v", v, si[i], want)
+		}
+		if want := 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u))); math.Abs(float64(gl[i])-want) > 1e-6 {
+			t.Errorf("GELU(%v) = %v, want %v", v, gl[i], want)
+		}
+	}
+	a := []float32{1, 2, 3}
+	b := []float32{4, 5, 6}
+	Add(a, a, b)
+	Mul(b, a, b)
+	Scale(b, 0.5)
+	if a[2] != 9 || b[0] != 10 || b[2] != 27 {
+		t.Errorf("Add/Mul/Scale: %v %v", a, b)
+	}
+	ax := []float32{1, 1, 1}
+	Axpy(2, []float32{1, 2, 3}, ax)
+	if ax[2] != 7 || Dot([]float32{1, 2}, []float32{3, 4}) != 11 {
+		t.Errorf("Axpy/Dot: %v", ax)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	defer SetMaxFeatures("")
+	if err := SetMaxFeatures("generic"); err != nil || Features() != "generic" {
+		t.Fatalf("SetMaxFeatures(generic): %v, Features %q", err, Features())
+	}
+	if err := SetMaxFeatures("avx2,warp9"); err == nil || !strings.Contains(err.Error(), "warp9") {
+		t.Fatalf("unknown feature: %v", err)
+	}
+	if Features() != "generic" {
+		t.Fatalf("a failed SetMaxFeatures changed the choice to %q", Features())
+	}
+	if err := SetMaxFeatures(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("available %q, running %q", Available(), Features())
+	off := parseEnv("generic")
+	for _, f := range allFeatures {
+		if !off[f] {
+			t.Errorf("EDGELM_KERNELS=generic leaves %s on", f)
+		}
+	}
+	if off := parseEnv("avx512vnni, dotprod"); !off["avx512vnni"] || !off["dotprod"] || off["avx2"] {
+		t.Errorf("parseEnv list: %v", off)
+	}
+	// Turning a feature off picks a variant that does not need it.
+	for _, f := range allFeatures {
+		v := choose(enabled(map[string]bool{f: false}))
+		for _, n := range v.needs {
+			if n == f {
+				t.Errorf("with %s off, %s was chosen", f, v.name)
+			}
+		}
+	}
+}

@@ -1,0 +1,345 @@
+package kernels
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// Pool runs MatMul on a fixed set of worker goroutines that live as long
+// as the pool. A call hands out work without creating goroutines or
+// sending on channels: workers spin briefly on a generation counter after
+// each call (the next matmul of a forward pass follows within microseconds)
+// and then park on a condition variable.
+//
+// A nil *Pool runs every call serially on the caller's goroutine. Calls on
+// one Pool are serialized; use one Pool per concurrent forward pass, or
+// share one so that passes take turns.
+type Pool struct {
+	threads int
+	callMu  sync.Mutex // one call at a time owns job and the scratch buffers
+
+	mu      sync.Mutex
+	wake    sync.Cond // workers wait for gen to move
+	done    sync.Cond // the caller waits for pending to reach 0
+	gen     atomic.Uint32
+	pending atomic.Int32
+	closed  bool
+	exited  sync.WaitGroup
+
+	job      job
+	next     atomic.Int32 // next chunk to take
+	panicMu  sync.Mutex
+	panicked bool
+	panicVal any
+
+	xq      []byte       // the activations quantized to Q8_0
+	scratch [][]float32  // per participant (0 is the caller): one dequantized row
+	quads   [][4]float32 // per participant: results of a 4-token kernel (a local would escape)
+}
+
+// job is one MatMul split into chunks of rows × tokens.
+type job struct {
+	dst     []float32
+	m       Mat
+	x       []float32
+	n       int
+	v       *variant
+	stride  int // bytes of one token's quantized activations
+	rowsPer int // rows per chunk
+	tokPer  int // tokens per chunk
+	nRowCh  int // chunks along the rows
+	nChunks int
+}
+
+// spinIters bounds how long a worker, and the caller waiting for workers,
+// polls before parking (about 20-50µs): long enough to span the vector
+// work between two matmuls of a forward pass, short enough not to hog a
+// shared core between requests.
+const spinIters = 1 << 14
+
+// NewPool starts a pool of threads participants: the caller of MatMul and
+// threads-1 workers. threads <= 0 means runtime.GOMAXPROCS(0).
+func NewPool(threads int) *Pool {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	p := &Pool{threads: threads, scratch: make([][]float32, threads), quads: make([][4]float32, threads)}
+	p.wake.L = &p.mu
+	p.done.L = &p.mu
+	for id := 1; id < threads; id++ {
+		p.exited.Add(1)
+		go p.worker(id)
+	}
+	return p
+}
+
+// Threads returns the number of participants in a call (1 for a nil pool).
+func (p *Pool) Threads() int {
+	if p == nil {
+		return 1
+	}
+	return p.threads
+}
+
+// Close stops the workers and waits for them to exit. Later MatMul calls
+// run on the caller alone. Close on a nil or closed pool does nothing.
+func (p *Pool) Close() {
+	if p == nil {
+		return
+	}
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.wake.Broadcast()
+	p.mu.Unlock()
+	p.exited.Wait()
+}
+
+func (p *Pool) worker(id int) {
+	defer p.exited.Done()
+	// A read of a truncated mapped file must become a panic we can hand
+	// to the caller, not a crash of the process.
+	debug.SetPanicOnFault(true)
+	var seen uint32 // gen starts at 0; a call may already have moved it
+	for {
+		g := p.gen.Load()
+		for i := 0; g == seen && i < spinIters; i++ {
+			if i%256 == 255 {
+				runtime.Gosched()
+			}
+			g = p.gen.Load()
+		}
+		if g == seen {
+			p.mu.Lock()
+			for p.gen.Load() == seen && !p.closed {
+				p.wake.Wait()
+			}
+			g = p.gen.Load()
+			closed := p.closed
+			p.mu.Unlock()
+			if g == seen && closed {
+				return
+			}
+		}
+		seen = g
+		p.work(id)
+		if p.pending.Add(-1) == 0 {
+			p.mu.Lock()
+			p.done.Signal()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// work takes chunks of the current job until none are left. A panic is
+// recorded for the caller and stops the other participants early.
+func (p *Pool) work(id int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.panicMu.Lock()
+			if !p.panicked {
+				p.panicked, p.panicVal = true, r
+			}
+			p.panicMu.Unlock()
+			p.next.Store(1 << 30)
+		}
+	}()
+	j := &p.job
+	for {
+		c := int(p.next.Add(1)) - 1
+		if c >= j.nChunks {
+			return
+		}
+		p.chunk(j, id, c)
+	}
+}
+
+var serialPools = sync.Pool{New: func() any { return &Pool{threads: 1, scratch: make([][]float32, 1), quads: make([][4]float32, 1)} }}
+
+// MatMul computes dst[t*m.Rows+r] = (row r of m) · x[t*m.Cols:(t+1)*m.Cols]
+// for r < m.Rows and t < n.
+//
+// For Q8_0 and Q4_0 weights each x_t is first quantized to Q8_0 (as
+// quant.QuantizeQ8_0 does) and every block contributes
+// f16(d_w)*f16(d_x)*sumi with sumi the exact integer dot product of the
+// quants (Q4_0: nibble-8), accumulated in float32, as llama.cpp's
+// vec_dot_q8_0_q8_0 and vec_dot_q4_0_q8_0. F16 and BF16 rows are converted
+// to float32 and dotted with x; F32 rows are dotted directly.
+//
+// It panics if m is not valid (see Mat.Validate), n < 0, or x or dst is too
+// short. A panic in a worker (such as a fault reading a truncated mapped
+// file, which workers turn into a panic with debug.SetPanicOnFault) is
+// re-raised on the caller's goroutine with the same value once every
+// worker has stopped.
+func (p *Pool) MatMul(dst []float32, m Mat, x []float32, n int) {
+	m.mustValid()
+	if n < 0 || len(x) < n*m.Cols || len(dst) < n*m.Rows {
+		panic(fmt.Sprintf("kernels: MatMul of a %dx%d matrix with %d tokens: x has %d values, dst %d",
+			m.Rows, m.Cols, n, len(x), len(dst)))
+	}
+	if n == 0 || m.Rows == 0 {
+		return
+	}
+	if p == nil {
+		sp := serialPools.Get().(*Pool)
+		sp.matmul(dst, m, x, n)
+		serialPools.Put(sp)
+		return
+	}
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	p.matmul(dst, m, x, n)
+}
+
+func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
+	v := cur()
+	j := job{dst: dst, m: m, x: x, n: n, v: v}
+	if m.Type == Q8_0 || m.Type == Q4_0 {
+		j.stride = m.Cols / qk * q8b
+		need := n * j.stride
+		if cap(p.xq) < need {
+			p.xq = make([]byte, need)
+		}
+		p.xq = p.xq[:need]
+		for t := range n {
+			quantizeQ8(p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols])
+		}
+	}
+	workers := p.threads - 1
+	if p.closed {
+		workers = 0
+	}
+	parts := workers + 1
+	if n < 8 {
+		// Decode: every row once, all tokens against it while it is hot.
+		j.tokPer = n
+		j.rowsPer = max(8, (m.Rows+parts*16-1)/(parts*16))
+	} else {
+		// Prefill: tiles of 16 rows × 32 tokens keep both operands in L1/L2.
+		j.tokPer = 32
+		j.rowsPer = 16
+	}
+	j.nRowCh = (m.Rows + j.rowsPer - 1) / j.rowsPer
+	j.nChunks = j.nRowCh * ((n + j.tokPer - 1) / j.tokPer)
+	if workers == 0 || j.nChunks == 1 {
+		p.job = j
+		p.next.Store(0)
+		p.work(0)
+		p.rethrow()
+		return
+	}
+
+	p.mu.Lock()
+	p.job = j
+	p.next.Store(0)
+	p.pending.Store(int32(workers))
+	p.gen.Add(1)
+	p.wake.Broadcast()
+	p.mu.Unlock()
+
+	p.work(0)
+
+	for i := 0; p.pending.Load() != 0 && i < spinIters; i++ {
+		if i%256 == 255 {
+			runtime.Gosched()
+		}
+	}
+	if p.pending.Load() != 0 {
+		p.mu.Lock()
+		for p.pending.Load() != 0 {
+			p.done.Wait()
+		}
+		p.mu.Unlock()
+	}
+	p.rethrow()
+}
+
+// rethrow re-raises the first panic of the last call, if any.
+func (p *Pool) rethrow() {
+	if !p.panicked {
+		return
+	}
+	r := p.panicVal
+	p.panicked, p.panicVal = false, nil
+	p.job = job{}
+	panic(r)
+}
+
+// chunk computes chunk c of job j on participant id.
+func (p *Pool) chunk(j *job, id, c int) {
+	m := j.m
+	r0 := c % j.nRowCh * j.rowsPer
+	r1 := min(r0+j.rowsPer, m.Rows)
+	t0 := c / j.nRowCh * j.tokPer
+	t1 := min(t0+j.tokPer, j.n)
+	rb := m.RowBytes()
+	rows, dst := m.Rows, j.dst
+
+	switch m.Type {
+	case Q8_0, Q4_0:
+		one, four := j.v.q8, j.v.q8x4
+		if m.Type == Q4_0 {
+			one, four = j.v.q4, j.v.q4x4
+		}
+		xq, stride := p.xq, j.stride
+		out := &p.quads[id]
+		if t1-t0 <= 8 {
+			for r := r0; r < r1; r++ {
+				w := m.Data[r*rb : (r+1)*rb]
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					four(w, xq[t*stride:], stride, out)
+					dst[t*rows+r], dst[(t+1)*rows+r], dst[(t+2)*rows+r], dst[(t+3)*rows+r] = out[0], out[1], out[2], out[3]
+				}
+				for ; t < t1; t++ {
+					dst[t*rows+r] = one(w, xq[t*stride:(t+1)*stride])
+				}
+			}
+			return
+		}
+		t := t0
+		for ; t+4 <= t1; t += 4 {
+			for r := r0; r < r1; r++ {
+				four(m.Data[r*rb:(r+1)*rb], xq[t*stride:], stride, out)
+				dst[t*rows+r], dst[(t+1)*rows+r], dst[(t+2)*rows+r], dst[(t+3)*rows+r] = out[0], out[1], out[2], out[3]
+			}
+		}
+		for r := r0; r < r1 && t < t1; r++ {
+			w := m.Data[r*rb : (r+1)*rb]
+			for tt := t; tt < t1; tt++ {
+				dst[tt*rows+r] = one(w, xq[tt*stride:(tt+1)*stride])
+			}
+		}
+	default:
+		cols := m.Cols
+		var row []float32
+		if m.Type != F32 || !littleEndian {
+			if len(p.scratch[id]) < cols {
+				p.scratch[id] = make([]float32, cols)
+			}
+			row = p.scratch[id][:cols]
+		}
+		for r := r0; r < r1; r++ {
+			w := m.Data[r*rb : (r+1)*rb]
+			if row == nil {
+				// F32 on a little-endian host: read the mapping in place.
+				for t := t0; t < t1; t++ {
+					dst[t*rows+r] = j.v.dot(f32view(w), j.x[t*cols:(t+1)*cols])
+				}
+				continue
+			}
+			rowTo(m.Type, row, w)
+			for t := t0; t < t1; t++ {
+				dst[t*rows+r] = j.v.dot(row, j.x[t*cols:(t+1)*cols])
+			}
+		}
+	}
+}
