@@ -26,12 +26,6 @@ func init() {
 	}
 }
 
-type bpeBigram struct {
-	left, right int32
-	lid, rid    int32 // the tokens the two sides spelled when queued
-	rank        int32
-}
-
 // bpeState is the scratch space of one Encode call.
 type bpeState struct {
 	words []span
@@ -40,7 +34,7 @@ type bpeState struct {
 	offs  []int
 	enc   []byte
 	syms  []symbol
-	q     queue[bpeBigram]
+	q     queue
 }
 
 // encodeBPE is llama.cpp's byte-level BPE (llm_tokenizer_bpe_session): the
@@ -69,19 +63,17 @@ func (t *Tokenizer) bpeWord(s *bpeState, out []int32, word string) []int32 {
 		}
 	}
 	syms := s.syms[:0]
+	if cap(syms) < len(word) {
+		syms = make([]symbol, 0, len(word))
+	}
 	for i := 0; i < len(word); i++ {
 		syms = append(syms, symbol{start: int32(i), n: 1, prev: int32(i - 1), next: int32(i + 1), id: t.byteSymbol[word[i]]})
 	}
 	syms[len(syms)-1].next = -1
 	s.syms = syms
 
-	if s.q.less == nil {
-		s.q.less = func(a, b *bpeBigram) bool {
-			return a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
-		}
-	}
 	q := &s.q
-	q.reset()
+	q.reset(2 * len(syms))
 	try := func(left, right int32) {
 		if left < 0 || right < 0 {
 			return
@@ -94,7 +86,7 @@ func (t *Tokenizer) bpeWord(s *bpeState, out []int32, word string) []int32 {
 		if !ok {
 			return
 		}
-		q.push(bpeBigram{left: left, right: right, lid: lid, rid: rid, rank: m.rank})
+		q.push(pair{key: bpeKey(m.rank, left), left: left, right: right, a: lid, b: rid})
 	}
 	for i := 1; i < len(syms); i++ {
 		try(int32(i-1), int32(i))
@@ -102,11 +94,11 @@ func (t *Tokenizer) bpeWord(s *bpeState, out []int32, word string) []int32 {
 	for q.len() > 0 {
 		b := q.pop()
 		l, r := &syms[b.left], &syms[b.right]
-		if l.n == 0 || r.n == 0 || l.id != b.lid || r.id != b.rid {
+		if l.n == 0 || r.n == 0 || l.id != b.a || r.id != b.b {
 			continue // one side has changed since the pair was queued
 		}
 		l.n += r.n
-		l.id = t.merges[uint64(uint32(b.lid))<<32|uint64(uint32(b.rid))].id
+		l.id = t.merges[uint64(uint32(b.a))<<32|uint64(uint32(b.b))].id
 		r.n = 0
 		l.next = r.next
 		if r.next >= 0 {

@@ -1,34 +1,71 @@
 package tokenizer
 
-// queue is a binary heap ordered by less, kept as a plain slice so that pushing a value
-// does not box it (container/heap takes any).
-type queue[T any] struct {
-	items []T
-	less  func(a, b *T) bool
+import "math"
+
+// pair is a queued merge of the adjacent symbols left and right. The queue pops the
+// smallest key first; a and b are payload (SPM: the merged length; BPE: the tokens the
+// two sides spelled when queued).
+type pair struct {
+	key         uint64
+	left, right int32
+	a, b        int32
 }
 
-func (q *queue[T]) reset() { q.items = q.items[:0] }
+// spmKey orders SPM pairs by score, highest first, then by left position.
+func spmKey(score float32, left int32) uint64 {
+	if score == 0 {
+		score = 0 // -0 ties with +0, as the float comparison in llama.cpp has it
+	}
+	u := math.Float32bits(score)
+	if u&(1<<31) != 0 {
+		u = ^u // negative: larger magnitude sorts lower
+	} else {
+		u |= 1 << 31
+	}
+	// u now increases with score; invert it so the highest score has the lowest key.
+	return uint64(^u)<<32 | uint64(uint32(left))
+}
 
-func (q *queue[T]) len() int { return len(q.items) }
+// bpeKey orders BPE pairs by merge rank, lowest first, then by left position.
+func bpeKey(rank, left int32) uint64 { return uint64(uint32(rank))<<32 | uint64(uint32(left)) }
 
-func (q *queue[T]) push(v T) {
+// queue is a binary min-heap of pairs by key.
+type queue struct{ items []pair }
+
+func (q *queue) reset(capacity int) {
+	if cap(q.items) < capacity {
+		q.items = make([]pair, 0, capacity)
+	}
+	q.items = q.items[:0]
+}
+
+func (q *queue) len() int { return len(q.items) }
+
+func (q *queue) push(v pair) {
 	q.items = append(q.items, v)
-	i := len(q.items) - 1
+	h := q.items
+	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !q.less(&q.items[i], &q.items[p]) {
+		if h[p].key <= v.key {
 			break
 		}
-		q.items[i], q.items[p] = q.items[p], q.items[i]
+		h[i] = h[p]
 		i = p
 	}
+	h[i] = v
 }
 
-func (q *queue[T]) pop() T {
-	top := q.items[0]
-	last := len(q.items) - 1
-	q.items[0] = q.items[last]
-	q.items = q.items[:last]
+func (q *queue) pop() pair {
+	h := q.items
+	top := h[0]
+	last := len(h) - 1
+	v := h[last]
+	h = h[:last]
+	q.items = h
+	if last == 0 {
+		return top
+	}
 	i := 0
 	for {
 		l := 2*i + 1
@@ -36,14 +73,15 @@ func (q *queue[T]) pop() T {
 			break
 		}
 		m := l
-		if r := l + 1; r < last && q.less(&q.items[r], &q.items[l]) {
+		if r := l + 1; r < last && h[r].key < h[l].key {
 			m = r
 		}
-		if !q.less(&q.items[m], &q.items[i]) {
+		if v.key <= h[m].key {
 			break
 		}
-		q.items[i], q.items[m] = q.items[m], q.items[i]
+		h[i] = h[m]
 		i = m
 	}
+	h[i] = v
 	return top
 }

@@ -10,17 +10,11 @@ type symbol struct {
 	id         int32 // BPE: the token the bytes spell, or -1
 }
 
-type spmBigram struct {
-	left, right int32
-	score       float32
-	size        int32
-}
-
 // spmState is the scratch space of one Encode call.
 type spmState struct {
 	buf  []byte
 	syms []symbol
-	q    queue[spmBigram]
+	q    queue
 }
 
 // encodeSPM is llama.cpp's SentencePiece BPE (llm_tokenizer_spm_session): spaces become
@@ -49,6 +43,9 @@ func (t *Tokenizer) encodeSPM(s *spmState, out []int32, frag string, prefix bool
 	}
 
 	syms := s.syms[:0]
+	if cap(syms) < len(buf) {
+		syms = make([]symbol, 0, len(buf))
+	}
 	for off := 0; off < len(buf); {
 		// llama.cpp's unicode_len_utf8: the length the lead byte announces, whatever follows.
 		n := min(utf8Len(buf[off]), len(buf)-off)
@@ -58,13 +55,8 @@ func (t *Tokenizer) encodeSPM(s *spmState, out []int32, frag string, prefix bool
 	syms[len(syms)-1].next = -1
 	s.syms = syms
 
-	if s.q.less == nil {
-		s.q.less = func(a, b *spmBigram) bool {
-			return a.score > b.score || (a.score == b.score && a.left < b.left)
-		}
-	}
 	q := &s.q
-	q.reset()
+	q.reset(2 * len(syms))
 	try := func(left, right int32) {
 		if left < 0 || right < 0 {
 			return
@@ -75,7 +67,7 @@ func (t *Tokenizer) encodeSPM(s *spmState, out []int32, frag string, prefix bool
 		if !ok {
 			return
 		}
-		q.push(spmBigram{left: left, right: right, score: t.scores[id], size: int32(len(text))})
+		q.push(pair{key: spmKey(t.scores[id], left), left: left, right: right, a: int32(len(text))})
 	}
 	for i := 1; i < len(syms); i++ {
 		try(int32(i-1), int32(i))
@@ -83,7 +75,7 @@ func (t *Tokenizer) encodeSPM(s *spmState, out []int32, frag string, prefix bool
 	for q.len() > 0 {
 		b := q.pop()
 		l, r := &syms[b.left], &syms[b.right]
-		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.a {
 			continue // one side has changed since the pair was queued
 		}
 		l.n += r.n

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -470,7 +471,8 @@ func (t *Tokenizer) Encode(text string, addBOS, parseSpecial bool) []int32 {
 	frags := t.partition(text, parseSpecial)
 	switch t.kind {
 	case kindSPM:
-		var s spmState
+		s := spmStates.Get().(*spmState)
+		defer func() { putState(&spmStates, s, cap(s.syms)) }()
 		prevSpecial := true // the first text gets the space prefix
 		for _, f := range frags {
 			if f.tok >= 0 {
@@ -478,20 +480,35 @@ func (t *Tokenizer) Encode(text string, addBOS, parseSpecial bool) []int32 {
 				prevSpecial = true
 				continue
 			}
-			out = t.encodeSPM(&s, out, text[f.start:f.end], t.addSpacePrefix && prevSpecial)
+			out = t.encodeSPM(s, out, text[f.start:f.end], t.addSpacePrefix && prevSpecial)
 			prevSpecial = false
 		}
 	case kindBPE:
-		var s bpeState
+		s := bpeStates.Get().(*bpeState)
+		defer func() { putState(&bpeStates, s, cap(s.runes)) }()
 		for _, f := range frags {
 			if f.tok >= 0 {
 				out = append(out, f.tok)
 				continue
 			}
-			out = t.encodeBPE(&s, out, text[f.start:f.end])
+			out = t.encodeBPE(s, out, text[f.start:f.end])
 		}
 	}
 	return out
+}
+
+// Scratch space of Encode calls, kept between calls so that encoding allocates little
+// more than its result.
+var (
+	spmStates = sync.Pool{New: func() any { return new(spmState) }}
+	bpeStates = sync.Pool{New: func() any { return new(bpeState) }}
+)
+
+// putState returns scratch space to its pool unless a huge input made it huge.
+func putState[T any](p *sync.Pool, s *T, size int) {
+	if size <= 1<<16 {
+		p.Put(s)
+	}
 }
 
 // fragment is a token found by partition (tok >= 0) or a run of text[start:end].
