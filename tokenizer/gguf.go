@@ -49,7 +49,15 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 	n := len(v.Tokens)
 	if _, ok := f.Value(keyScores); ok {
 		if v.Scores, err = f.Float32s(keyScores); err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", keyScores, err)
+			// llama.cpp also takes integer scores.
+			is, ierr := f.Int32s(keyScores)
+			if ierr != nil {
+				return nil, fmt.Errorf("tokenizer: %s: %w", keyScores, err)
+			}
+			v.Scores = make([]float32, len(is))
+			for i, x := range is {
+				v.Scores[i] = float32(x)
+			}
 		}
 		if len(v.Scores) < n {
 			return nil, fmt.Errorf("tokenizer: %s has %d entries for %d tokens", keyScores, len(v.Scores), n)

@@ -92,9 +92,10 @@ type merge struct {
 	id   int32
 }
 
-// New builds a Tokenizer from v. It fails on an unknown model or pre-tokenizer, duplicate
-// or empty token texts, array lengths that disagree, special ids out of range, or
-// AddBOS/AddEOS without a BOS/EOS id.
+// New builds a Tokenizer from v, which it keeps: the slices must not change afterwards.
+// It fails on an unknown model or pre-tokenizer, duplicate token texts, array lengths
+// that disagree, special ids out of range, or AddBOS/AddEOS without a BOS/EOS id. An
+// empty token is renamed "[EMPTY_<id>]" as llama.cpp does.
 func New(v Vocab) (*Tokenizer, error) {
 	t := &Tokenizer{
 		model: v.Model, pre: v.Pre,
@@ -147,9 +148,15 @@ func New(v Vocab) (*Tokenizer, error) {
 	t.types = slices.Clone(t.types[:n]) // the EOG detection below may promote types
 
 	t.ids = make(map[string]int32, n)
+	cloned := false
 	for i, s := range v.Tokens {
 		if s == "" {
-			return nil, fmt.Errorf("tokenizer: token %d is empty", i)
+			// llama.cpp renames empty tokens rather than refusing the vocabulary.
+			if !cloned {
+				t.tokens, cloned = slices.Clone(v.Tokens), true
+			}
+			s = fmt.Sprintf("[EMPTY_%d]", i)
+			t.tokens[i] = s
 		}
 		if j, dup := t.ids[s]; dup {
 			return nil, fmt.Errorf("tokenizer: duplicate token %q has ids %d and %d", s, j, i)
@@ -295,9 +302,11 @@ func (t *Tokenizer) findEOG() {
 	}
 	// gpt-oss (harmony): <|end|> ends a message, not the generation, when <|return|>
 	// and <|call|> exist.
-	if r, c, e := t.ids["<|return|>"], t.ids["<|call|>"], t.ids["<|end|>"]; r > 0 && c > 0 && e > 0 && set[r] && set[c] {
-		delete(set, e)
-		t.types[e] = TypeUserDefined
+	_, hasReturn := t.ids["<|return|>"]
+	_, hasCall := t.ids["<|call|>"]
+	if end, hasEnd := t.ids["<|end|>"]; hasReturn && hasCall && hasEnd {
+		delete(set, end)
+		t.types[end] = TypeUserDefined
 	}
 	for id := range set {
 		t.eog = append(t.eog, id)

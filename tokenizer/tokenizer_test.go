@@ -283,7 +283,6 @@ func TestNewErrors(t *testing.T) {
 		{func(v *Vocab) { v.Model = "bert" }, `unsupported tokenizer model "bert"`},
 		{func(v *Vocab) { v.Tokens = nil }, "empty vocabulary"},
 		{func(v *Vocab) { v.Tokens[1] = "a" }, "duplicate token"},
-		{func(v *Vocab) { v.Tokens[1] = "" }, "token 1 is empty"},
 		{func(v *Vocab) { v.Merges = nil }, "without merges"},
 		{func(v *Vocab) { v.BOS = 3 }, "BOS id 3 out of range"},
 		{func(v *Vocab) { v.AddBOS = true }, "add_bos_token is true"},
@@ -299,6 +298,16 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New(base()); err != nil {
 		t.Errorf("base vocabulary: %v", err)
+	}
+	// An empty token is renamed, as llama.cpp does, without touching the caller's slice.
+	v := base()
+	v.Tokens[1] = ""
+	tk, err := New(v)
+	if err != nil {
+		t.Fatalf("empty token: %v", err)
+	}
+	if tk.Piece(1) != "[EMPTY_1]" || v.Tokens[1] != "" {
+		t.Errorf("empty token: piece %q, caller's %q", tk.Piece(1), v.Tokens[1])
 	}
 }
 
@@ -354,6 +363,9 @@ func TestFromGGUFDefaults(t *testing.T) {
 			"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.tokens": bpeTokens,
 		}, err: "tokenizer.ggml.merges"},
 		{name: "no model", kv: map[string]any{"tokenizer.ggml.tokens": bpeTokens}, err: "tokenizer.ggml.model missing"},
+		{name: "integer scores", kv: map[string]any{
+			"tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": spmTokens, "tokenizer.ggml.scores": []int32{0, 0, 0, -1},
+		}, bos: 1, eos: 2, unk: 0, pad: -1, addBOS: true, spacePrefix: true},
 		{name: "scores wrong type", kv: map[string]any{
 			"tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": spmTokens, "tokenizer.ggml.scores": []string{"x", "y", "z", "w"},
 		}, err: "tokenizer.ggml.scores"},
