@@ -233,7 +233,10 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 
 // run sends a job to the engine and answers, streaming or not.
 func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job) {
-	ctx, cancel := context.WithTimeout(r.Context(), rt.s.RequestTimeout)
+	ctx, cancel := context.WithCancel(r.Context())
+	if rt.s.RequestTimeout > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), rt.s.RequestTimeout)
+	}
 	defer cancel()
 	if j.req.MaxTokens == 0 && !j.req.Echo {
 		// Nothing to compute: OpenAI answers max_tokens 0 with an empty completion.

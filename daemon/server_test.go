@@ -70,12 +70,20 @@ func unixClient(sock string) *http.Client {
 // start serves fake (nil: loading) with set on a fresh Unix socket until the test ends.
 func start(t *testing.T, fake *fakeBackend, set Settings) *testServer {
 	t.Helper()
-	set.Socket = filepath.Join(shortTempDir(t), "d.sock")
-	logs := &syncBuffer{}
 	var b Backend
 	if fake != nil {
 		b = fake
 	}
+	ts := startBackend(t, b, set)
+	ts.fake = fake
+	return ts
+}
+
+// startBackend serves b (nil: loading) with set on a fresh Unix socket until the test ends.
+func startBackend(t *testing.T, b Backend, set Settings) *testServer {
+	t.Helper()
+	set.Socket = filepath.Join(shortTempDir(t), "d.sock")
+	logs := &syncBuffer{}
 	srv := New(b, set, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	l, err := Listen(set)
 	if err != nil {
@@ -84,7 +92,7 @@ func start(t *testing.T, fake *fakeBackend, set Settings) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
-	ts := &testServer{t: t, srv: srv, fake: fake, sock: set.Socket, client: unixClient(set.Socket), logs: logs}
+	ts := &testServer{t: t, srv: srv, sock: set.Socket, client: unixClient(set.Socket), logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -650,7 +658,7 @@ func TestForbiddenPeer(t *testing.T) {
 		t.Errorf("refusal log lacks uid/pid: %s", logs)
 	}
 	// Allowed by group instead; and live: Apply takes effect on the next request.
-	ts.srv.Apply(Settings{AllowedUIDs: []uint32{}, AllowedGIDs: []uint32{uint32(os.Getgid())}})
+	ts.srv.Apply(Settings{AllowedUIDs: []uint32{me + 12345}, AllowedGIDs: []uint32{uint32(os.Getgid())}})
 	if resp, _ := ts.do("GET", "/health", ""); resp.StatusCode != 200 {
 		t.Errorf("allowed by gid: %d", resp.StatusCode)
 	}

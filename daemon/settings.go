@@ -42,17 +42,17 @@ type Settings struct {
 	// OpenAI's legacy default. Chat requests without max_tokens generate up to MaxTokensCap or the
 	// end of the context.
 	DefaultMaxTokens int
-	// RequestTimeout ends a request that runs longer; 0 means 10 minutes.
+	// RequestTimeout ends a request that runs longer (504); 0 means never (Defaults: 10 minutes).
 	RequestTimeout time.Duration
-	// IdleTimeout closes keep-alive connections idle this long; 0 means 2 minutes. It applies to
-	// listeners served after it is set.
+	// IdleTimeout closes keep-alive connections idle this long; 0 means never (Defaults: 2
+	// minutes). It applies to listeners served after it is set.
 	IdleTimeout time.Duration
 	// ShutdownGrace is how long in-flight requests may run after shutdown begins; 0 means 30s.
 	ShutdownGrace time.Duration
 
 	// AllowedUIDs and AllowedGIDs say which peers of the Unix socket are served: a peer whose uid
-	// is in AllowedUIDs or whose gid is in AllowedGIDs. A nil AllowedUIDs means the daemon's own
-	// uid and root (0); an empty non-nil slice allows no uid.
+	// is in AllowedUIDs or whose gid is in AllowedGIDs. An empty AllowedUIDs means the daemon's
+	// own uid and root (0).
 	AllowedUIDs []uint32
 	AllowedGIDs []uint32
 
@@ -65,7 +65,7 @@ type Settings struct {
 	LogLevel string
 }
 
-// Defaults for the zero values of Settings' limits.
+// Defaults for the zero values of Settings' limits (the timeouts' defaults are Defaults').
 const (
 	DefaultMaxBodyBytes     = 1 << 20
 	DefaultMaxTokensCap     = 4096
@@ -90,16 +90,10 @@ func (s Settings) withDefaults() Settings {
 	if s.DefaultMaxTokens <= 0 {
 		s.DefaultMaxTokens = DefaultCompletionTokens
 	}
-	if s.RequestTimeout <= 0 {
-		s.RequestTimeout = DefaultRequestTimeout
-	}
-	if s.IdleTimeout <= 0 {
-		s.IdleTimeout = DefaultIdleTimeout
-	}
 	if s.ShutdownGrace <= 0 {
 		s.ShutdownGrace = DefaultShutdownGrace
 	}
-	if s.AllowedUIDs == nil {
+	if len(s.AllowedUIDs) == 0 {
 		s.AllowedUIDs = []uint32{uint32(os.Getuid()), 0}
 	}
 	return s
@@ -200,8 +194,10 @@ func DefaultSocket() (string, error) {
 // llama.cpp's sampling defaults (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05).
 func Defaults() Settings {
 	s := Settings{
-		Sampling: engine.Sampling{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1},
-		LogLevel: "info",
+		Sampling:       engine.Sampling{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1, RepeatLastN: 64},
+		LogLevel:       "info",
+		RequestTimeout: DefaultRequestTimeout,
+		IdleTimeout:    DefaultIdleTimeout,
 	}.withDefaults()
 	s.AllowedUIDs = nil // keep "the daemon's own uid and root" as a default, not a fixed list
 	return s
