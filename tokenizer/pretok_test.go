@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"encoding/json"
+	"os"
 	"slices"
 	"testing"
 )
@@ -120,6 +122,45 @@ func TestSplitCoversText(t *testing.T) {
 			}
 			if joined != in {
 				t.Errorf("%s %q: pieces %q do not join to the text", pre, in, words)
+			}
+		}
+	}
+}
+
+// TestSplitGolden compares the scanners with the published expressions themselves:
+// testdata/pretok_golden.json holds how Python's regex module splits llama.cpp's test
+// strings and more (written by testdata/gen_pretok.py).
+func TestSplitGolden(t *testing.T) {
+	data, err := os.ReadFile("testdata/pretok_golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden map[string][][2]json.RawMessage
+	if err := json.Unmarshal(data, &golden); err != nil {
+		t.Fatal(err)
+	}
+	if len(golden) < 8 {
+		t.Fatalf("only %d pre-tokenizers in the golden file", len(golden))
+	}
+	for pre, cases := range golden {
+		for _, c := range cases {
+			var in string
+			var want []string
+			if err := json.Unmarshal(c[0], &in); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(c[1], &want); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := splitWords(pre, in)
+			if !ok {
+				t.Fatalf("no pre-tokenizer %q", pre)
+			}
+			if len(want) == 0 {
+				want = nil
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %q:\n got %q\nwant %q", pre, in, got, want)
 			}
 		}
 	}
