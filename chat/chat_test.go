@@ -129,3 +129,29 @@ func TestStripBOS(t *testing.T) {
 		t.Errorf("chatml StripBOS = %q", got)
 	}
 }
+
+// FuzzRender: any conversation renders or is refused with an error, never a panic, and a rendered
+// prompt ends with the generation prompt.
+func FuzzRender(f *testing.F) {
+	f.Add("gemma", "system", "be brief", "user", "hi")
+	f.Add("llama2", "user", "hi", "assistant", " yo ")
+	f.Add("chatml", "assistant", "", "tool", "x")
+	f.Fuzz(func(t *testing.T, format, r1, c1, r2, c2 string) {
+		tm, err := ByName(format)
+		if err != nil {
+			tm, _ = ByName("llama3")
+		}
+		out, err := tm.Render([]Message{{r1, c1}, {r2, c2}}, true)
+		if err != nil {
+			return
+		}
+		gen := map[Format]string{Gemma: "<start_of_turn>model\n", Llama2: " [/INST]", Llama3: "<|start_header_id|>assistant<|end_header_id|>\n\n", ChatML: "<|im_start|>assistant\n"}[tm.Format]
+		// Llama-2 has no generation prompt: a conversation ending with the assistant ends there.
+		if !strings.HasSuffix(out, gen) && !(tm.Format == Llama2 && r2 == "assistant") {
+			t.Errorf("%s: %q does not end with %q", tm.Format, out, gen)
+		}
+		if !strings.HasPrefix(out, tm.BOS) {
+			t.Errorf("%s: %q does not start with %q", tm.Format, out, tm.BOS)
+		}
+	})
+}
