@@ -1,9 +1,24 @@
 // Package tokenizer turns text into token ids and back the way llama.cpp does for the
 // vocabularies stored in GGUF files: SentencePiece-style BPE ("llama", SPM) and GPT-2
-// byte-level BPE ("gpt2") with the pre-tokenizers named by tokenizer.ggml.pre.
+// byte-level BPE ("gpt2") with the pre-tokenizers named by tokenizer.ggml.pre
+// ("default", "gpt-2", "llama-bpe"/"llama3", "qwen2", "starcoder", "smollm",
+// "deepseek-coder", "deepseek-llm", "falcon" and their llama.cpp aliases).
 //
 // A Tokenizer is immutable after construction and safe for concurrent use; Encode and
 // Decode allocate only in proportion to their input.
+//
+// Where llama.cpp fails or garbles, this package does something defined instead:
+//   - invalid UTF-8 given to a BPE vocabulary is encoded byte for byte (llama.cpp first
+//     replaces it with U+FFFD), so Decode(Encode(s)) == s for any bytes;
+//   - a BPE merge whose parts or result are not tokens is ignored, and a symbol that is
+//     no token becomes UNK (or nothing); an SPM byte without a byte token becomes UNK
+//     (llama.cpp throws);
+//   - a BPE token character outside the GPT-2 byte alphabet decodes to its UTF-8
+//     (llama.cpp writes an "[UNK_BYTE_...]" marker).
+//
+// Not implemented: the per-model LSTRIP/RSTRIP attributes llama.cpp gives special tokens
+// of a few models by name (phi-3, jina), and vocabularies other than SPM and BPE
+// (WPM, UGM, RWKV).
 package tokenizer
 
 import (

@@ -396,3 +396,35 @@ func TestFromGGUFDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentEncode runs Encode from several goroutines on one Tokenizer (run with
+// -race): the scratch pools must not leak state between calls.
+func TestConcurrentEncode(t *testing.T) {
+	spm := toySPM(t, true)
+	bpe := toyBPE(t, "llama-bpe", fuzzExtra, fuzzMerges)
+	inputs := []string{"hello world", "ab aaa é", "the in hello\n\n12345", strings.Repeat("hellohello ", 50)}
+	want := map[string][2][]int32{}
+	for _, in := range inputs {
+		want[in] = [2][]int32{spm.Encode(in, true, false), bpe.Encode(in, false, false)}
+	}
+	done := make(chan bool)
+	for g := range 4 {
+		go func() {
+			defer func() { done <- true }()
+			for i := range 200 {
+				in := inputs[(g+i)%len(inputs)]
+				if got := spm.Encode(in, true, false); !slices.Equal(got, want[in][0]) {
+					t.Errorf("SPM %q: %v, want %v", in, got, want[in][0])
+					return
+				}
+				if got := bpe.Encode(in, false, false); !slices.Equal(got, want[in][1]) {
+					t.Errorf("BPE %q: %v, want %v", in, got, want[in][1])
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
