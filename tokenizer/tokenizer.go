@@ -9,7 +9,8 @@
 //
 // Where llama.cpp fails or garbles, this package does something defined instead:
 //   - invalid UTF-8 given to a BPE vocabulary is encoded byte for byte (llama.cpp first
-//     replaces it with U+FFFD), so Decode(Encode(s)) == s for any bytes;
+//     replaces it with U+FFFD), so decoding gives the same bytes back (up to the
+//     clean-up of spaces some pre-tokenizers ask for);
 //   - a BPE merge whose parts or result are not tokens is ignored, and a symbol that is
 //     no token becomes UNK (or nothing); an SPM byte without a byte token becomes UNK
 //     (llama.cpp throws);
