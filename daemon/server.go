@@ -10,7 +10,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -312,5 +311,3 @@ func LogLevel(name string) slog.Level {
 	}
 	return slog.LevelInfo
 }
-
-var errNoModel = errors.New("the model is still loading")
