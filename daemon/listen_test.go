@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"context"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -142,5 +144,29 @@ func TestSettingsValidate(t *testing.T) {
 	d := Settings{}.withDefaults()
 	if d.MaxBodyBytes != 1<<20 || d.MaxTokensCap != 4096 || d.SocketMode != 0o660 || len(d.AllowedUIDs) != 2 {
 		t.Errorf("defaults: %+v", d)
+	}
+}
+
+func TestServeTCP(t *testing.T) {
+	srv := New(newFake(), Settings{AllowedUIDs: []uint32{uint32(os.Getuid()) + 777}}, nil)
+	l, err := ListenTCP(Settings{TCPListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	// TCP peers have no credentials; the loopback-only listener is the access control.
+	resp, err := http.Get("http://" + l.Addr().String() + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("health over TCP: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }
