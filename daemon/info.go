@@ -22,6 +22,8 @@ type healthBody struct {
 	KV            *kvBody `json:"kv,omitempty"`
 	Queue         int     `json:"queue_depth"`
 	Active        int     `json:"active_sequences"`
+	// Reload is the last configuration reload's outcome; absent before the first reload.
+	Reload *ReloadStatus `json:"reload,omitempty"`
 }
 
 type kvBody struct {
@@ -34,7 +36,7 @@ type kvBody struct {
 // model, architecture, kernels and KV cache usage.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	be := s.backend()
-	h := healthBody{Status: "loading", UptimeSeconds: time.Since(s.started).Seconds()}
+	h := healthBody{Status: "loading", UptimeSeconds: time.Since(s.started).Seconds(), Reload: s.reloadStatus()}
 	if be == nil {
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, h)

@@ -70,6 +70,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	value("edgelm_completion_tokens_total", s.metrics.completionTokens.Load())
 	metric("edgelm_uptime_seconds", "gauge", "Seconds since the daemon started.")
 	value("edgelm_uptime_seconds", fmt.Sprintf("%.3f", time.Since(s.started).Seconds()))
+	s.writeReloadMetrics(metric, value)
 
 	be := s.backend()
 	metric("edgelm_model_loaded", "gauge", "1 when a model is loaded and serving, 0 while loading.")

@@ -27,6 +27,8 @@ type Server struct {
 	metrics *metrics
 	started time.Time
 
+	reloads reloadState // the service's configuration reloads (service.go), for /health and /metrics
+
 	mu  sync.Mutex // guards cur and the reference counts of every backendRef
 	cur *backendRef
 }
