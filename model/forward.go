@@ -1,0 +1,254 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"edgelm/kernels"
+	"edgelm/kvcache"
+)
+
+// Batch is one forward step: entry i is token Tokens[i] at position Pos[i] of sequence Seqs[i].
+// A prefill is many entries of one sequence, a decode one entry, a continuous-batching step one entry
+// of each of many sequences; entries of one sequence must be in position order.
+type Batch struct {
+	Tokens []int32
+	Pos    []int32
+	Seqs   []*kvcache.Seq
+	Logits []bool // entry i wants logits; nil means only the last entry
+}
+
+// Rows records the shapes one layer produced in the last step: the rows of its attention output and
+// of its MLP output, each row Dim wide.
+type Rows struct{ Attn, MLP int }
+
+// Runner runs forward steps of a Model. It owns the scratch memory of a step, so one Runner runs one
+// step at a time; it grows its buffers to the largest batch seen and allocates nothing after that.
+type Runner struct {
+	m    *Model
+	pool *kernels.Pool
+
+	// Shapes holds, after each Forward, what every layer produced.
+	Shapes []Rows
+
+	cap                 int
+	x, xb, xb2, q, k, v []float32 // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
+	att                 []float32 // (n, q_dim)
+	hb, hb2             []float32 // (n, ffn)
+	scores              []float32 // (context)
+	ropeG, ropeL        []float32 // (n, rope_dim) cos/sin pairs per token, global and local layers
+	slots               []int
+}
+
+// NewRunner makes a runner of m whose matrix products run on pool (nil: serially).
+func NewRunner(m *Model, pool *kernels.Pool) *Runner {
+	return &Runner{m: m, pool: pool, Shapes: make([]Rows, m.Layers)}
+}
+
+// Model returns the model the runner runs.
+func (r *Runner) Model() *Model { return r.m }
+
+func (r *Runner) grow(n, ctx int) {
+	if len(r.scores) < ctx {
+		r.scores = make([]float32, ctx)
+	}
+	if n <= r.cap {
+		return
+	}
+	c := &r.m.Config
+	qd := c.Heads * c.HeadDim
+	r.cap = n
+	r.x = make([]float32, n*c.Dim)
+	r.xb = make([]float32, n*c.Dim)
+	r.xb2 = make([]float32, n*c.Dim)
+	r.q = make([]float32, n*qd)
+	r.k = make([]float32, n*c.KVDim())
+	r.v = make([]float32, n*c.KVDim())
+	r.att = make([]float32, n*qd)
+	r.hb = make([]float32, n*c.FFN)
+	r.hb2 = make([]float32, n*c.FFN)
+	r.ropeG = make([]float32, n*c.RopeDim)
+	r.ropeL = make([]float32, n*c.RopeDim)
+	r.slots = make([]int, n)
+}
+
+// Forward runs one step over b, appending each entry's key and value to its sequence, and writes the
+// logits of the entries that want them, in entry order, to logits ((entries wanting logits) × vocab).
+func (r *Runner) Forward(b *Batch, logits []float32) error {
+	m := r.m
+	c := &m.Config
+	n := len(b.Tokens)
+	if n == 0 {
+		return nil
+	}
+	if len(b.Pos) != n || len(b.Seqs) != n || (b.Logits != nil && len(b.Logits) != n) {
+		return fmt.Errorf("model: batch of %d tokens with %d positions, %d sequences, %d logit flags",
+			n, len(b.Pos), len(b.Seqs), len(b.Logits))
+	}
+	nOut := 0
+	wants := func(i int) bool { return (b.Logits == nil && i == n-1) || (b.Logits != nil && b.Logits[i]) }
+	maxCtx := 0
+	for i := 0; i < n; i++ {
+		if b.Tokens[i] < 0 || int(b.Tokens[i]) >= m.Vocab {
+			return fmt.Errorf("model: token %d out of range [0, %d)", b.Tokens[i], m.Vocab)
+		}
+		if wants(i) {
+			nOut++
+		}
+		maxCtx = max(maxCtx, b.Seqs[i].Cap())
+	}
+	if len(logits) < nOut*m.Vocab {
+		return fmt.Errorf("model: logits buffer of %d floats for %d outputs of %d", len(logits), nOut, m.Vocab)
+	}
+	r.grow(n, maxCtx)
+
+	// Reserve cache slots first: on a full sequence nothing of this step is kept.
+	for i := 0; i < n; i++ {
+		slot, err := b.Seqs[i].Append(b.Pos[i])
+		if err != nil {
+			for j := i - 1; j >= 0; j-- {
+				b.Seqs[j].Truncate(r.slots[j])
+			}
+			return err
+		}
+		r.slots[i] = slot
+	}
+
+	dim, qd, kvd, hd := c.Dim, c.Heads*c.HeadDim, c.KVDim(), c.HeadDim
+	x := r.x[:n*dim]
+	for i, tok := range b.Tokens {
+		row := x[i*dim : (i+1)*dim]
+		m.Embed.Row(int(tok), row)
+		if c.EmbedScale != 1 {
+			kernels.Scale(row, c.EmbedScale)
+		}
+	}
+	r.ropeTable(r.ropeG, b.Pos, c.RopeBase, c.RopeScale)
+	if c.SWAPattern > 0 {
+		r.ropeTable(r.ropeL, b.Pos, c.RopeBaseLocal, 1)
+	}
+
+	xb, xb2 := r.xb[:n*dim], r.xb2[:n*dim]
+	q, k, v, att := r.q[:n*qd], r.k[:n*kvd], r.v[:n*kvd], r.att[:n*qd]
+	hb, hb2 := r.hb[:n*c.FFN], r.hb2[:n*c.FFN]
+	for il := range m.Blocks {
+		l := &m.Blocks[il]
+		local := c.Local(il)
+		rope := r.ropeG
+		if local {
+			rope = r.ropeL
+		}
+
+		// Attention: (n, dim) -> q (n, heads*hd), k and v (n, kv_heads*hd).
+		r.norm(xb, x, l.AttnNorm, n, dim)
+		r.pool.MatMul(q, l.Wq, xb, n)
+		r.pool.MatMul(k, l.Wk, xb, n)
+		r.pool.MatMul(v, l.Wv, xb, n)
+		if c.QKNorm {
+			r.norm(q, q, l.QNorm, n*c.Heads, hd)
+			r.norm(k, k, l.KNorm, n*c.KVHeads, hd)
+		}
+		for i := 0; i < n; i++ {
+			rs := rope[i*c.RopeDim : (i+1)*c.RopeDim]
+			for h := 0; h < c.Heads; h++ {
+				applyRope(q[i*qd+h*hd:i*qd+(h+1)*hd], rs, c.RopeNeox)
+			}
+			for h := 0; h < c.KVHeads; h++ {
+				applyRope(k[i*kvd+h*hd:i*kvd+(h+1)*hd], rs, c.RopeNeox)
+			}
+			b.Seqs[i].Store(il, r.slots[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
+		}
+		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap}
+		if local {
+			a.Window = c.SlidingWindow
+		}
+		for i := 0; i < n; i++ {
+			b.Seqs[i].Attend(il, a, q[i*qd:(i+1)*qd], b.Pos[i], att[i*qd:(i+1)*qd], r.scores)
+		}
+		r.pool.MatMul(xb2, l.Wo, att, n)
+		if c.PostNorms {
+			r.norm(xb2, xb2, l.PostAttnNorm, n, dim)
+		}
+		kernels.Add(x, x, xb2)
+
+		// MLP: (n, dim) -> (n, ffn) -> (n, dim).
+		r.norm(xb, x, l.FFNNorm, n, dim)
+		r.pool.MatMul(hb, l.Gate, xb, n)
+		r.pool.MatMul(hb2, l.Up, xb, n)
+		if c.Act == GELU {
+			kernels.GELU(hb)
+		} else {
+			kernels.SiLU(hb)
+		}
+		kernels.Mul(hb, hb, hb2)
+		r.pool.MatMul(xb2, l.Down, hb, n)
+		if c.PostNorms {
+			r.norm(xb2, xb2, l.PostFFNNorm, n, dim)
+		}
+		kernels.Add(x, x, xb2)
+		r.Shapes[il] = Rows{Attn: n, MLP: n}
+	}
+
+	// Final norm and logits for the entries that want them only.
+	o := 0
+	for i := 0; i < n; i++ {
+		if wants(i) {
+			kernels.RMSNorm(xb[o*dim:(o+1)*dim], x[i*dim:(i+1)*dim], m.OutNorm, c.RMSEps)
+			o++
+		}
+	}
+	out := logits[:nOut*m.Vocab]
+	r.pool.MatMul(out, m.Output, xb[:nOut*dim], nOut)
+	if c.FinalSoftcap > 0 {
+		softcap(out, c.FinalSoftcap)
+	}
+	return nil
+}
+
+// norm applies RMSNorm with weight w to each of the rows of width d of src, into dst.
+func (r *Runner) norm(dst, src, w []float32, rows, d int) {
+	eps := r.m.RMSEps
+	for i := 0; i < rows; i++ {
+		kernels.RMSNorm(dst[i*d:(i+1)*d], src[i*d:(i+1)*d], w, eps)
+	}
+}
+
+// ropeTable fills, for each position, rope_dim/2 (cos, sin) pairs: angle j is
+// pos*scale*base^(-2j/rope_dim), divided by the model's frequency factor j when it has them.
+func (r *Runner) ropeTable(dst []float32, pos []int32, base, scale float64) {
+	c := &r.m.Config
+	half := c.RopeDim / 2
+	for i, p := range pos {
+		t := dst[i*c.RopeDim : (i+1)*c.RopeDim]
+		for j := 0; j < half; j++ {
+			theta := float64(p) * scale * math.Pow(base, -2*float64(j)/float64(c.RopeDim))
+			if r.m.RopeFreqs != nil {
+				theta /= float64(r.m.RopeFreqs[j])
+			}
+			s, co := math.Sincos(theta)
+			t[2*j], t[2*j+1] = float32(co), float32(s)
+		}
+	}
+}
+
+// applyRope rotates the first len(cs) dimensions of one head by the (cos, sin) pairs cs: adjacent
+// pairs (x[2j], x[2j+1]), or with neox the halves (x[j], x[j+d/2]).
+func applyRope(x, cs []float32, neox bool) {
+	half := len(cs) / 2
+	for j := 0; j < half; j++ {
+		co, s := cs[2*j], cs[2*j+1]
+		a, b := 2*j, 2*j+1
+		if neox {
+			a, b = j, j+half
+		}
+		x0, x1 := x[a], x[b]
+		x[a] = x0*co - x1*s
+		x[b] = x0*s + x1*co
+	}
+}
+
+func softcap(x []float32, c float32) {
+	for i, v := range x {
+		x[i] = c * float32(math.Tanh(float64(v/c)))
+	}
+}

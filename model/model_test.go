@@ -1,0 +1,535 @@
+package model
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"edgelm/gguf"
+	"edgelm/kernels"
+	"edgelm/kvcache"
+	"edgelm/quant"
+)
+
+// shape of a random test model.
+type shape struct {
+	arch                                 string
+	dim, layers, heads, kvHeads, headDim int
+	ffn, vocab, window                   int
+	wtype                                gguf.Type
+}
+
+// randomModel writes a GGUF file of random weights for s with the gguf writer and parses it back.
+func randomModel(t testing.TB, s shape, seed uint64) *gguf.File {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	w := gguf.NewWriter()
+	a := s.arch
+	w.Set("general.architecture", a)
+	w.Set(a+".embedding_length", uint32(s.dim))
+	w.Set(a+".block_count", uint32(s.layers))
+	w.Set(a+".attention.head_count", uint32(s.heads))
+	w.Set(a+".attention.head_count_kv", uint32(s.kvHeads))
+	w.Set(a+".attention.key_length", uint32(s.headDim))
+	w.Set(a+".attention.value_length", uint32(s.headDim))
+	w.Set(a+".feed_forward_length", uint32(s.ffn))
+	w.Set(a+".context_length", uint32(64))
+	w.Set(a+".attention.layer_norm_rms_epsilon", float32(1e-6))
+	w.Set(a+".rope.freq_base", float32(10000))
+	if s.window > 0 {
+		w.Set(a+".attention.sliding_window", uint32(s.window))
+	}
+	if a == "gemma2" {
+		w.Set(a+".attn_logit_softcapping", float32(5))
+		w.Set(a+".final_logit_softcapping", float32(3))
+	}
+	if a == "gemma3" {
+		w.Set(a+".rope.freq_base", float32(1e6))
+	}
+	vec := func(name string, n int, center float32) {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = center + float32(rng.NormFloat64())*0.1
+		}
+		w.AddTensor(name, gguf.F32, []uint64{uint64(n)}, f32bytes(v))
+	}
+	mat := func(name string, rows, cols int, std float64) {
+		v := make([]float32, rows*cols)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * std)
+		}
+		typ := s.wtype
+		if cols%32 != 0 {
+			typ = gguf.F32
+		}
+		w.AddTensor(name, typ, []uint64{uint64(cols), uint64(rows)}, encode(typ, v))
+	}
+	qd, kvd := s.heads*s.headDim, s.kvHeads*s.headDim
+	mat("token_embd.weight", s.vocab, s.dim, 0.5)
+	vec("output_norm.weight", s.dim, 1)
+	if a == "llama" {
+		mat("output.weight", s.vocab, s.dim, 0.2)
+	}
+	for i := 0; i < s.layers; i++ {
+		p := fmt.Sprintf("blk.%d.", i)
+		vec(p+"attn_norm.weight", s.dim, 1)
+		mat(p+"attn_q.weight", qd, s.dim, 0.3)
+		mat(p+"attn_k.weight", kvd, s.dim, 0.3)
+		mat(p+"attn_v.weight", kvd, s.dim, 0.3)
+		mat(p+"attn_output.weight", s.dim, qd, 0.2)
+		vec(p+"ffn_norm.weight", s.dim, 1)
+		mat(p+"ffn_gate.weight", s.ffn, s.dim, 0.2)
+		mat(p+"ffn_up.weight", s.ffn, s.dim, 0.2)
+		mat(p+"ffn_down.weight", s.dim, s.ffn, 0.2)
+		if a == "gemma2" || a == "gemma3" {
+			vec(p+"post_attention_norm.weight", s.dim, 1)
+			vec(p+"post_ffw_norm.weight", s.dim, 1)
+		}
+		if a == "gemma3" {
+			vec(p+"attn_q_norm.weight", s.headDim, 1)
+			vec(p+"attn_k_norm.weight", s.headDim, 1)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func f32bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+func encode(t gguf.Type, v []float32) []byte {
+	switch t {
+	case gguf.F32:
+		return f32bytes(v)
+	case gguf.F16:
+		b := make([]byte, 2*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint16(b[2*i:], quant.F32ToF16(x))
+		}
+		return b
+	case gguf.Q8_0:
+		b := make([]byte, len(v)/32*quant.Q8_0Bytes)
+		quant.QuantizeQ8_0(b, v)
+		return b
+	case gguf.Q4_0:
+		b := make([]byte, len(v)/32*quant.Q4_0Bytes)
+		quant.QuantizeQ4_0(b, v)
+		return b
+	}
+	panic("type")
+}
+
+// ref is a straightforward float64 implementation of the same equations, written from the papers and
+// model cards, not from the Runner: it recomputes the whole sequence and returns the logits after
+// every token.
+type ref struct {
+	c       *Config
+	weights func(name string) ([]float64, int, int) // values, rows, cols
+	quantX  bool                                    // quantize activations to Q8_0 before products with quantized weights
+	f       *gguf.File
+}
+
+func newRef(t testing.TB, f *gguf.File, c *Config) *ref {
+	r := &ref{c: c, f: f}
+	r.weights = func(name string) ([]float64, int, int) {
+		tn, ok := f.Tensor(name)
+		if !ok {
+			t.Fatalf("reference: no tensor %s", name)
+		}
+		cols := int(tn.Dims[0])
+		rows := 1
+		if len(tn.Dims) > 1 {
+			rows = int(tn.Dims[1])
+		}
+		n := rows * cols
+		v32 := make([]float32, n)
+		switch tn.Type {
+		case gguf.F32:
+			for i := range v32 {
+				v32[i] = math.Float32frombits(binary.LittleEndian.Uint32(tn.Data[4*i:]))
+			}
+		case gguf.F16:
+			for i := range v32 {
+				v32[i] = quant.F16ToF32(binary.LittleEndian.Uint16(tn.Data[2*i:]))
+			}
+		case gguf.Q8_0:
+			quant.DequantizeQ8_0(v32, tn.Data)
+		case gguf.Q4_0:
+			quant.DequantizeQ4_0(v32, tn.Data)
+		default:
+			t.Fatalf("reference: type %v", tn.Type)
+		}
+		v := make([]float64, n)
+		for i, x := range v32 {
+			v[i] = float64(x)
+		}
+		return v, rows, cols
+	}
+	return r
+}
+
+// matvec is W·x for the named (rows, cols) weight; quantized weights see x rounded as llama.cpp does.
+func (r *ref) matvec(name string, x []float64) []float64 {
+	w, rows, cols := r.weights(name)
+	tn, _ := r.f.Tensor(name)
+	if tn.Type == gguf.Q8_0 || tn.Type == gguf.Q4_0 {
+		x32 := make([]float32, len(x))
+		for i := range x {
+			x32[i] = float32(x[i])
+		}
+		q := make([]byte, len(x)/32*quant.Q8_0Bytes)
+		quant.QuantizeQ8_0(q, x32)
+		quant.DequantizeQ8_0(x32, q)
+		x = make([]float64, len(x))
+		for i := range x {
+			x[i] = float64(x32[i])
+		}
+	}
+	out := make([]float64, rows)
+	for i := 0; i < rows; i++ {
+		s := 0.0
+		for j := 0; j < cols; j++ {
+			s += w[i*cols+j] * x[j]
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func (r *ref) rmsnorm(x []float64, name string) []float64 {
+	w, _, _ := r.weights(name)
+	ss := 0.0
+	for _, v := range x {
+		ss += v * v
+	}
+	k := 1 / math.Sqrt(ss/float64(len(x))+float64(r.c.RMSEps))
+	out := make([]float64, len(x))
+	for i := range x {
+		out[i] = x[i] * k * w[i]
+	}
+	return out
+}
+
+// rope rotates head vector x (length head_dim) for position p.
+func (r *ref) rope(x []float64, p int, base float64, scale float64) {
+	d := r.c.RopeDim
+	for j := 0; j < d/2; j++ {
+		theta := float64(p) * scale / math.Pow(base, float64(2*j)/float64(d))
+		a, b := 2*j, 2*j+1
+		if r.c.RopeNeox {
+			a, b = j, j+d/2
+		}
+		x0, x1 := x[a], x[b]
+		x[a] = x0*math.Cos(theta) - x1*math.Sin(theta)
+		x[b] = x0*math.Sin(theta) + x1*math.Cos(theta)
+	}
+}
+
+func (r *ref) logits(tokens []int32) [][]float64 {
+	c := r.c
+	n := len(tokens)
+	emb, _, dim := r.weights("token_embd.weight")
+	xs := make([][]float64, n)
+	for i, t := range tokens {
+		xs[i] = append([]float64(nil), emb[int(t)*dim:(int(t)+1)*dim]...)
+		if c.Arch != "llama" {
+			for k := range xs[i] {
+				xs[i][k] *= math.Sqrt(float64(dim))
+			}
+		}
+	}
+	hd := c.HeadDim
+	for l := 0; l < c.Layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		// gemma2 alternates local and global layers starting with local; gemma3 has five local
+		// layers, then one global; local gemma3 layers rotate with base 10000.
+		local := (c.Arch == "gemma2" && l%2 == 0) || (c.Arch == "gemma3" && l%6 != 5)
+		base, scale := c.RopeBase, 1.0
+		if local && c.Arch == "gemma3" {
+			base = 10000
+		}
+		qs, ks, vs := make([][]float64, n), make([][]float64, n), make([][]float64, n)
+		for i := range xs {
+			h := r.rmsnorm(xs[i], p+"attn_norm.weight")
+			qs[i], ks[i], vs[i] = r.matvec(p+"attn_q.weight", h), r.matvec(p+"attn_k.weight", h), r.matvec(p+"attn_v.weight", h)
+			for hh := 0; hh < c.Heads; hh++ {
+				q := qs[i][hh*hd : (hh+1)*hd]
+				if c.QKNorm {
+					copy(q, r.rmsnorm(q, p+"attn_q_norm.weight"))
+				}
+				r.rope(q, i, base, scale)
+			}
+			for hh := 0; hh < c.KVHeads; hh++ {
+				k := ks[i][hh*hd : (hh+1)*hd]
+				if c.QKNorm {
+					copy(k, r.rmsnorm(k, p+"attn_k_norm.weight"))
+				}
+				r.rope(k, i, base, scale)
+			}
+		}
+		for i := range xs {
+			att := make([]float64, c.Heads*hd)
+			for hh := 0; hh < c.Heads; hh++ {
+				kh := hh * c.KVHeads / c.Heads
+				scores := make([]float64, i+1)
+				mx := math.Inf(-1)
+				for j := 0; j <= i; j++ {
+					s := 0.0
+					for d := 0; d < hd; d++ {
+						s += qs[i][hh*hd+d] * ks[j][kh*hd+d]
+					}
+					s /= math.Sqrt(float64(hd))
+					if c.AttnSoftcap > 0 {
+						s = float64(c.AttnSoftcap) * math.Tanh(s/float64(c.AttnSoftcap))
+					}
+					if local && i-j >= 4 { // the test models' window
+						s = math.Inf(-1)
+					}
+					scores[j] = s
+					mx = math.Max(mx, s)
+				}
+				sum := 0.0
+				for j := range scores {
+					scores[j] = math.Exp(scores[j] - mx)
+					sum += scores[j]
+				}
+				for j := range scores {
+					for d := 0; d < hd; d++ {
+						att[hh*hd+d] += scores[j] / sum * vs[j][kh*hd+d]
+					}
+				}
+			}
+			o := r.matvec(p+"attn_output.weight", att)
+			if c.PostNorms {
+				o = r.rmsnorm(o, p+"post_attention_norm.weight")
+			}
+			for k := range o {
+				xs[i][k] += o[k]
+			}
+		}
+		for i := range xs {
+			h := r.rmsnorm(xs[i], p+"ffn_norm.weight")
+			g, u := r.matvec(p+"ffn_gate.weight", h), r.matvec(p+"ffn_up.weight", h)
+			for k := range g {
+				if c.Act == GELU {
+					g[k] = 0.5 * g[k] * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(g[k]+0.044715*g[k]*g[k]*g[k])))
+				} else {
+					g[k] = g[k] / (1 + math.Exp(-g[k]))
+				}
+				g[k] *= u[k]
+			}
+			o := r.matvec(p+"ffn_down.weight", g)
+			if c.PostNorms {
+				o = r.rmsnorm(o, p+"post_ffw_norm.weight")
+			}
+			for k := range o {
+				xs[i][k] += o[k]
+			}
+		}
+	}
+	out := make([][]float64, n)
+	outName := "output.weight"
+	if _, ok := r.f.Tensor(outName); !ok {
+		outName = "token_embd.weight"
+	}
+	for i := range xs {
+		out[i] = r.matvec(outName, r.rmsnorm(xs[i], "output_norm.weight"))
+		if c.FinalSoftcap > 0 {
+			for k := range out[i] {
+				out[i][k] = float64(c.FinalSoftcap) * math.Tanh(out[i][k]/float64(c.FinalSoftcap))
+			}
+		}
+	}
+	return out
+}
+
+var shapes = []shape{
+	{arch: "llama", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.F32},
+	{arch: "llama", dim: 64, layers: 2, heads: 4, kvHeads: 4, headDim: 16, ffn: 80, vocab: 50, wtype: gguf.F16},
+	{arch: "llama", dim: 64, layers: 2, heads: 4, kvHeads: 1, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.Q8_0},
+	{arch: "llama", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.Q4_0},
+	{arch: "gemma", dim: 64, layers: 2, heads: 2, kvHeads: 1, headDim: 32, ffn: 96, vocab: 50, wtype: gguf.F32},
+	{arch: "gemma2", dim: 64, layers: 3, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, window: 4, wtype: gguf.F32},
+	{arch: "gemma3", dim: 64, layers: 7, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, window: 4, wtype: gguf.F32},
+	{arch: "gemma3", dim: 64, layers: 7, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, window: 4, wtype: gguf.Q8_0},
+}
+
+// TestForwardMatchesReference runs each architecture three ways — prefill then one-token decodes
+// against the cache, the whole sequence recomputed every step (no cache), and the float64 reference —
+// and requires the same logits at every position.
+func TestForwardMatchesReference(t *testing.T) {
+	for _, s := range shapes {
+		t.Run(fmt.Sprintf("%s/%v", s.arch, s.wtype), func(t *testing.T) {
+			f := randomModel(t, s, 1)
+			m, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			const n, prompt = 12, 5
+			tokens := make([]int32, n)
+			for i := range tokens {
+				tokens[i] = int32(rng.IntN(s.vocab))
+			}
+			want := newRef(t, f, &m.Config).logits(tokens)
+
+			tol := 2e-3 // float32 sums against float64 ones
+			if s.wtype == gguf.Q8_0 || s.wtype == gguf.Q4_0 {
+				// An activation within 1e-7 of a rounding boundary of its 8-bit quantization may round
+				// one way in float32 and the other in float64: one step of one element, which these
+				// large random weights amplify to a few percent of a logit. Allow that, not more.
+				tol = 0.15
+			}
+			for _, threads := range []int{1, 2} {
+				pool := kernels.NewPool(threads)
+				defer pool.Close()
+				r := NewRunner(m, pool)
+				seq := kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, 64)
+				// Prefill: logits for every prompt token.
+				b := &Batch{Logits: make([]bool, prompt)}
+				for i := 0; i < prompt; i++ {
+					b.Tokens = append(b.Tokens, tokens[i])
+					b.Pos = append(b.Pos, int32(i))
+					b.Seqs = append(b.Seqs, seq)
+					b.Logits[i] = true
+				}
+				got := make([]float32, prompt*m.Vocab)
+				if err := r.Forward(b, got); err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < prompt; i++ {
+					compare(t, fmt.Sprintf("threads %d prefill pos %d", threads, i), got[i*m.Vocab:(i+1)*m.Vocab], want[i], tol)
+				}
+				if r.Shapes[0].MLP != prompt {
+					t.Errorf("prefill MLP rows %d, want %d", r.Shapes[0].MLP, prompt)
+				}
+				// Decode: one token at a time against the cache.
+				lg := make([]float32, m.Vocab)
+				for i := prompt; i < n; i++ {
+					b := &Batch{Tokens: tokens[i : i+1], Pos: []int32{int32(i)}, Seqs: []*kvcache.Seq{seq}}
+					if err := r.Forward(b, lg); err != nil {
+						t.Fatal(err)
+					}
+					compare(t, fmt.Sprintf("threads %d decode pos %d", threads, i), lg, want[i], tol)
+					if r.Shapes[0].MLP != 1 {
+						t.Errorf("decode MLP rows %d, want 1", r.Shapes[0].MLP)
+					}
+					// No cache: the whole sequence again in a fresh cache.
+					fresh := kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, 64)
+					all := &Batch{Tokens: tokens[:i+1], Seqs: make([]*kvcache.Seq, i+1)}
+					for k := 0; k <= i; k++ {
+						all.Pos = append(all.Pos, int32(k))
+						all.Seqs[k] = fresh
+					}
+					nc := make([]float32, m.Vocab)
+					if err := r.Forward(all, nc); err != nil {
+						t.Fatal(err)
+					}
+					compare(t, fmt.Sprintf("threads %d no-cache pos %d", threads, i), nc, want[i], tol)
+				}
+				if seq.Len() != n {
+					t.Errorf("cache holds %d tokens, want %d", seq.Len(), n)
+				}
+			}
+		})
+	}
+}
+
+// compare requires |got-want| <= tol*(1+|want|) elementwise, and a mean error far below tol.
+func compare(t *testing.T, what string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	sum := 0.0
+	for k := range want {
+		d := math.Abs(float64(got[k]) - want[k])
+		if d > tol*(1+math.Abs(want[k])) || math.IsNaN(float64(got[k])) {
+			t.Fatalf("%s: logit %d = %g, reference %g", what, k, got[k], want[k])
+		}
+		sum += d
+	}
+	if mean := sum / float64(len(want)); mean > tol/5 {
+		t.Fatalf("%s: mean logit error %g above %g", what, mean, tol/5)
+	}
+}
+
+// TestBatchOfSequences checks that a continuous-batching step (one token of each of several
+// sequences) gives each sequence what it would get alone.
+func TestBatchOfSequences(t *testing.T) {
+	s := shapes[0]
+	f := randomModel(t, s, 2)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(m, nil)
+	sh := kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}
+	prompts := [][]int32{{1, 2, 3}, {4, 5}, {6, 7, 8, 9}}
+	next := []int32{10, 11, 12}
+	alone := make([][]float32, len(prompts))
+	seqs := make([]*kvcache.Seq, len(prompts))
+	for i, p := range prompts {
+		one := kvcache.NewSeq(sh, 16)
+		seqs[i] = kvcache.NewSeq(sh, 16)
+		for _, sq := range []*kvcache.Seq{one, seqs[i]} {
+			b := &Batch{Tokens: p, Seqs: make([]*kvcache.Seq, len(p))}
+			for k := range p {
+				b.Pos = append(b.Pos, int32(k))
+				b.Seqs[k] = sq
+			}
+			if err := r.Forward(b, make([]float32, m.Vocab)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		alone[i] = make([]float32, m.Vocab)
+		b := &Batch{Tokens: next[i : i+1], Pos: []int32{int32(len(p))}, Seqs: []*kvcache.Seq{one}}
+		if err := r.Forward(b, alone[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &Batch{Tokens: next, Seqs: seqs, Logits: []bool{true, true, true}}
+	for _, p := range prompts {
+		b.Pos = append(b.Pos, int32(len(p)))
+	}
+	got := make([]float32, 3*m.Vocab)
+	if err := r.Forward(b, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range prompts {
+		for k := 0; k < m.Vocab; k++ {
+			if d := math.Abs(float64(got[i*m.Vocab+k] - alone[i][k])); d > 1e-4 {
+				t.Fatalf("sequence %d logit %d: batched %g, alone %g", i, k, got[i*m.Vocab+k], alone[i][k])
+			}
+		}
+	}
+}
+
+// TestLoadErrors checks that a model the runner cannot run is refused with an error naming why.
+func TestLoadErrors(t *testing.T) {
+	w := gguf.NewWriter()
+	w.Set("general.architecture", "mamba")
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(f); err == nil || !bytes.Contains([]byte(err.Error()), []byte(`unknown architecture "mamba"`)) {
+		t.Errorf("unknown architecture: got %v", err)
+	}
+}
