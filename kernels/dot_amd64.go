@@ -16,4 +16,81 @@ func archFeatures() []string {
 	return fs
 }
 
-func archVariants() []*variant { return nil }
+var avx2Variant = &variant{
+	name:  "avx2+fma",
+	needs: []string{"avx2", "fma"},
+	dot:   dotAVX2Go, axpy: axpyAVX2Go,
+	q8: func(w, x []byte) float32 {
+		nb := len(w) / q8b
+		return q8DotAVX2(w, x[:nb*q8b], nb, f16tab)
+	},
+	q4: func(w, x []byte) float32 {
+		nb := len(w) / q4b
+		return q4DotAVX2(w, x[:nb*q8b], nb, f16tab)
+	},
+	q8x4: func(w, x []byte, stride int, dst *[4]float32) {
+		nb := len(w) / q8b
+		if nb == 0 {
+			*dst = [4]float32{}
+			return
+		}
+		_ = x[3*stride+nb*q8b-1] // the last token's row is in range
+		q8Dot4AVX2(w, x, stride, nb, f16tab, dst)
+	},
+	q4x4: func(w, x []byte, stride int, dst *[4]float32) {
+		nb := len(w) / q4b
+		if nb == 0 {
+			*dst = [4]float32{}
+			return
+		}
+		_ = x[3*stride+nb*q8b-1]
+		q4Dot4AVX2(w, x, stride, nb, f16tab, dst)
+	},
+}
+
+func archVariants() []*variant { return []*variant{avx2Variant} }
+
+func dotAVX2Go(a, b []float32) float32 {
+	b = b[:len(a)]
+	n := len(a) &^ 31
+	var s float32
+	if n > 0 {
+		s = dotAVX2(a[:n], b[:n])
+	}
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func axpyAVX2Go(a float32, x, y []float32) {
+	y = y[:len(x)]
+	n := len(x) &^ 31
+	if n > 0 {
+		axpyAVX2(a, x[:n], y[:n])
+	}
+	for i := n; i < len(x); i++ {
+		y[i] += a * x[i]
+	}
+}
+
+// The assembly below handles whole blocks (floats: multiples of 32); the
+// wrappers above check lengths and finish tails.
+
+//go:noescape
+func q8DotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32
+
+//go:noescape
+func q4DotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32
+
+//go:noescape
+func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]float32)
+
+//go:noescape
+func q4Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]float32)
+
+//go:noescape
+func dotAVX2(a, b []float32) float32
+
+//go:noescape
+func axpyAVX2(a float32, x, y []float32)

@@ -1,0 +1,316 @@
+//go:build amd64 && !purego && gc
+
+#include "textflag.h"
+
+// AVX2+FMA kernels. The quantized ones follow llama.cpp's arithmetic: per
+// block, the int8 products are summed exactly in eight int32 lanes
+// (VPMADDUBSW needs one unsigned operand, so |w| multiplies x*sign(w)),
+// converted to float32 and accumulated as acc += f16(d_w)*f16(d_x)*lanes.
+// Scales are read through the f16 -> f32 table passed in tab.
+//
+// Register use: SI weights, DI activations, R8 table, CX block count,
+// Y15 int16 ones, Y14 bytes 0x0f, Y13 bytes 0x08.
+
+// HSUM8 sums the eight lanes of Y0 into X0's low lane.
+#define HSUM8 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVHLPS     X0, X0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVSHDUP    X0, X1     \
+	VADDSS       X1, X0, X0
+
+// SCALE broadcasts f16(d_w at woff(SI)) * f16(d_x at xoff(xreg)) into dst.
+#define SCALE(woff, xoff, xreg, dst) \
+	MOVWLZX      woff(SI), AX      \
+	MOVWLZX      xoff(xreg), BX    \
+	VBROADCASTSS (R8)(AX*4), dst   \
+	VBROADCASTSS (R8)(BX*4), Y7    \
+	VMULPS       Y7, dst, dst
+
+// XSCALE broadcasts f16(d_x at xoff(xreg)) and multiplies it by Y6 (d_w).
+#define XSCALE(xoff, xreg, dst) \
+	MOVWLZX      xoff(xreg), BX  \
+	VBROADCASTSS (R8)(BX*4), dst \
+	VMULPS       Y6, dst, dst
+
+// SDOT: Y4 holds |w|, Y2 the signed w; x at xaddr. acc += scale * lanes(|w| . x*sign(w)).
+#define SDOT(xaddr, scale, acc) \
+	VMOVDQU     xaddr, Y3     \
+	VPSIGNB     Y2, Y3, Y3    \
+	VPMADDUBSW  Y3, Y4, Y3    \
+	VPMADDWD    Y15, Y3, Y3   \
+	VCVTDQ2PS   Y3, Y3        \
+	VFMADD231PS Y3, scale, acc
+
+// LOADQ8 puts the 32 int8 quants of the Q8_0 block at off(SI) in Y2, |w| in Y4.
+#define LOADQ8(off) \
+	VMOVDQU off+2(SI), Y2 \
+	VPSIGNB Y2, Y2, Y4
+
+// LOADQ4 puts the 32 quants (nibble-8) of the Q4_0 block at off(SI) in Y2, |w| in Y4.
+#define LOADQ4(off) \
+	VMOVDQU     off+2(SI), X2  \
+	VPSRLW      $4, X2, X4     \
+	VINSERTI128 $1, X4, Y2, Y2 \
+	VPAND       Y14, Y2, Y2    \
+	VPSUBB      Y13, Y2, Y2    \
+	VPSIGNB     Y2, Y2, Y4
+
+#define CONSTS \
+	VPCMPEQW     Y15, Y15, Y15 \
+	VPSRLW       $15, Y15, Y15 \
+	MOVL         $0x0f0f0f0f, AX \
+	MOVQ         AX, X14       \
+	VPBROADCASTD X14, Y14      \
+	MOVL         $0x08080808, AX \
+	MOVQ         AX, X13       \
+	VPBROADCASTD X13, Y13
+
+// func q8DotAVX2(w, x []byte, nb int, tab *[65536]float32) float32
+TEXT ·q8DotAVX2(SB), NOSPLIT, $0-68
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ nb+48(FP), CX
+	MOVQ tab+56(FP), R8
+	CONSTS
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	CMPQ   CX, $2
+	JB     q8tail
+
+q8loop:
+	SCALE(0, 0, DI, Y6)
+	LOADQ8(0)
+	SDOT(2(DI), Y6, Y0)
+	SCALE(34, 34, DI, Y5)
+	LOADQ8(34)
+	SDOT(36(DI), Y5, Y1)
+	ADDQ $68, SI
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JAE  q8loop
+
+q8tail:
+	TESTQ CX, CX
+	JZ    q8done
+	SCALE(0, 0, DI, Y6)
+	LOADQ8(0)
+	SDOT(2(DI), Y6, Y0)
+
+q8done:
+	VADDPS Y1, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+64(FP)
+	VZEROUPPER
+	RET
+
+// func q4DotAVX2(w, x []byte, nb int, tab *[65536]float32) float32
+TEXT ·q4DotAVX2(SB), NOSPLIT, $0-68
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ nb+48(FP), CX
+	MOVQ tab+56(FP), R8
+	CONSTS
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	CMPQ   CX, $2
+	JB     q4tail
+
+q4loop:
+	SCALE(0, 0, DI, Y6)
+	LOADQ4(0)
+	SDOT(2(DI), Y6, Y0)
+	SCALE(18, 34, DI, Y5)
+	LOADQ4(18)
+	SDOT(36(DI), Y5, Y1)
+	ADDQ $36, SI
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JAE  q4loop
+
+q4tail:
+	TESTQ CX, CX
+	JZ    q4done
+	SCALE(0, 0, DI, Y6)
+	LOADQ4(0)
+	SDOT(2(DI), Y6, Y0)
+
+q4done:
+	VADDPS Y1, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+64(FP)
+	VZEROUPPER
+	RET
+
+// HSUM4TO sums the lanes of each of Y0..Y3 and stores the four sums at (R11).
+#define HSUM4TO \
+	VHADDPS      Y1, Y0, Y0 \
+	VHADDPS      Y3, Y2, Y2 \
+	VHADDPS      Y2, Y0, Y0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVUPS      X0, (R11)
+
+// func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[65536]float32, dst *[4]float32)
+TEXT ·q8Dot4AVX2(SB), NOSPLIT, $0-80
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ stride+48(FP), R9
+	MOVQ nb+56(FP), CX
+	MOVQ tab+64(FP), R8
+	MOVQ dst+72(FP), R11
+	LEAQ (R9)(R9*2), R10
+	CONSTS
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     q8x4done
+	// Y2 is needed for the weights: keep token 2's sum in Y8 meanwhile.
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+
+q8x4loop:
+	MOVWLZX      (SI), AX
+	VBROADCASTSS (R8)(AX*4), Y6
+	LOADQ8(0)
+	XSCALE(0, DI, Y5)
+	SDOT(2(DI), Y5, Y0)
+	LEAQ         (DI)(R9*1), DX
+	XSCALE(0, DX, Y5)
+	SDOT(2(DX), Y5, Y1)
+	LEAQ         (DI)(R9*2), DX
+	XSCALE(0, DX, Y5)
+	SDOT(2(DX), Y5, Y8)
+	LEAQ         (DI)(R10*1), DX
+	XSCALE(0, DX, Y5)
+	SDOT(2(DX), Y5, Y9)
+	ADDQ $34, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  q8x4loop
+	VMOVAPS Y8, Y2
+	VMOVAPS Y9, Y3
+
+q8x4done:
+	HSUM4TO
+	VZEROUPPER
+	RET
+
+// func q4Dot4AVX2(w, x []byte, stride, nb int, tab *[65536]float32, dst *[4]float32)
+TEXT ·q4Dot4AVX2(SB), NOSPLIT, $0-80
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ stride+48(FP), R9
+	MOVQ nb+56(FP), CX
+	MOVQ tab+64(FP), R8
+	MOVQ dst+72(FP), R11
+	LEAQ (R9)(R9*2), R10
+	CONSTS
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ  CX, CX
+	JZ     q4x4done
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+
+q4x4loop:
+	MOVWLZX      (SI), AX
+	VBROADCASTSS (R8)(AX*4), Y6
+	LOADQ4(0)
+	XSCALE(0, DI, Y5)
+	SDOT(2(DI), Y5, Y0)
+	LEAQ         (DI)(R9*1), DX
+	XSCALE(0, DX, Y5)
+	SDOT(2(DX), Y5, Y1)
+	LEAQ         (DI)(R9*2), DX
+	XSCALE(0, DX, Y5)
+	SDOT(2(DX), Y5, Y8)
+	LEAQ         (DI)(R10*1), DX
+	XSCALE(0, DX, Y5)
+	SDOT(2(DX), Y5, Y9)
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  q4x4loop
+	VMOVAPS Y8, Y2
+	VMOVAPS Y9, Y3
+
+q4x4done:
+	HSUM4TO
+	VZEROUPPER
+	RET
+
+// func dotAVX2(a, b []float32) float32
+// len(a) is a multiple of 32 and len(b) >= len(a).
+TEXT ·dotAVX2(SB), NOSPLIT, $0-52
+	MOVQ   a_base+0(FP), SI
+	MOVQ   a_len+8(FP), CX
+	MOVQ   b_base+24(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	SHRQ   $5, CX
+	JZ     dotdone
+
+dotloop:
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        CX
+	JNZ         dotloop
+
+dotdone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(a float32, x, y []float32)
+// len(x) is a multiple of 32 and len(y) >= len(x).
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-56
+	VBROADCASTSS a+0(FP), Y0
+	MOVQ         x_base+8(FP), SI
+	MOVQ         x_len+16(FP), CX
+	MOVQ         y_base+32(FP), DI
+	SHRQ         $5, CX
+	JZ           axpydone
+
+axpyloop:
+	VMOVUPS     (DI), Y4
+	VMOVUPS     32(DI), Y5
+	VMOVUPS     64(DI), Y6
+	VMOVUPS     96(DI), Y7
+	VFMADD231PS (SI), Y0, Y4
+	VFMADD231PS 32(SI), Y0, Y5
+	VFMADD231PS 64(SI), Y0, Y6
+	VFMADD231PS 96(SI), Y0, Y7
+	VMOVUPS     Y4, (DI)
+	VMOVUPS     Y5, 32(DI)
+	VMOVUPS     Y6, 64(DI)
+	VMOVUPS     Y7, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        CX
+	JNZ         axpyloop
+
+axpydone:
+	VZEROUPPER
+	RET
