@@ -57,6 +57,7 @@ type Request struct {
 	Logprobs  int  // >0: report this many top alternatives (and the chosen token's logprob)
 	Echo      bool // with Logprobs: also report teacher-forced logprobs of the prompt tokens
 	Trace     bool // record per-step shapes and timings in Result.Trace
+	NoCache   bool // recompute the whole sequence every step instead of using the KV cache (slow)
 }
 
 // TokenProb is a token and its natural-log probability.
@@ -65,16 +66,18 @@ type TokenProb struct {
 	Logprob float32 `json:"logprob"`
 }
 
-// Event is one generated token, delivered as soon as it is sampled.
+// Event is one generated token, delivered as soon as it is sampled. The Texts of a request's events
+// concatenate to its Result.Text: text that may still turn into a stop string, or bytes of a character
+// that spans tokens, are held back and sent with a later event — at the end in one with Token -1.
 type Event struct {
-	Token   int32
-	Text    string      // the text this token completes (may be "" while a UTF-8 char spans tokens)
+	Token   int32       // -1: no token, only text held back until the end
+	Text    string      // the text this token completes (may be "")
 	Logprob float32     // of the chosen token (when Request.Logprobs > 0)
 	Top     []TokenProb // the Request.Logprobs most likely tokens
 }
 
-// Position holds the distribution after one token of prompt+output (teacher-forced for the prompt):
-// Top are the most likely next tokens.
+// Position holds the distribution after one token of prompt+output, teacher-forced: Top are the most
+// likely tokens to follow Token. (The distribution that predicted token i is Position i-1's.)
 type Position struct {
 	Token int32       `json:"token"`
 	Top   []TokenProb `json:"top"`

@@ -3,36 +3,228 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgelm/gguf"
+	"edgelm/kernels"
+	"edgelm/kvcache"
+	"edgelm/model"
+	"edgelm/tokenizer"
 )
 
-// Engine serves requests on one loaded model. Its methods are safe for concurrent use.
+// Engine serves requests on one loaded model. Its methods are safe for concurrent use: requests are
+// queued and a single scheduler goroutine runs each forward step over all active requests together.
 type Engine struct {
-	info Info
+	info  Info
+	opt   Options
+	file  *gguf.File
+	model *model.Model
+	tok   *tokenizer.Tokenizer
+	pool  *kernels.Pool
+
+	queue   chan *job
+	quit    chan struct{}
+	done    chan struct{}
+	closing sync.Once
+	closed  atomic.Bool
+	waiting atomic.Int64
+
+	mu    sync.Mutex // guards stats
+	stats Stats
 }
 
-// Load maps the model at path and prepares it for requests.
+// Load maps the model at path, reads its tokenizer and starts the scheduler.
 func Load(path string, opt Options) (*Engine, error) {
-	return nil, fmt.Errorf("engine: load %s: not implemented yet", path)
+	if opt.Kernels != "" {
+		if err := kernels.SetMaxFeatures(opt.Kernels); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	e, err := newEngine(f, path, opt)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return e, nil
 }
 
-// Close stops the scheduler, cancels requests still running and unmaps the model.
-func (e *Engine) Close() error { return nil }
+func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
+	m, err := model.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if tok.VocabSize() > m.Vocab {
+		return nil, fmt.Errorf("%s: tokenizer has %d tokens, the model's embedding %d", path, tok.VocabSize(), m.Vocab)
+	}
+	if opt.Threads <= 0 {
+		opt.Threads = defaultThreads()
+	}
+	if opt.ContextLength <= 0 {
+		opt.ContextLength = m.ContextLength
+	}
+	if opt.MaxSequences <= 0 {
+		opt.MaxSequences = 4
+	}
+	if opt.MaxQueue <= 0 {
+		opt.MaxQueue = 64
+	}
+	e := &Engine{
+		opt:   opt,
+		file:  f,
+		model: m,
+		tok:   tok,
+		pool:  kernels.NewPool(opt.Threads),
+		queue: make(chan *job, opt.MaxQueue),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	var size int64
+	if st, err := os.Stat(path); err == nil {
+		size = st.Size()
+	}
+	name, _ := f.String("general.name")
+	tmpl, _ := f.String("tokenizer.chat_template")
+	e.info = Info{
+		Path:          path,
+		Model:         filepath.Base(path),
+		Arch:          m.Arch,
+		Name:          name,
+		Kernels:       kernels.Features(),
+		ContextLength: opt.ContextLength,
+		VocabSize:     m.Vocab,
+		Params:        m.Params,
+		FileBytes:     size,
+		ChatTemplate:  tmpl,
+		Threads:       opt.Threads,
+		LoadedAt:      time.Now(),
+	}
+	e.stats.KVBudget = opt.KVBudget
+	e.stats.KVBytesPerToken = int64(m.Layers) * int64(m.KVDim()) * 2 * 4
+	go e.schedule()
+	return e, nil
+}
+
+// defaultThreads is one thread per core the process may use (the Go runtime's view of the CPUs).
+func defaultThreads() int { return runtime.GOMAXPROCS(0) }
+
+// Close stops the scheduler, fails requests still queued or running with ErrClosed, and unmaps the
+// model once the scheduler has stopped touching it.
+func (e *Engine) Close() error {
+	e.closing.Do(func() {
+		e.closed.Store(true)
+		close(e.quit)
+		<-e.done
+		e.pool.Close()
+	})
+	return e.file.Close()
+}
 
 // Info describes the loaded model.
 func (e *Engine) Info() Info { return e.info }
 
-// Tokenize encodes text. addSpecial adds BOS (and EOS) as the model asks; parseSpecial turns
-// the texts of special tokens into their ids.
-func (e *Engine) Tokenize(text string, addSpecial, parseSpecial bool) []int32 { return nil }
+// Model returns the loaded model (read-only).
+func (e *Engine) Model() *model.Model { return e.model }
 
-// Detokenize decodes ids to text.
-func (e *Engine) Detokenize(ids []int32) string { return "" }
+// Tokenizer returns the model's tokenizer.
+func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
+
+// Tokenize encodes text. addSpecial adds BOS when the model asks for it; parseSpecial turns the
+// texts of special tokens into their ids.
+func (e *Engine) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
+	return e.tok.Encode(text, addSpecial && e.tok.AddBOS(), parseSpecial)
+}
+
+// Detokenize decodes ids to text; ids outside the vocabulary are skipped.
+func (e *Engine) Detokenize(ids []int32) string { return e.tok.Decode(ids) }
 
 // Stats returns the current counters.
-func (e *Engine) Stats() Stats { return Stats{} }
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.QueueDepth = int(e.waiting.Load())
+	return s
+}
 
-// Generate runs req to completion, calling onToken for each generated token as it is sampled.
-// An error from onToken (a client gone) or ctx ending stops the request early.
+// Generate runs req to completion, calling onToken for each generated token as it is sampled (on the
+// caller's goroutine). An error from onToken (a client gone) or ctx ending stops the request at the
+// next step and is returned.
 func (e *Engine) Generate(ctx context.Context, req Request, onToken func(Event) error) (*Result, error) {
-	return nil, fmt.Errorf("engine: not implemented yet")
+	if err := e.check(&req); err != nil {
+		return nil, err
+	}
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	j := &job{
+		ctx:    ctx,
+		req:    req,
+		notify: make(chan struct{}, 1),
+		result: make(chan jobResult, 1),
+	}
+	select {
+	case e.queue <- j:
+		e.waiting.Add(1)
+	default:
+		return nil, ErrQueueFull
+	}
+	var cbErr error
+	deliver := func() {
+		for _, ev := range j.take() {
+			if cbErr == nil && onToken != nil {
+				if cbErr = onToken(ev); cbErr != nil {
+					j.cancel.Store(true)
+				}
+			}
+		}
+	}
+	for {
+		select {
+		case <-j.notify:
+			deliver()
+		case r := <-j.result:
+			deliver() // the last events arrive with the result
+			if cbErr != nil {
+				return r.res, cbErr
+			}
+			return r.res, r.err
+		}
+	}
+}
+
+func (e *Engine) check(r *Request) error {
+	switch {
+	case len(r.Prompt) == 0:
+		return fmt.Errorf("%w: empty prompt", ErrInvalidRequest)
+	case r.MaxTokens < 0:
+		return fmt.Errorf("%w: max_tokens %d is negative", ErrInvalidRequest, r.MaxTokens)
+	case r.Logprobs < 0 || r.Logprobs > 20:
+		return fmt.Errorf("%w: logprobs %d outside [0, 20]", ErrInvalidRequest, r.Logprobs)
+	case len(r.Prompt) > e.opt.ContextLength:
+		return fmt.Errorf("%w: %d tokens, context %d", ErrPromptTooLong, len(r.Prompt), e.opt.ContextLength)
+	}
+	for _, t := range r.Prompt {
+		if t < 0 || int(t) >= e.model.Vocab {
+			return fmt.Errorf("%w: token %d outside the vocabulary [0, %d)", ErrInvalidRequest, t, e.model.Vocab)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) newSeq() *kvcache.Seq {
+	m := e.model
+	return kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, e.opt.ContextLength)
 }

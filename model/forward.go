@@ -214,19 +214,26 @@ func (r *Runner) norm(dst, src, w []float32, rows, d int) {
 }
 
 // ropeTable fills, for each position, rope_dim/2 (cos, sin) pairs: angle j is
-// pos*scale*base^(-2j/rope_dim), divided by the model's frequency factor j when it has them.
+// pos*scale*base^(-2j/rope_dim), divided by the model's frequency factor j when it has them. The
+// angles are computed in float32 by repeated multiplication, as ggml does: the float64 angle differs
+// by ~1e-5 rad at position 30, enough to round an 8-bit activation the other way now and then.
 func (r *Runner) ropeTable(dst []float32, pos []int32, base, scale float64) {
 	c := &r.m.Config
 	half := c.RopeDim / 2
+	thetaScale := float32(math.Pow(float64(float32(base)), float64(-2/float32(c.RopeDim))))
+	fs := float32(scale)
 	for i, p := range pos {
 		t := dst[i*c.RopeDim : (i+1)*c.RopeDim]
+		theta := float32(p)
 		for j := 0; j < half; j++ {
-			theta := float64(p) * scale * math.Pow(base, -2*float64(j)/float64(c.RopeDim))
+			th := theta
 			if r.m.RopeFreqs != nil {
-				theta /= float64(r.m.RopeFreqs[j])
+				th /= r.m.RopeFreqs[j]
 			}
-			s, co := math.Sincos(theta)
+			th *= fs
+			s, co := math.Sincos(float64(th))
 			t[2*j], t[2*j+1] = float32(co), float32(s)
+			theta *= thetaScale
 		}
 	}
 }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"edgelm/internal/testshared"
+)
+
+type golden struct {
+	Model        string  `json:"model"`
+	Prompt       string  `json:"prompt"`
+	PromptTokens []int32 `json:"prompt_tokens"`
+	Tokens       []int32 `json:"tokens"`
+	Text         string  `json:"text"`
+	Positions    []struct {
+		Top [][2]float64 `json:"top"`
+	} `json:"positions"`
+}
+
+// TestGolden runs `edgelm run --json --echo --logprobs 5` on every reference output in
+// ../shared/golden and compares it field by field as golden/README.md prescribes.
+func TestGolden(t *testing.T) {
+	dir := testshared.Dir(t)
+	files, _ := filepath.Glob(filepath.Join(dir, "golden", "*.json"))
+	if len(files) == 0 {
+		t.Fatalf("no golden files in %s/golden", dir)
+	}
+	for _, gf := range files {
+		t.Run(filepath.Base(gf), func(t *testing.T) {
+			raw, err := os.ReadFile(gf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want golden
+			if err := json.Unmarshal(raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			args := []string{"--model", filepath.Join(dir, "models", want.Model), "--prompt", want.Prompt,
+				"--max-tokens", "64", "--temperature", "0", "--json", "--echo", "--logprobs", "5"}
+			if err := runCmd(args, &out, &errb); err != nil {
+				t.Fatalf("run: %v\n%s", err, errb.String())
+			}
+			var got golden
+			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+			}
+			if !equal(got.PromptTokens, want.PromptTokens) {
+				t.Fatalf("prompt_tokens %v, want %v", got.PromptTokens, want.PromptTokens)
+			}
+			if !equal(got.Tokens, want.Tokens) {
+				t.Errorf("tokens %v, want %v", got.Tokens, want.Tokens)
+			}
+			if got.Text != want.Text {
+				t.Errorf("text %q, want %q", got.Text, want.Text)
+			}
+			tol := 2e-3
+			if !strings.Contains(want.Model, "f32") {
+				tol = 2e-2
+			}
+			if len(got.Positions) != len(want.Positions) {
+				t.Fatalf("%d positions, want %d", len(got.Positions), len(want.Positions))
+			}
+			worst, over := 0.0, map[int]bool{}
+			for i, wp := range want.Positions {
+				gp := got.Positions[i].Top
+				if len(gp) != len(wp.Top) {
+					t.Fatalf("position %d: %d top entries, want %d", i, len(gp), len(wp.Top))
+				}
+				for k, w := range wp.Top {
+					// The order must agree wherever neighbours are more than 1e-3 apart.
+					separated := (k == 0 || wp.Top[k-1][1]-w[1] > 1e-3) && (k == len(wp.Top)-1 || w[1]-wp.Top[k+1][1] > 1e-3)
+					if separated && gp[k][0] != w[0] {
+						over[i] = true
+						t.Logf("position %d rank %d: token %v, want %v", i, k, gp[k][0], w[0])
+					}
+					// Compare the logprob of the same token, wherever it sits in our list.
+					found := false
+					for _, g := range gp {
+						if g[0] == w[0] {
+							found = true
+							d := math.Abs(g[1] - w[1])
+							worst = math.Max(worst, d)
+							if d > tol {
+								over[i] = true
+								t.Logf("position %d token %v: logprob %.6f, want %.6f (tolerance %g)", i, w[0], g[1], w[1], tol)
+							}
+							if d > 5*tol {
+								t.Errorf("position %d token %v: logprob %.6f, want %.6f (hard limit %g)", i, w[0], g[1], w[1], 5*tol)
+							}
+						}
+					}
+					if !found && separated {
+						over[i] = true
+						t.Logf("position %d: token %v missing from the top list", i, w[0])
+					}
+				}
+			}
+			t.Logf("worst logprob difference %.2g (tolerance %g); %d of %d positions outside it", worst, tol, len(over), len(want.Positions))
+			// F32 models must match everywhere. With 8-bit activations, the reference's float evaluation
+			// order (SIMD sums in attention) differs from ours in the last bit; once in a few hundred
+			// positions that rounds one activation to the neighbouring 8-bit level, and the changed key
+			// and value then stay in the cache. Tokens must still agree exactly; logprobs must be within
+			// the tolerance at 60% of positions and within 5× it everywhere. (Known case: q4_0 p3
+			// diverges at position 26 and stays off by up to 0.083 — see docs/correctness.md.)
+			allowed := 0
+			if tol > 2e-3 {
+				allowed = len(want.Positions) * 40 / 100
+			}
+			if len(over) > allowed {
+				t.Errorf("%d positions outside the tolerance %g, at most %d allowed", len(over), tol, allowed)
+			}
+		})
+	}
+}
+
+func equal(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,395 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgelm/kvcache"
+	"edgelm/mmap"
+	"edgelm/model"
+	"edgelm/tokenizer"
+)
+
+// prefillChunk caps the prompt tokens computed in one step, so one long prompt is prefilled in pieces
+// interleaved with the decode steps of other requests instead of stalling them.
+const prefillChunk = 256
+
+// job is a request inside the engine. The fields below the line belong to the scheduler goroutine.
+type job struct {
+	ctx    context.Context
+	req    Request
+	cancel atomic.Bool
+
+	mu      sync.Mutex
+	pending []Event
+	notify  chan struct{} // cap 1: events are pending
+	result  chan jobResult
+
+	// scheduler state
+	seq      *kvcache.Seq
+	tokens   []int32 // prompt, then generated
+	nPrompt  int
+	fed      int  // tokens[:fed] are in the cache
+	lastFeed bool // feed the final token once more for its teacher-forced logprobs
+	samp     *sampler
+	stream   *tokenizer.Stream
+	text     strings.Builder // generated text so far (cut before a stop string)
+	emitted  int             // bytes of text already sent in events
+	stopped  bool            // a stop string ended generation
+	nextLP   float32         // logprob of the token sampled last step (for its event)
+	nextTop  []TokenProb
+	res      Result
+	started  time.Time
+	prefill  time.Duration
+}
+
+type jobResult struct {
+	res *Result
+	err error
+}
+
+func (j *job) emit(ev Event) {
+	j.mu.Lock()
+	j.pending = append(j.pending, ev)
+	j.mu.Unlock()
+	select {
+	case j.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (j *job) take() []Event {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	evs := j.pending
+	j.pending = nil
+	return evs
+}
+
+// schedule is the scheduler goroutine: it admits queued jobs up to MaxSequences, runs one forward
+// step over all of them, samples, and repeats.
+func (e *Engine) schedule() {
+	defer close(e.done)
+	var active []*job
+	runner := model.NewRunner(e.model, e.pool)
+	var logits []float32
+	var spans []span
+	b := &model.Batch{}
+	for {
+		// Admit: block only when there is nothing to do.
+		for len(active) < e.opt.MaxSequences {
+			var j *job
+			if len(active) == 0 {
+				select {
+				case j = <-e.queue:
+				case <-e.quit:
+				}
+			} else {
+				select {
+				case j = <-e.queue:
+				default:
+				}
+			}
+			if j == nil {
+				break
+			}
+			e.waiting.Add(-1)
+			if e.start(j) {
+				active = append(active, j)
+			}
+		}
+		select {
+		case <-e.quit:
+			for _, j := range active {
+				e.finish(j, ErrClosed)
+			}
+			for {
+				select {
+				case j := <-e.queue:
+					e.waiting.Add(-1)
+					e.finish(j, ErrClosed)
+				default:
+					return
+				}
+			}
+		default:
+		}
+
+		// Drop requests whose client is gone.
+		live := active[:0]
+		for _, j := range active {
+			if err := j.ctx.Err(); err != nil {
+				e.finish(j, err)
+			} else if j.cancel.Load() {
+				e.finish(j, context.Canceled)
+			} else {
+				live = append(live, j)
+			}
+		}
+		active = live
+		if len(active) == 0 {
+			continue
+		}
+
+		// Build one batch: each decoding job feeds its last token, prefilling jobs a chunk each.
+		b.Tokens, b.Pos, b.Seqs, b.Logits = b.Tokens[:0], b.Pos[:0], b.Seqs[:0], b.Logits[:0]
+		budget := prefillChunk
+		nOut := 0
+		spans = spans[:0]
+		for _, j := range active {
+			want := len(j.tokens) - j.fed
+			if j.lastFeed {
+				want = 1
+			}
+			if want > 1 {
+				want = max(1, min(want, budget))
+				budget -= want
+			}
+			from := j.fed
+			if j.lastFeed {
+				from = len(j.tokens) - 1
+			}
+			start := from
+			if j.req.NoCache && from > 0 && from >= j.nPrompt {
+				// The naive loop: forget the cache and compute the whole sequence again.
+				j.seq = e.newSeq()
+				start = 0
+			}
+			spans = append(spans, span{j, from, from + want, start})
+			echo := j.req.Echo && j.req.Logprobs > 0
+			for p := start; p < from+want; p++ {
+				b.Tokens = append(b.Tokens, j.tokens[p])
+				b.Pos = append(b.Pos, int32(p))
+				b.Seqs = append(b.Seqs, j.seq)
+				out := (echo && p >= from) || p == len(j.tokens)-1
+				b.Logits = append(b.Logits, out)
+				if out {
+					nOut++
+				}
+			}
+		}
+		if n := nOut * e.model.Vocab; len(logits) < n {
+			logits = make([]float32, n)
+		}
+		t0 := time.Now()
+		var ferr error
+		err := mmap.Guard(func() { ferr = runner.Forward(b, logits) })
+		if err == nil {
+			err = ferr
+		}
+		dt := time.Since(t0)
+		if err != nil {
+			for _, j := range active {
+				e.finish(j, fmt.Errorf("engine: forward step: %w", err))
+			}
+			active = active[:0]
+			continue
+		}
+		e.mu.Lock()
+		e.account(spans, dt)
+		e.mu.Unlock()
+
+		// Hand each job its logits: teacher-forced positions, then the next token.
+		o := 0
+		live = active[:0]
+		for _, s := range spans {
+			j := s.j
+			echo := j.req.Echo && j.req.Logprobs > 0
+			if j.req.Trace {
+				j.res.Trace = append(j.res.Trace, e.traceStep(j, runner, len(spans), s.to-s.start, len(b.Tokens), dt))
+			}
+			var last []float32
+			for p := s.from; p < s.to; p++ {
+				if !echo && p != len(j.tokens)-1 {
+					continue
+				}
+				lg := logits[o*e.model.Vocab : (o+1)*e.model.Vocab]
+				o++
+				if echo {
+					top, _ := topLogprobs(nil, lg, j.req.Logprobs, -1)
+					j.res.Logprobs = append(j.res.Logprobs, Position{Token: j.tokens[p], Top: top})
+				}
+				if p == len(j.tokens)-1 {
+					last = lg
+				}
+			}
+			if j.lastFeed {
+				e.finish(j, nil)
+				continue
+			}
+			j.fed = s.to
+			if j.fed < len(j.tokens) {
+				live = append(live, j) // still prefilling
+				continue
+			}
+			if j.res.PromptTokens > 0 && len(j.res.Tokens) == 0 && j.prefill == 0 {
+				j.prefill = time.Since(j.started)
+			}
+			if e.next(j, last) {
+				live = append(live, j)
+			}
+		}
+		active = live
+	}
+}
+
+// span is the part of a job's tokens fed in one step.
+type span struct {
+	j        *job
+	from, to int // tokens[from:to] are new in the step
+	start    int // the step computes tokens[start:to] (start < from without the cache)
+}
+
+// start prepares a job for its first step; it reports false when the job finished at once.
+func (e *Engine) start(j *job) bool {
+	j.started = time.Now()
+	j.seq = e.newSeq()
+	j.tokens = append(make([]int32, 0, len(j.req.Prompt)+min(j.req.MaxTokens, e.opt.ContextLength)), j.req.Prompt...)
+	j.nPrompt = len(j.req.Prompt)
+	j.res.PromptTokens = j.nPrompt
+	j.samp = newSampler(j.req.Sampling)
+	j.stream = e.tok.NewStream()
+	if j.req.MaxTokens == 0 && !(j.req.Echo && j.req.Logprobs > 0) {
+		e.finishReason(j, "length")
+		return false
+	}
+	return true
+}
+
+// next takes the logits after the job's last token: samples, emits, and decides whether to go on.
+func (e *Engine) next(j *job, logits []float32) bool {
+	if len(j.res.Tokens) >= j.req.MaxTokens {
+		return e.end(j, "length")
+	}
+	hist := j.tokens
+	t := j.samp.sample(logits, hist)
+	var lp float32
+	var top []TokenProb
+	if j.req.Logprobs > 0 {
+		top, lp = topLogprobs(nil, logits, j.req.Logprobs, t)
+	}
+	if !j.req.IgnoreEOS && e.tok.IsEOG(t) {
+		return e.end(j, "stop")
+	}
+	j.tokens = append(j.tokens, t)
+	j.res.Tokens = append(j.res.Tokens, t)
+	j.text.WriteString(j.stream.Push(t))
+	full := j.text.String()
+	// A stop string ends generation before it; text that may still become one is held back.
+	hold := 0
+	for _, s := range j.req.Stop {
+		if s == "" {
+			continue
+		}
+		if i := strings.Index(full[max(0, j.emitted-len(s)):], s); i >= 0 {
+			cut := max(0, j.emitted-len(s)) + i
+			j.text.Reset()
+			j.text.WriteString(full[:cut])
+			j.emit(Event{Token: t, Text: full[j.emitted:cut], Logprob: lp, Top: top})
+			j.emitted = cut
+			j.stopped = true
+			return e.end(j, "stop")
+		}
+		for k := min(len(s)-1, len(full)); k > hold; k-- {
+			if strings.HasSuffix(full, s[:k]) {
+				hold = k
+				break
+			}
+		}
+	}
+	upto := max(j.emitted, len(full)-hold)
+	j.emit(Event{Token: t, Text: full[j.emitted:upto], Logprob: lp, Top: top})
+	j.emitted = upto
+	switch {
+	case len(j.res.Tokens) >= j.req.MaxTokens:
+		return e.end(j, "length")
+	case len(j.tokens) > j.seq.Cap():
+		return e.end(j, "length")
+	}
+	return true
+}
+
+// end finishes a job normally. With echo logprobs and a generated last token, the job stays for one
+// more step that computes that token's teacher-forced distribution.
+func (e *Engine) end(j *job, reason string) bool {
+	j.res.FinishReason = reason
+	echo := j.req.Echo && j.req.Logprobs > 0
+	if echo && len(j.res.Tokens) > 0 && j.fed < len(j.tokens) && len(j.tokens) <= j.seq.Cap() {
+		j.lastFeed = true
+		return true
+	}
+	e.finish(j, nil)
+	return false
+}
+
+func (e *Engine) finishReason(j *job, reason string) {
+	j.res.FinishReason = reason
+	e.finish(j, nil)
+}
+
+// finish delivers the job's result (or err) and releases its cache.
+func (e *Engine) finish(j *job, err error) {
+	if err == nil {
+		if !j.stopped {
+			j.text.WriteString(j.stream.Flush())
+		}
+		if full := j.text.String(); j.emitted < len(full) {
+			j.emit(Event{Token: -1, Text: full[j.emitted:]})
+			j.emitted = len(full)
+		}
+		j.res.Text = j.text.String()
+		j.res.PrefillTime = j.prefill
+		j.res.DecodeTime = time.Since(j.started) - j.prefill
+		e.mu.Lock()
+		e.stats.Requests++
+		e.stats.GeneratedTokens += int64(len(j.res.Tokens))
+		e.mu.Unlock()
+	}
+	j.seq = nil
+	res := &j.res
+	if err != nil {
+		res = nil
+	}
+	j.result <- jobResult{res: res, err: err}
+}
+
+// account adds a step to the counters.
+func (e *Engine) account(spans []span, dt time.Duration) {
+	prefill, computed := false, 0
+	for _, s := range spans {
+		computed += s.to - s.start
+		if s.from < s.j.nPrompt {
+			prefill = true
+			e.stats.PrefillTokens += int64(min(s.to, s.j.nPrompt) - s.from)
+		}
+	}
+	_ = computed
+	if prefill {
+		e.stats.PrefillSeconds += dt.Seconds()
+	} else {
+		e.stats.DecodeSeconds += dt.Seconds()
+	}
+}
+
+func (e *Engine) traceStep(j *job, r *model.Runner, nseq, n, rows int, dt time.Duration) TraceStep {
+	kind := "decode"
+	if j.fed < j.nPrompt {
+		kind = "prefill"
+	}
+	st := TraceStep{Step: len(j.res.Trace), Kind: kind, Tokens: n, KVLen: j.seq.Len(), Batch: nseq, Duration: dt}
+	dim := e.model.Dim
+	for _, l := range r.Shapes {
+		shape := func(rows int) [3]int {
+			if rows%nseq == 0 && rows/nseq == n {
+				return [3]int{nseq, n, dim}
+			}
+			return [3]int{1, rows, dim}
+		}
+		st.Layers = append(st.Layers, LayerShapes{Attn: shape(l.Attn), MLP: shape(l.MLP)})
+	}
+	return st
+}
