@@ -56,7 +56,8 @@ func RMSNorm(dst, x, w []float32, eps float32) {
 	}
 	var sum float64
 	for _, v := range x {
-		sum += float64(v) * float64(v)
+		sq := v * v // squared in float32, summed in float64, as ggml does
+		sum += float64(sq)
 	}
 	mean := float32(sum / float64(len(x)))
 	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
