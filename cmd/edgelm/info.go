@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"edgelm/gguf"
+	"edgelm/kernels"
+	"edgelm/model"
+	"edgelm/tokenizer"
+)
+
+func init() {
+	register("info", "describe a GGUF model: architecture, shapes, tensor types, tokenizer, memory", func(args []string) error {
+		return infoCmd(args, os.Stdout)
+	})
+}
+
+func infoCmd(args []string, w io.Writer) error {
+	fs := newFlags("info", "--model FILE [--metadata] [--tensors]")
+	modelPath := fs.String("model", "", "GGUF file")
+	meta := fs.Bool("metadata", false, "list every metadata key")
+	tensors := fs.Bool("tensors", false, "list every tensor")
+	ctxLen := fs.Int("ctx", 0, "context length for the memory estimate (0 = the model's)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *modelPath == "" {
+		return fmt.Errorf("%w: --model FILE is required", errUsage)
+	}
+	f, err := gguf.Open(*modelPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	size := int64(len(f.Mapping().Bytes()))
+	fmt.Fprintf(w, "file:          %s (%s, GGUF v%d, %d keys, %d tensors)\n", *modelPath, bytesStr(size), f.Version, len(f.KV), len(f.Tensors))
+	if name, ok := f.String("general.name"); ok {
+		fmt.Fprintf(w, "name:          %s\n", name)
+	}
+	byType := map[string]int64{}
+	for _, t := range f.Tensors {
+		byType[t.Type.String()] += int64(len(t.Data))
+	}
+	var types []string
+	for t, n := range byType {
+		types = append(types, fmt.Sprintf("%s %s", t, bytesStr(n)))
+	}
+	sort.Strings(types)
+	fmt.Fprintf(w, "tensor types:  %s\n", strings.Join(types, ", "))
+	fmt.Fprintf(w, "kernels:       %s; available: %s\n", kernels.Features(), kernels.Available())
+
+	m, err := model.Load(f)
+	if err != nil {
+		fmt.Fprintf(w, "model:         cannot run: %v\n", err)
+	} else {
+		c := m.Config
+		fmt.Fprintf(w, "architecture:  %s, %.1fM parameters\n", c.Arch, float64(m.Params)/1e6)
+		fmt.Fprintf(w, "shape:         dim %d, %d layers, %d heads / %d KV heads, head dim %d, FFN %d, vocab %d\n",
+			c.Dim, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.FFN, m.Vocab)
+		fmt.Fprintf(w, "context:       %d trained; RoPE dim %d base %g", c.ContextLength, c.RopeDim, c.RopeBase)
+		if c.RopeNeox {
+			fmt.Fprint(w, " (neox)")
+		}
+		fmt.Fprintln(w)
+		if c.SWAPattern > 0 {
+			fmt.Fprintf(w, "attention:     sliding window %d on %d of every %d layers (local RoPE base %g)\n",
+				c.SlidingWindow, c.SWAPattern-1, c.SWAPattern, c.RopeBaseLocal)
+		}
+		if c.AttnSoftcap > 0 || c.FinalSoftcap > 0 {
+			fmt.Fprintf(w, "soft-capping:  attention %g, final %g\n", c.AttnSoftcap, c.FinalSoftcap)
+		}
+		n := *ctxLen
+		if n <= 0 {
+			n = c.ContextLength
+		}
+		perTok := int64(c.Layers) * int64(c.KVDim()) * 2 * 4
+		fmt.Fprintf(w, "memory:        weights %s mapped from the file (shared, not copied); KV cache f32 %s/token, %s for %d tokens\n",
+			bytesStr(size), bytesStr(perTok), bytesStr(perTok*int64(n)), n)
+	}
+	if tok, err := tokenizer.FromGGUF(f); err != nil {
+		fmt.Fprintf(w, "tokenizer:     %v\n", err)
+	} else {
+		fmt.Fprintf(w, "tokenizer:     %s", tok.Model())
+		if tok.Pre() != "" {
+			fmt.Fprintf(w, " (pre %s)", tok.Pre())
+		}
+		fmt.Fprintf(w, ", %d tokens, BOS %d (add %v), EOS %d\n", tok.VocabSize(), tok.BOS(), tok.AddBOS(), tok.EOS())
+	}
+	if t, ok := f.String("tokenizer.chat_template"); ok {
+		fmt.Fprintf(w, "chat template: %d bytes\n", len(t))
+	}
+	if *meta {
+		fmt.Fprintln(w, "\nmetadata:")
+		for _, kv := range f.KV {
+			fmt.Fprintf(w, "  %-45s %s\n", kv.Key, kv.Value.String())
+		}
+	}
+	if *tensors {
+		fmt.Fprintln(w, "\ntensors:")
+		for _, t := range f.Tensors {
+			fmt.Fprintf(w, "  %-32s %-6s %v\n", t.Name, t.Type, t.Dims)
+		}
+	}
+	return nil
+}
+
+func bytesStr(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
