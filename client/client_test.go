@@ -136,3 +136,20 @@ func TestClientNoDaemon(t *testing.T) {
 		t.Errorf("Health without a daemon: %v", err)
 	}
 }
+
+func TestLoad(t *testing.T) {
+	c := serve(t)
+	r, err := c.Load(context.Background(), 3, 2, CompletionRequest{Prompt: "Hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 6 || r.CompletionTokens != 18 || r.PromptTokens != 12 || r.AggregateTPS <= 0 || r.Wall <= 0 {
+		t.Errorf("Load: %v", r)
+	}
+	if _, err := c.Load(context.Background(), 2, 1, CompletionRequest{Model: "nope", Prompt: "Hi"}); err == nil {
+		t.Error("Load with an unknown model succeeded")
+	}
+	if _, err := c.Load(context.Background(), 0, 1, CompletionRequest{}); err == nil {
+		t.Error("Load with 0 clients succeeded")
+	}
+}
