@@ -25,6 +25,7 @@ fi
 tmp="$(mktemp -d /tmp/edgelm-e2e.XXXXXX)"
 sock="$tmp/edgelm.sock"
 pid=""
+plain=""
 cleanup() {
   local status=$?
   if ((status != 0)) && [[ -f "$tmp/serve.log" ]]; then
@@ -35,6 +36,7 @@ cleanup() {
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
+  if [[ -n "$plain" ]]; then kill -TERM "$plain" 2>/dev/null || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -125,6 +127,22 @@ out="$("$tmp/edgelm" status --socket "$sock" 2>&1)" || true
 grep -q '^model' <<<"$out" && ok "edgelm status" || fail "edgelm status: $out"
 out="$(printf 'Hello\n/stats\n/quit\n' | "$tmp/edgelm" chat --socket "$sock" --max-tokens 8 2>&1)" || true
 grep -q 'conversation: 2 messages' <<<"$out" && ok "edgelm chat" || fail "edgelm chat: $out"
+
+# Without a chat format: the chat endpoint says how to configure one, edgelm chat falls back to
+# plain completions of the transcript and says so.
+"$tmp/edgelm" serve --model "$model" --socket "$tmp/plain.sock" >"$tmp/plain.log" 2>&1 &
+plain=$!
+for _ in $(seq 1 300); do
+  curl -s --unix-socket "$tmp/plain.sock" -o /dev/null -w '%{http_code}' http://localhost/health 2>/dev/null | grep -q 200 && break
+  sleep 0.2
+done
+out="$(curl -sS --unix-socket "$tmp/plain.sock" http://localhost/v1/chat/completions -d '{"messages":[{"role":"user","content":"Hi"}]}' -w '\n%{http_code}')"
+grep -q chat_template_unavailable <<<"$out" && [[ "$(tail -1 <<<"$out")" == 400 ]] &&
+  ok "chat without a template: 400 chat_template_unavailable" || fail "chat without a template: $out"
+out="$(printf 'Hello\n/quit\n' | "$tmp/edgelm" chat --socket "$tmp/plain.sock" --max-tokens 8 2>&1)" || true
+grep -q 'no chat template' <<<"$out" && ok "edgelm chat falls back to completions" || fail "edgelm chat fallback: $out"
+kill -TERM "$plain" && wait "$plain" || fail "second daemon did not exit cleanly"
+plain=""
 
 if [[ "${EDGELM_E2E_SKIP_NODE:-}" == 1 ]]; then
   echo "e2e: skipping the OpenAI Node.js client (EDGELM_E2E_SKIP_NODE=1)"
