@@ -15,4 +15,126 @@ func archFeatures() []string {
 	return fs
 }
 
-func archVariants() []*variant { return nil }
+// blockKernel and block4Kernel are the assembly signatures: the lanes of
+// the accumulators are left in acc for Go to add.
+type (
+	blockKernel  func(w, x []byte, nb int, tab *[1 << 16]float32, acc *[4]float32)
+	block4Kernel func(w, x []byte, stride, nb int, tab *[1 << 16]float32, acc *[16]float32)
+)
+
+func sum4(a *[4]float32) float32 { return (a[0] + a[1]) + (a[2] + a[3]) }
+
+// one and four adapt the assembly to the variant's functions. The lane
+// buffers are locals the assembly does not keep (noescape), so they stay on
+// the stack.
+func oneQ8(k blockKernel) func(w, x []byte) float32 {
+	return func(w, x []byte) float32 {
+		nb := len(w) / q8b
+		var acc [4]float32
+		k(w, x[:nb*q8b], nb, f16tab, &acc)
+		return sum4(&acc)
+	}
+}
+
+func oneQ4(k blockKernel) func(w, x []byte) float32 {
+	return func(w, x []byte) float32 {
+		nb := len(w) / q4b
+		var acc [4]float32
+		k(w, x[:nb*q8b], nb, f16tab, &acc)
+		return sum4(&acc)
+	}
+}
+
+func four(k block4Kernel, blockBytes int) func(w, x []byte, stride int, dst *[4]float32) {
+	return func(w, x []byte, stride int, dst *[4]float32) {
+		nb := len(w) / blockBytes
+		if nb == 0 {
+			*dst = [4]float32{}
+			return
+		}
+		_ = x[3*stride+nb*q8b-1] // the last token's row is in range
+		var acc [16]float32
+		k(w, x, stride, nb, f16tab, &acc)
+		for t := range 4 {
+			dst[t] = sum4((*[4]float32)(acc[4*t:]))
+		}
+	}
+}
+
+var (
+	neonVariant = &variant{
+		name:  "neon",
+		needs: []string{"neon"},
+		dot:   dotNEONGo, axpy: axpyNEONGo,
+		q8: oneQ8(q8DotNEON), q4: oneQ4(q4DotNEON),
+		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
+	}
+	sdotVariant = &variant{
+		name:  "neon+dotprod",
+		needs: []string{"neon", "dotprod"},
+		dot:   dotNEONGo, axpy: axpyNEONGo,
+		q8: oneQ8(q8DotSDOT), q4: oneQ4(q4DotSDOT),
+		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
+	}
+)
+
+func archVariants() []*variant { return []*variant{sdotVariant, neonVariant} }
+
+func dotNEONGo(a, b []float32) float32 {
+	b = b[:len(a)]
+	n := len(a) &^ 15
+	var s float32
+	if n > 0 {
+		var acc [4]float32
+		dotNEON(a[:n], b[:n], &acc)
+		s = sum4(&acc)
+	}
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func axpyNEONGo(a float32, x, y []float32) {
+	y = y[:len(x)]
+	n := len(x) &^ 15
+	if n > 0 {
+		axpyNEON(a, x[:n], y[:n])
+	}
+	for i := n; i < len(x); i++ {
+		y[i] += a * x[i]
+	}
+}
+
+// The assembly handles whole blocks (floats: multiples of 16); the
+// wrappers above check lengths and finish tails.
+
+//go:noescape
+func q8DotNEON(w, x []byte, nb int, tab *[1 << 16]float32, acc *[4]float32)
+
+//go:noescape
+func q8DotSDOT(w, x []byte, nb int, tab *[1 << 16]float32, acc *[4]float32)
+
+//go:noescape
+func q4DotNEON(w, x []byte, nb int, tab *[1 << 16]float32, acc *[4]float32)
+
+//go:noescape
+func q4DotSDOT(w, x []byte, nb int, tab *[1 << 16]float32, acc *[4]float32)
+
+//go:noescape
+func q8Dot4NEON(w, x []byte, stride, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func q8Dot4SDOT(w, x []byte, stride, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func q4Dot4NEON(w, x []byte, stride, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func q4Dot4SDOT(w, x []byte, stride, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func dotNEON(a, b []float32, acc *[4]float32)
+
+//go:noescape
+func axpyNEON(a float32, x, y []float32)

@@ -361,8 +361,10 @@ func TestMatMul(t *testing.T) {
 								}
 								got := dst[tk*rows+rr]
 								if math.Abs(float64(got)-want) > 1e-5*mag+1e-30 {
-									t.Fatalf("%s %v %dx%d n=%d pool %d: dst[%d][%d] = %v, want %v",
-										v.name, wt, rows, cols, n, pi, tk, rr, got, want)
+									gen := make([]float32, n*rows)
+									withVariant(genericVariant, func() { p.MatMul(gen, m, x, n) })
+									t.Fatalf("%s %v %dx%d n=%d pool %d: dst[%d][%d] = %v, want %v (generic %v)",
+										v.name, wt, rows, cols, n, pi, tk, rr, got, want, gen[tk*rows+rr])
 								}
 							}
 						}

@@ -1,0 +1,328 @@
+//go:build arm64 && !purego && gc
+
+#include "textflag.h"
+
+// NEON kernels (and SDOT ones for CPUs with the dot-product extension).
+// Per block the int8 products are summed exactly into four int32 lanes
+// (SMULL/SMLAL into int16: two products of |q| <= 128*127 fit), converted to
+// float32 and accumulated as acc += f16(d_w)*f16(d_x)*lanes; the four lanes
+// are stored to acc and summed in Go. Scales go through the f16 table tab.
+// The Go assembler lacks the widening, pairwise and dot-product
+// instructions, so they are encoded by hand (A64 encodings; register
+// numbers as arguments).
+
+#define SMULL_8H(d, n, m)  WORD $(0x0E20C000 | (m)<<16 | (n)<<5 | (d))
+#define SMULL2_8H(d, n, m) WORD $(0x4E20C000 | (m)<<16 | (n)<<5 | (d))
+#define SMLAL_8H(d, n, m)  WORD $(0x0E208000 | (m)<<16 | (n)<<5 | (d))
+#define SMLAL2_8H(d, n, m) WORD $(0x4E208000 | (m)<<16 | (n)<<5 | (d))
+#define SADDLP_4S(d, n)    WORD $(0x4E602800 | (n)<<5 | (d))
+#define SADALP_4S(d, n)    WORD $(0x4E606800 | (n)<<5 | (d))
+#define SCVTF_4S(d, n)     WORD $(0x4E21D800 | (n)<<5 | (d))
+#define SDOT_4S(d, n, m)   WORD $(0x4E809400 | (m)<<16 | (n)<<5 | (d))
+#define FADD_4S(d, n, m)   WORD $(0x4E20D400 | (m)<<16 | (n)<<5 | (d))
+
+// WSCALE loads f16(d_w) at (R0) into F16 and moves R0 to the quants.
+#define WSCALE \
+	MOVHU (R0), R5          \
+	MOVWU (R3)(R5<<2), R5   \
+	FMOVS R5, F16           \
+	ADD   $2, R0
+
+// XSCALE sets V18 to F16 * f16(d_x at (xr)), in all lanes, and moves xr to the quants.
+#define XSCALE(xr) \
+	MOVHU (xr), R6          \
+	MOVWU (R3)(R6<<2), R6   \
+	FMOVS R6, F17           \
+	FMULS F16, F17, F17     \
+	VDUP  V17.S[0], V18.S4  \
+	ADD   $2, xr
+
+// Q4UNPACK turns the 16 nibble bytes at (R0) into the signed quants:
+// V0 elements 0..15, V1 elements 16..31. V30 holds 0x0f, V29 0x08 bytes.
+#define Q4UNPACK \
+	VLD1.P 16(R0), [V0.B16]           \
+	VUSHR  $4, V0.B16, V1.B16         \
+	VAND   V30.B16, V0.B16, V0.B16    \
+	VSUB   V29.B16, V0.B16, V0.B16    \
+	VSUB   V29.B16, V1.B16, V1.B16
+
+// IDOT sets V6 to the four int32 lane sums of V0·V2 + V1·V3 (NEON).
+#define IDOT \
+	SMULL_8H(4, 0, 2)  \
+	SMULL2_8H(5, 0, 2) \
+	SMLAL_8H(4, 1, 3)  \
+	SMLAL2_8H(5, 1, 3) \
+	SADDLP_4S(6, 4)    \
+	SADALP_4S(6, 5)
+
+// IDOTDP is IDOT with SDOT.
+#define IDOTDP \
+	VEOR V6.B16, V6.B16, V6.B16 \
+	SDOT_4S(6, 0, 2)            \
+	SDOT_4S(6, 1, 3)
+
+// ACC adds V18 * float(V6) to acc.
+#define ACC(acc) \
+	SCVTF_4S(6, 6) \
+	VFMLA V18.S4, V6.S4, acc
+
+#define CONSTS \
+	VMOVI $15, V30.B16 \
+	VMOVI $8, V29.B16
+
+#define Q8LOAD VLD1.P 32(R0), [V0.B16, V1.B16]
+
+// X4BODY does one weight block (already in V0, V1; d_w in F16) against the
+// four tokens at R1, R7, R9, R10, accumulating into V7, V8, V9, V10.
+#define X4BODY(IDOTM) \
+	XSCALE(R1)                       \
+	VLD1.P 32(R1), [V2.B16, V3.B16]  \
+	IDOTM                            \
+	ACC(V7.S4)                       \
+	XSCALE(R7)                       \
+	VLD1.P 32(R7), [V2.B16, V3.B16]  \
+	IDOTM                            \
+	ACC(V8.S4)                       \
+	XSCALE(R9)                       \
+	VLD1.P 32(R9), [V2.B16, V3.B16]  \
+	IDOTM                            \
+	ACC(V9.S4)                       \
+	XSCALE(R10)                      \
+	VLD1.P 32(R10), [V2.B16, V3.B16] \
+	IDOTM                            \
+	ACC(V10.S4)
+
+#define X4PROLOGUE \
+	MOVD w_base+0(FP), R0       \
+	MOVD x_base+24(FP), R1      \
+	MOVD stride+48(FP), R11     \
+	MOVD nb+56(FP), R2          \
+	MOVD tab+64(FP), R3         \
+	MOVD acc+72(FP), R4         \
+	ADD  R11, R1, R7            \
+	ADD  R11, R7, R9            \
+	ADD  R11, R9, R10           \
+	CONSTS                      \
+	VEOR V7.B16, V7.B16, V7.B16 \
+	VEOR V8.B16, V8.B16, V8.B16 \
+	VEOR V9.B16, V9.B16, V9.B16 \
+	VEOR V10.B16, V10.B16, V10.B16
+
+#define X4EPILOGUE \
+	VST1.P [V7.S4, V8.S4], 32(R4) \
+	VST1   [V9.S4, V10.S4], (R4)  \
+	RET
+
+// func q8DotNEON(w, x []byte, nb int, tab *[65536]float32, acc *[4]float32)
+TEXT ·q8DotNEON(SB), NOSPLIT, $0-72
+	MOVD w_base+0(FP), R0
+	MOVD x_base+24(FP), R1
+	MOVD nb+48(FP), R2
+	MOVD tab+56(FP), R3
+	MOVD acc+64(FP), R4
+	VEOR V7.B16, V7.B16, V7.B16
+	CBZ  R2, q8done
+
+q8loop:
+	WSCALE
+	Q8LOAD
+	XSCALE(R1)
+	VLD1.P 32(R1), [V2.B16, V3.B16]
+	IDOT
+	ACC(V7.S4)
+	SUBS $1, R2
+	BNE  q8loop
+
+q8done:
+	VST1 [V7.S4], (R4)
+	RET
+
+// func q8DotSDOT(w, x []byte, nb int, tab *[65536]float32, acc *[4]float32)
+TEXT ·q8DotSDOT(SB), NOSPLIT, $0-72
+	MOVD w_base+0(FP), R0
+	MOVD x_base+24(FP), R1
+	MOVD nb+48(FP), R2
+	MOVD tab+56(FP), R3
+	MOVD acc+64(FP), R4
+	VEOR V7.B16, V7.B16, V7.B16
+	CBZ  R2, q8sdone
+
+q8sloop:
+	WSCALE
+	Q8LOAD
+	XSCALE(R1)
+	VLD1.P 32(R1), [V2.B16, V3.B16]
+	IDOTDP
+	ACC(V7.S4)
+	SUBS $1, R2
+	BNE  q8sloop
+
+q8sdone:
+	VST1 [V7.S4], (R4)
+	RET
+
+// func q4DotNEON(w, x []byte, nb int, tab *[65536]float32, acc *[4]float32)
+TEXT ·q4DotNEON(SB), NOSPLIT, $0-72
+	MOVD w_base+0(FP), R0
+	MOVD x_base+24(FP), R1
+	MOVD nb+48(FP), R2
+	MOVD tab+56(FP), R3
+	MOVD acc+64(FP), R4
+	CONSTS
+	VEOR V7.B16, V7.B16, V7.B16
+	CBZ  R2, q4done
+
+q4loop:
+	WSCALE
+	Q4UNPACK
+	XSCALE(R1)
+	VLD1.P 32(R1), [V2.B16, V3.B16]
+	IDOT
+	ACC(V7.S4)
+	SUBS $1, R2
+	BNE  q4loop
+
+q4done:
+	VST1 [V7.S4], (R4)
+	RET
+
+// func q4DotSDOT(w, x []byte, nb int, tab *[65536]float32, acc *[4]float32)
+TEXT ·q4DotSDOT(SB), NOSPLIT, $0-72
+	MOVD w_base+0(FP), R0
+	MOVD x_base+24(FP), R1
+	MOVD nb+48(FP), R2
+	MOVD tab+56(FP), R3
+	MOVD acc+64(FP), R4
+	CONSTS
+	VEOR V7.B16, V7.B16, V7.B16
+	CBZ  R2, q4sdone
+
+q4sloop:
+	WSCALE
+	Q4UNPACK
+	XSCALE(R1)
+	VLD1.P 32(R1), [V2.B16, V3.B16]
+	IDOTDP
+	ACC(V7.S4)
+	SUBS $1, R2
+	BNE  q4sloop
+
+q4sdone:
+	VST1 [V7.S4], (R4)
+	RET
+
+// func q8Dot4NEON(w, x []byte, stride, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q8Dot4NEON(SB), NOSPLIT, $0-80
+	X4PROLOGUE
+	CBZ R2, q8x4done
+
+q8x4loop:
+	WSCALE
+	Q8LOAD
+	X4BODY(IDOT)
+	SUBS $1, R2
+	BNE  q8x4loop
+
+q8x4done:
+	X4EPILOGUE
+
+// func q8Dot4SDOT(w, x []byte, stride, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q8Dot4SDOT(SB), NOSPLIT, $0-80
+	X4PROLOGUE
+	CBZ R2, q8x4sdone
+
+q8x4sloop:
+	WSCALE
+	Q8LOAD
+	X4BODY(IDOTDP)
+	SUBS $1, R2
+	BNE  q8x4sloop
+
+q8x4sdone:
+	X4EPILOGUE
+
+// func q4Dot4NEON(w, x []byte, stride, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q4Dot4NEON(SB), NOSPLIT, $0-80
+	X4PROLOGUE
+	CBZ R2, q4x4done
+
+q4x4loop:
+	WSCALE
+	Q4UNPACK
+	X4BODY(IDOT)
+	SUBS $1, R2
+	BNE  q4x4loop
+
+q4x4done:
+	X4EPILOGUE
+
+// func q4Dot4SDOT(w, x []byte, stride, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q4Dot4SDOT(SB), NOSPLIT, $0-80
+	X4PROLOGUE
+	CBZ R2, q4x4sdone
+
+q4x4sloop:
+	WSCALE
+	Q4UNPACK
+	X4BODY(IDOTDP)
+	SUBS $1, R2
+	BNE  q4x4sloop
+
+q4x4sdone:
+	X4EPILOGUE
+
+// func dotNEON(a, b []float32, acc *[4]float32)
+// len(a) is a multiple of 16 and len(b) >= len(a).
+TEXT ·dotNEON(SB), NOSPLIT, $0-56
+	MOVD a_base+0(FP), R0
+	MOVD a_len+8(FP), R2
+	MOVD b_base+24(FP), R1
+	MOVD acc+48(FP), R4
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	LSR  $4, R2
+	CBZ  R2, dotdone
+
+dotloop:
+	VLD1.P 64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P 64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VFMLA  V0.S4, V4.S4, V16.S4
+	VFMLA  V1.S4, V5.S4, V17.S4
+	VFMLA  V2.S4, V6.S4, V18.S4
+	VFMLA  V3.S4, V7.S4, V19.S4
+	SUBS   $1, R2
+	BNE    dotloop
+
+dotdone:
+	FADD_4S(16, 16, 17)
+	FADD_4S(18, 18, 19)
+	FADD_4S(16, 16, 18)
+	VST1 [V16.S4], (R4)
+	RET
+
+// func axpyNEON(a float32, x, y []float32)
+// len(x) is a multiple of 16 and len(y) >= len(x).
+TEXT ·axpyNEON(SB), NOSPLIT, $0-56
+	FMOVS a+0(FP), F20
+	VDUP  V20.S[0], V20.S4
+	MOVD  x_base+8(FP), R0
+	MOVD  x_len+16(FP), R2
+	MOVD  y_base+32(FP), R1
+	LSR   $4, R2
+	CBZ   R2, axpydone
+
+axpyloop:
+	VLD1.P 64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1   (R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VFMLA  V0.S4, V20.S4, V4.S4
+	VFMLA  V1.S4, V20.S4, V5.S4
+	VFMLA  V2.S4, V20.S4, V6.S4
+	VFMLA  V3.S4, V20.S4, V7.S4
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R1)
+	SUBS   $1, R2
+	BNE    axpyloop
+
+axpydone:
+	RET
