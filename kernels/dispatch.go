@@ -22,6 +22,16 @@ type variant struct {
 	q4    func(w, x []byte) float32
 	q8x4  func(w, x []byte, stride int, dst *[4]float32)
 	q4x4  func(w, x []byte, stride int, dst *[4]float32)
+	// The r2 forms do two weight rows against one activation.
+	q8r2 func(w0, w1, x []byte, dst *[2]float32)
+	q4r2 func(w0, w1, x []byte, dst *[2]float32)
+}
+
+// pairOf makes a two-row kernel of a one-row kernel.
+func pairOf(one func(w, x []byte) float32) func(w0, w1, x []byte, dst *[2]float32) {
+	return func(w0, w1, x []byte, dst *[2]float32) {
+		dst[0], dst[1] = one(w0, x), one(w1, x)
+	}
 }
 
 var genericVariant = &variant{
@@ -29,6 +39,7 @@ var genericVariant = &variant{
 	dot:  dotGo, axpy: axpyGo,
 	q8: dotQ8Go, q4: dotQ4Go,
 	q8x4: dotQ8x4Go, q4x4: dotQ4x4Go,
+	q8r2: pairOf(dotQ8Go), q4r2: pairOf(dotQ4Go),
 }
 
 // allFeatures names every feature any architecture's kernels use, so a

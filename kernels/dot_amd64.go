@@ -48,6 +48,14 @@ var avx2Variant = &variant{
 	},
 }
 
+func init() {
+	avx2Variant.q8r2 = pairOf(avx2Variant.q8)
+	avx2Variant.q4r2 = func(w0, w1, x []byte, dst *[2]float32) {
+		nb := len(w0) / q4b
+		q4Dot2AVX2(w0, w1[:len(w0)], x[:nb*q8b], nb, f16tab, dst)
+	}
+}
+
 func archVariants() []*variant { return []*variant{avx2Variant} }
 
 func dotAVX2Go(a, b []float32) float32 {
@@ -88,6 +96,9 @@ func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]floa
 
 //go:noescape
 func q4Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]float32)
+
+//go:noescape
+func q4Dot2AVX2(w0, w1, x []byte, nb int, tab *[1 << 16]float32, dst *[2]float32)
 
 //go:noescape
 func dotAVX2(a, b []float32) float32

@@ -2,6 +2,13 @@
 
 #include "textflag.h"
 
+// Shift counts for LOADQ4: 0 for the low lane's dwords, 4 for the high lane's.
+DATA q4shift<>+0(SB)/8, $0
+DATA q4shift<>+8(SB)/8, $0
+DATA q4shift<>+16(SB)/8, $0x0000000400000004
+DATA q4shift<>+24(SB)/8, $0x0000000400000004
+GLOBL q4shift<>(SB), RODATA|NOPTR, $32
+
 // AVX2+FMA kernels. The quantized ones follow llama.cpp's arithmetic: per
 // block, the int8 products are summed exactly in eight int32 lanes
 // (VPMADDUBSW needs one unsigned operand, so |w| multiplies x*sign(w)),
@@ -48,16 +55,30 @@
 	VMOVDQU off+2(SI), Y2 \
 	VPSIGNB Y2, Y2, Y4
 
-// LOADQ4 puts the 32 quants (nibble-8) of the Q4_0 block at off(SI) in Y2, |w| in Y4.
-#define LOADQ4(off) \
-	VMOVDQU     off+2(SI), X2  \
-	VPSRLW      $4, X2, X4     \
-	VINSERTI128 $1, X4, Y2, Y2 \
-	VPAND       Y14, Y2, Y2    \
-	VPSUBB      Y13, Y2, Y2    \
-	VPSIGNB     Y2, Y2, Y4
+// LOADQ4 puts the 32 unsigned nibbles of the Q4_0 block at off(base) in
+// dst, elements 0..15 in the low lane and 16..31 in the high lane: the 16
+// bytes go to both lanes, and the high lane's dwords shift right by 4 (Y12)
+// before the mask, which is one shuffle cheaper than shifting and inserting.
+#define LOADQ4B(off, base, dst) \
+	VBROADCASTI128 off+2(base), dst \
+	VPSRLVD        Y12, dst, dst    \
+	VPAND          Y14, dst, dst
+
+#define LOADQ4(off) LOADQ4B(off, SI, Y2)
+
+// UDOT: acc += scale * lanes(Σ (nibble-8)*x) for the nibbles in Y2 and x at
+// xaddr, as maddubs(nibble, x) - maddubs(8, x): each int16 pair sum stays
+// within ±2*15*127, and this is cheaper than making the nibbles signed.
+#define UDOT(xaddr, scale, acc) \
+	VPMADDUBSW  xaddr, Y2, Y3  \
+	VPMADDUBSW  xaddr, Y13, Y4 \
+	VPSUBW      Y4, Y3, Y3     \
+	VPMADDWD    Y15, Y3, Y3    \
+	VCVTDQ2PS   Y3, Y3         \
+	VFMADD231PS Y3, scale, acc
 
 #define CONSTS \
+	VMOVDQU      q4shift<>(SB), Y12 \
 	VPCMPEQW     Y15, Y15, Y15 \
 	VPSRLW       $15, Y15, Y15 \
 	MOVL         $0x0f0f0f0f, AX \
@@ -121,10 +142,10 @@ TEXT ·q4DotAVX2(SB), NOSPLIT, $0-68
 q4loop:
 	SCALE(0, 0, DI, Y6)
 	LOADQ4(0)
-	SDOT(2(DI), Y6, Y0)
+	UDOT(2(DI), Y6, Y0)
 	SCALE(18, 34, DI, Y5)
 	LOADQ4(18)
-	SDOT(36(DI), Y5, Y1)
+	UDOT(36(DI), Y5, Y1)
 	ADDQ $36, SI
 	ADDQ $68, DI
 	SUBQ $2, CX
@@ -136,7 +157,7 @@ q4tail:
 	JZ    q4done
 	SCALE(0, 0, DI, Y6)
 	LOADQ4(0)
-	SDOT(2(DI), Y6, Y0)
+	UDOT(2(DI), Y6, Y0)
 
 q4done:
 	VADDPS Y1, Y0, Y0
@@ -225,16 +246,16 @@ q4x4loop:
 	VBROADCASTSS (R8)(AX*4), Y6
 	LOADQ4(0)
 	XSCALE(0, DI, Y5)
-	SDOT(2(DI), Y5, Y0)
+	UDOT(2(DI), Y5, Y0)
 	LEAQ         (DI)(R9*1), DX
 	XSCALE(0, DX, Y5)
-	SDOT(2(DX), Y5, Y1)
+	UDOT(2(DX), Y5, Y1)
 	LEAQ         (DI)(R9*2), DX
 	XSCALE(0, DX, Y5)
-	SDOT(2(DX), Y5, Y8)
+	UDOT(2(DX), Y5, Y8)
 	LEAQ         (DI)(R10*1), DX
 	XSCALE(0, DX, Y5)
-	SDOT(2(DX), Y5, Y9)
+	UDOT(2(DX), Y5, Y9)
 	ADDQ $18, SI
 	ADDQ $34, DI
 	DECQ CX
@@ -312,5 +333,78 @@ axpyloop:
 	JNZ         axpyloop
 
 axpydone:
+	VZEROUPPER
+	RET
+
+// ROW2Q4 does one Q4_0 block of a weight row at off(base)(R10*1) against the
+// x block in Y3 (and 8·x pair sums in Y4): acc += scale * lanes.
+#define ROW2Q4(off, base, scale, tmp, acc) \
+	VBROADCASTI128 off+2(base)(R10*1), tmp \
+	VPSRLVD        Y12, tmp, tmp           \
+	VPAND          Y14, tmp, tmp           \
+	VPMADDUBSW     Y3, tmp, tmp            \
+	VPSUBW         Y4, tmp, tmp            \
+	VPMADDWD       Y15, tmp, tmp           \
+	VCVTDQ2PS      tmp, tmp                \
+	VFMADD231PS    tmp, scale, acc
+
+// ROW2BLOCK does block (R10 for the weights, woff/xoff within the unrolled
+// pair) of both rows against x.
+#define ROW2BLOCK(woff, xoff, acc0, acc1) \
+	MOVWLZX        xoff(DI), BX           \
+	VBROADCASTSS   (R8)(BX*4), Y7         \
+	MOVWLZX        woff(SI)(R10*1), AX    \
+	VBROADCASTSS   (R8)(AX*4), Y5         \
+	VMULPS         Y7, Y5, Y5             \
+	MOVWLZX        woff(R9)(R10*1), DX    \
+	VBROADCASTSS   (R8)(DX*4), Y6         \
+	VMULPS         Y7, Y6, Y6             \
+	VMOVDQU        xoff+2(DI), Y3         \
+	VPMADDUBSW     Y3, Y13, Y4            \
+	ROW2Q4(woff, SI, Y5, Y2, acc0)        \
+	ROW2Q4(woff, R9, Y6, Y8, acc1)
+
+// func q4Dot2AVX2(w0, w1, x []byte, nb int, tab *[65536]float32, dst *[2]float32)
+// Two weight rows against one token: the activation block, its scale and
+// its correction are loaded once for both rows.
+TEXT ·q4Dot2AVX2(SB), NOSPLIT, $0-96
+	MOVQ w0_base+0(FP), SI
+	MOVQ w1_base+24(FP), R9
+	MOVQ x_base+48(FP), DI
+	MOVQ nb+72(FP), CX
+	MOVQ tab+80(FP), R8
+	MOVQ dst+88(FP), R11
+	CONSTS
+	XORQ   R10, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	CMPQ   CX, $2
+	JB     q4r2tail
+
+q4r2loop:
+	ROW2BLOCK(0, 0, Y0, Y1)
+	ROW2BLOCK(18, 34, Y9, Y10)
+	ADDQ $36, R10
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JAE  q4r2loop
+
+q4r2tail:
+	TESTQ CX, CX
+	JZ    q4r2done
+	ROW2BLOCK(0, 0, Y0, Y1)
+
+q4r2done:
+	VADDPS Y9, Y0, Y0
+	VADDPS Y10, Y1, Y1
+	// Sum each accumulator's lanes; results to dst[0], dst[1].
+	VHADDPS      Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVLPS      X0, (R11)
 	VZEROUPPER
 	RET

@@ -68,6 +68,7 @@ var (
 		dot:   dotNEONGo, axpy: axpyNEONGo,
 		q8: oneQ8(q8DotNEON), q4: oneQ4(q4DotNEON),
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
+		q8r2: pairOf(oneQ8(q8DotNEON)), q4r2: pairOf(oneQ4(q4DotNEON)),
 	}
 	sdotVariant = &variant{
 		name:  "neon+dotprod",
@@ -75,6 +76,7 @@ var (
 		dot:   dotNEONGo, axpy: axpyNEONGo,
 		q8: oneQ8(q8DotSDOT), q4: oneQ4(q4DotSDOT),
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
+		q8r2: pairOf(oneQ8(q8DotSDOT)), q4r2: pairOf(oneQ4(q4DotSDOT)),
 	}
 )
 

@@ -185,6 +185,12 @@ func TestBlockDotsExact(t *testing.T) {
 					if g := v.q4(w4, xt); g != float32(want4) || got44[tk] != float32(want4) {
 						t.Fatalf("q4 %d blocks token %d: got %v and x4 %v, want %v", nb, tk, g, got44[tk], want4)
 					}
+					var r8, r4 [2]float32
+					v.q8r2(w, w, xt, &r8)
+					v.q4r2(w4, w4, xt, &r4)
+					if r8 != [2]float32{float32(want8), float32(want8)} || r4 != [2]float32{float32(want4), float32(want4)} {
+						t.Fatalf("%d blocks token %d: r2 kernels %v %v, want %v %v", nb, tk, r8, r4, want8, want4)
+					}
 				}
 			}
 		})
@@ -222,6 +228,19 @@ func TestBlockDotsScaled(t *testing.T) {
 					checkClose(t, fmt.Sprintf("q8x4 %d blocks token %d", nb, tk), got8[tk], s8, m8)
 					checkClose(t, fmt.Sprintf("q4 %d blocks", nb), v.q4(w4, xt), s4, m4)
 					checkClose(t, fmt.Sprintf("q4x4 %d blocks token %d", nb, tk), got4[tk], s4, m4)
+					// Two different rows: w4 and its blocks in reverse order.
+					rev := make([]byte, len(w4))
+					for b := 0; b < nb; b++ {
+						copy(rev[b*q4b:], w4[(nb-1-b)*q4b:(nb-b)*q4b])
+					}
+					sr, mr := refQ(Q4_0, rev, xt)
+					var r4 [2]float32
+					v.q4r2(w4, rev, xt, &r4)
+					checkClose(t, fmt.Sprintf("q4r2 row 0, %d blocks", nb), r4[0], s4, m4)
+					checkClose(t, fmt.Sprintf("q4r2 row 1, %d blocks", nb), r4[1], sr, mr)
+					var r8 [2]float32
+					v.q8r2(w, w, xt, &r8)
+					checkClose(t, fmt.Sprintf("q8r2 %d blocks", nb), r8[1], s8, m8)
 				}
 			}
 		})
@@ -438,6 +457,7 @@ func TestMatMulWorkerPanic(t *testing.T) {
 		}
 		return dotQ8Go(w, x)
 	}
+	boom.q8r2 = pairOf(boom.q8)
 	p := NewPool(2)
 	defer p.Close()
 	m := Mat{Type: Q8_0, Rows: 64, Cols: 32, Data: make([]byte, 64*q8b)}

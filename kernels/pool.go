@@ -291,6 +291,28 @@ func (p *Pool) chunk(j *job, id, c int) {
 		}
 		xq, stride := p.xq, j.stride
 		out := &p.quads[id]
+		if t1-t0 < 4 {
+			// Decode: rows in pairs share each activation block's loads.
+			two := j.v.q8r2
+			if m.Type == Q4_0 {
+				two = j.v.q4r2
+			}
+			out2 := (*[2]float32)(out[:2])
+			r := r0
+			for ; r+2 <= r1; r += 2 {
+				w0, w1 := m.Data[r*rb:(r+1)*rb], m.Data[(r+1)*rb:(r+2)*rb]
+				for t := t0; t < t1; t++ {
+					two(w0, w1, xq[t*stride:(t+1)*stride], out2)
+					dst[t*rows+r], dst[t*rows+r+1] = out2[0], out2[1]
+				}
+			}
+			for ; r < r1; r++ {
+				for t := t0; t < t1; t++ {
+					dst[t*rows+r] = one(m.Data[r*rb:(r+1)*rb], xq[t*stride:(t+1)*stride])
+				}
+			}
+			return
+		}
 		if t1-t0 <= 8 {
 			for r := r0; r < r1; r++ {
 				w := m.Data[r*rb : (r+1)*rb]
