@@ -64,3 +64,68 @@ func BenchmarkDot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPoolOverhead is a MatMul too small to split well: what a call
+// costs beyond the arithmetic (quantizing x, waking and joining workers).
+func BenchmarkPoolOverhead(b *testing.B) {
+	r := rand.New(rand.NewPCG(10, 10))
+	m, _ := randMat(r, Q8_0, 256, 256)
+	x := make([]float32, 256)
+	dst := make([]float32, 256)
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t=%d", threads), func(b *testing.B) {
+			p := NewPool(threads)
+			defer p.Close()
+			for b.Loop() {
+				p.MatMul(dst, m, x, 1)
+			}
+		})
+	}
+}
+
+// BenchmarkBlockDot runs the block kernels alone on L1-resident data:
+// MB/s counts weight bytes, so x4 kernels do 4 tokens' work per byte.
+func BenchmarkBlockDot(b *testing.B) {
+	r := rand.New(rand.NewPCG(11, 11))
+	const nb = 64
+	w8 := make([]byte, nb*q8b)
+	w4 := make([]byte, nb*q4b)
+	x := make([]byte, 4*nb*q8b)
+	randQ8(r, w8, 0, -127, 127)
+	randQ4(r, w4, 0)
+	randQ8(r, x, 0, -127, 127)
+	var out [4]float32
+	var out2 [2]float32
+	for _, v := range variants() {
+		b.Run(v.name+"/q8", func(b *testing.B) {
+			b.SetBytes(int64(len(w8)))
+			for b.Loop() {
+				out[0] = v.q8(w8, x[:nb*q8b])
+			}
+		})
+		b.Run(v.name+"/q4", func(b *testing.B) {
+			b.SetBytes(int64(len(w4)))
+			for b.Loop() {
+				out[0] = v.q4(w4, x[:nb*q8b])
+			}
+		})
+		b.Run(v.name+"/q4r2", func(b *testing.B) {
+			b.SetBytes(int64(2 * len(w4)))
+			for b.Loop() {
+				v.q4r2(w4, w4, x[:nb*q8b], &out2)
+			}
+		})
+		b.Run(v.name+"/q8x4", func(b *testing.B) {
+			b.SetBytes(int64(len(w8)))
+			for b.Loop() {
+				v.q8x4(w8, x, nb*q8b, &out)
+			}
+		})
+		b.Run(v.name+"/q4x4", func(b *testing.B) {
+			b.SetBytes(int64(len(w4)))
+			for b.Loop() {
+				v.q4x4(w4, x, nb*q8b, &out)
+			}
+		})
+	}
+}
