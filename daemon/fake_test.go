@@ -106,6 +106,9 @@ func (f *fakeBackend) Generate(ctx context.Context, req engine.Request, onToken 
 	if req.Echo {
 		for i, t := range req.Prompt {
 			p := engine.Position{Token: t}
+			if i > 0 {
+				p.Logprob = -0.25 // as the previous position's Top says
+			}
 			if i+1 < len(req.Prompt) {
 				p.Top = []engine.TokenProb{{ID: req.Prompt[i+1], Logprob: -0.25}, {ID: 98, Logprob: -2}}
 			}

@@ -445,19 +445,14 @@ func (s *Server) addPromptLogprobs(lp *completionLogprobs, j *job, res *engine.R
 	return offset
 }
 
-// promptLogprob is the logprob of prompt token tok at position i given the tokens before it: its
-// entry in the distribution after token i-1, nil when the engine did not report it.
+// promptLogprob is the logprob of prompt token tok at position i given the tokens before it, as the
+// engine reports it with the token's position; nil when the engine did not report it.
 func promptLogprob(res *engine.Result, tok int32, i int) *float32 {
-	if i <= 0 || i > len(res.Logprobs) {
+	if i <= 0 || i >= len(res.Logprobs) || res.Logprobs[i].Token != tok {
 		return nil
 	}
-	for _, tp := range res.Logprobs[i-1].Top {
-		if tp.ID == tok {
-			v := tp.Logprob
-			return &v
-		}
-	}
-	return nil
+	v := res.Logprobs[i].Logprob
+	return &v
 }
 
 func (s *Server) addEventLogprob(lp *completionLogprobs, j *job, ev engine.Event, offset int) int {

@@ -79,8 +79,9 @@ type Event struct {
 // Position holds the distribution after one token of prompt+output, teacher-forced: Top are the most
 // likely tokens to follow Token. (The distribution that predicted token i is Position i-1's.)
 type Position struct {
-	Token int32       `json:"token"`
-	Top   []TokenProb `json:"top"`
+	Token   int32       `json:"token"`
+	Logprob float32     `json:"logprob"` // of Token given the tokens before it; 0 for the first token
+	Top     []TokenProb `json:"top"`
 }
 
 // TraceStep records one forward step of a request.

@@ -193,3 +193,32 @@ func TestContextFull(t *testing.T) {
 		t.Fatalf("%d prompt + %d tokens in a context of 32, finish %s", len(ids), len(res.Tokens), res.FinishReason)
 	}
 }
+
+// TestEchoLogprobs: with echo, every prompt and output token has a position, and each token's own
+// logprob agrees with the previous position's list when it appears there.
+func TestEchoLogprobs(t *testing.T) {
+	e := load(t, Options{})
+	ids := e.Tokenize(prompts[2], true, false)
+	res, _ := gen(t, e, Request{Prompt: ids, MaxTokens: 8, Echo: true, Logprobs: 5})
+	if len(res.Logprobs) != len(ids)+len(res.Tokens) {
+		t.Fatalf("%d positions for %d tokens", len(res.Logprobs), len(ids)+len(res.Tokens))
+	}
+	checked := 0
+	for i := 1; i < len(res.Logprobs); i++ {
+		p := res.Logprobs[i]
+		if !(p.Logprob <= 0) {
+			t.Fatalf("position %d: logprob %g", i, p.Logprob)
+		}
+		for _, tp := range res.Logprobs[i-1].Top {
+			if tp.ID == p.Token {
+				checked++
+				if tp.Logprob != p.Logprob {
+					t.Fatalf("position %d: logprob %g, previous list says %g", i, p.Logprob, tp.Logprob)
+				}
+			}
+		}
+	}
+	if checked < len(res.Tokens) { // greedy tokens are always first in the list before them
+		t.Fatalf("only %d tokens found in the lists before them", checked)
+	}
+}

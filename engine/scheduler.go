@@ -40,8 +40,7 @@ type job struct {
 	text     strings.Builder // generated text so far (cut before a stop string)
 	emitted  int             // bytes of text already sent in events
 	stopped  bool            // a stop string ended generation
-	nextLP   float32         // logprob of the token sampled last step (for its event)
-	nextTop  []TokenProb
+	predLP   float32         // with echo: logprob of the next position's token, for its Position
 	res      Result
 	started  time.Time
 	prefill  time.Duration
@@ -210,8 +209,13 @@ func (e *Engine) schedule() {
 				lg := logits[o*e.model.Vocab : (o+1)*e.model.Vocab]
 				o++
 				if echo {
-					top, _ := topLogprobs(nil, lg, j.req.Logprobs, -1)
-					j.res.Logprobs = append(j.res.Logprobs, Position{Token: j.tokens[p], Top: top})
+					next := int32(-1)
+					if p+1 < len(j.tokens) {
+						next = j.tokens[p+1]
+					}
+					top, lpNext := topLogprobs(nil, lg, j.req.Logprobs, next)
+					j.res.Logprobs = append(j.res.Logprobs, Position{Token: j.tokens[p], Logprob: j.predLP, Top: top})
+					j.predLP = lpNext
 				}
 				if p == len(j.tokens)-1 {
 					last = lg
@@ -277,6 +281,7 @@ func (e *Engine) next(j *job, logits []float32) bool {
 	}
 	j.tokens = append(j.tokens, t)
 	j.res.Tokens = append(j.res.Tokens, t)
+	j.predLP = lp
 	j.text.WriteString(j.stream.Push(t))
 	full := j.text.String()
 	// A stop string ends generation before it; text that may still become one is held back.
