@@ -95,7 +95,6 @@ func BenchmarkBlockDot(b *testing.B) {
 	randQ4(r, w4, 0)
 	randQ8(r, x, 0, -127, 127)
 	var out [4]float32
-	var out2 [2]float32
 	for _, v := range variants() {
 		b.Run(v.name+"/q8", func(b *testing.B) {
 			b.SetBytes(int64(len(w8)))
@@ -109,10 +108,10 @@ func BenchmarkBlockDot(b *testing.B) {
 				out[0] = v.q4(w4, x[:nb*q8b])
 			}
 		})
-		b.Run(v.name+"/q4r2", func(b *testing.B) {
-			b.SetBytes(int64(2 * len(w4)))
+		b.Run(v.name+"/q4r4", func(b *testing.B) {
+			b.SetBytes(int64(4 * len(w4)))
 			for b.Loop() {
-				v.q4r2(w4, w4, x[:nb*q8b], &out2)
+				v.q4r4(w4, w4, w4, w4, x[:nb*q8b], &out)
 			}
 		})
 		b.Run(v.name+"/q8x4", func(b *testing.B) {
@@ -125,6 +124,20 @@ func BenchmarkBlockDot(b *testing.B) {
 			b.SetBytes(int64(len(w4)))
 			for b.Loop() {
 				v.q4x4(w4, x, nb*q8b, &out)
+			}
+		})
+	}
+}
+
+func BenchmarkQuantizeQ8(b *testing.B) {
+	x := make([]float32, 8192)
+	randF32(rand.New(rand.NewPCG(12, 12)), x)
+	q := make([]byte, 8192/qk*q8b)
+	for _, v := range variants() {
+		b.Run(v.name+"/n=8192", func(b *testing.B) {
+			b.SetBytes(4 * 8192)
+			for b.Loop() {
+				v.quant(q, x)
 			}
 		})
 	}

@@ -22,15 +22,17 @@ type variant struct {
 	q4    func(w, x []byte) float32
 	q8x4  func(w, x []byte, stride int, dst *[4]float32)
 	q4x4  func(w, x []byte, stride int, dst *[4]float32)
-	// The r2 forms do two weight rows against one activation.
-	q8r2 func(w0, w1, x []byte, dst *[2]float32)
-	q4r2 func(w0, w1, x []byte, dst *[2]float32)
+	// The r4 forms do four weight rows against one activation (decode).
+	q8r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
+	q4r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
+	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
+	quant func(dst []byte, src []float32)
 }
 
-// pairOf makes a two-row kernel of a one-row kernel.
-func pairOf(one func(w, x []byte) float32) func(w0, w1, x []byte, dst *[2]float32) {
-	return func(w0, w1, x []byte, dst *[2]float32) {
-		dst[0], dst[1] = one(w0, x), one(w1, x)
+// rowsOf makes a four-row kernel of a one-row kernel.
+func rowsOf(one func(w, x []byte) float32) func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
+	return func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
+		dst[0], dst[1], dst[2], dst[3] = one(w0, x), one(w1, x), one(w2, x), one(w3, x)
 	}
 }
 
@@ -39,7 +41,8 @@ var genericVariant = &variant{
 	dot:  dotGo, axpy: axpyGo,
 	q8: dotQ8Go, q4: dotQ4Go,
 	q8x4: dotQ8x4Go, q4x4: dotQ4x4Go,
-	q8r2: pairOf(dotQ8Go), q4r2: pairOf(dotQ4Go),
+	q8r4: rowsOf(dotQ8Go), q4r4: rowsOf(dotQ4Go),
+	quant: quantizeQ8,
 }
 
 // allFeatures names every feature any architecture's kernels use, so a

@@ -138,31 +138,34 @@ func dotQ4x4Go(w, x []byte, stride int, dst *[4]float32) {
 	}
 }
 
-// quantizeQ8 is quant.QuantizeQ8_0 without the float64 library rounding:
-// q = trunc(v + copysign(0.5, v)) in float64 (exact for |v| <= 128) is C's
+// quantizeQ8 is quant.QuantizeQ8_0 without the library rounding call:
+// q = trunc(p + copysign(0.5, p)) in float64 (exact for |p| <= 128) is C's
 // roundf. The tests check it against quant.QuantizeQ8_0 bit for bit.
 func quantizeQ8(dst []byte, src []float32) {
 	for b := 0; b < len(src)/qk; b++ {
 		x := (*[qk]float32)(src[b*qk:])
 		out := (*[q8b]byte)(dst[b*q8b:])
-		var amax float32
-		for _, v := range x {
-			amax = max(amax, math.Float32frombits(math.Float32bits(v)&^(1<<31)))
+		// |v| as bits orders like |v| (NaN above Inf, as max gives), and an
+		// integer max has no branches.
+		var m0, m1, m2, m3 uint32 // four chains: max is a compare and a move
+		for j := 0; j < qk; j += 4 {
+			m0 = max(m0, math.Float32bits(x[j])&^(1<<31))
+			m1 = max(m1, math.Float32bits(x[j+1])&^(1<<31))
+			m2 = max(m2, math.Float32bits(x[j+2])&^(1<<31))
+			m3 = max(m3, math.Float32bits(x[j+3])&^(1<<31))
 		}
-		d := amax / 127
+		d := math.Float32frombits(max(m0, m1, m2, m3)) / 127
 		var id float32
 		if d != 0 {
 			id = 1 / d
 		}
 		binary.LittleEndian.PutUint16(out[:], quant.F32ToF16(d))
+		q := (*[qk]byte)(out[2:])
 		for j, v := range x {
+			// Branch-free: the product's sign bit goes onto 0.5.
 			p := float64(float32(v * id))
-			if p < 0 {
-				p -= 0.5
-			} else {
-				p += 0.5
-			}
-			out[2+j] = byte(int8(int32(p)))
+			half := math.Float64frombits(0x3fe0000000000000 | math.Float64bits(p)&(1<<63))
+			q[j] = byte(int8(int32(p + half)))
 		}
 	}
 }

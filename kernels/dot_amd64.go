@@ -6,7 +6,8 @@ import "github.com/klauspost/cpuid/v2"
 
 func archFeatures() []string {
 	var fs []string
-	if cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3) {
+	// F16C (VCVTPS2PH) comes with every AVX2 CPU; the activation quantizer uses it.
+	if cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3, cpuid.F16C) {
 		fs = append(fs, "avx2", "fma")
 	}
 	// The VNNI kernels use EVEX-encoded 256-bit VPDPBUSD: AVX-512 VNNI and VL.
@@ -49,10 +50,15 @@ var avx2Variant = &variant{
 }
 
 func init() {
-	avx2Variant.q8r2 = pairOf(avx2Variant.q8)
-	avx2Variant.q4r2 = func(w0, w1, x []byte, dst *[2]float32) {
+	avx2Variant.q8r4 = rowsOf(avx2Variant.q8)
+	avx2Variant.quant = func(dst []byte, src []float32) {
+		nb := len(src) / qk
+		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
+	}
+	avx2Variant.q4r4 = func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
 		nb := len(w0) / q4b
-		q4Dot2AVX2(w0, w1[:len(w0)], x[:nb*q8b], nb, f16tab, dst)
+		n := len(w0)
+		q4Rows4AVX2(w0, w1[:n], w2[:n], w3[:n], x[:nb*q8b], nb, f16tab, dst)
 	}
 }
 
@@ -98,7 +104,10 @@ func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]floa
 func q4Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]float32)
 
 //go:noescape
-func q4Dot2AVX2(w0, w1, x []byte, nb int, tab *[1 << 16]float32, dst *[2]float32)
+func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[4]float32)
+
+//go:noescape
+func quantizeQ8AVX2(dst []byte, src []float32, nb int)
 
 //go:noescape
 func dotAVX2(a, b []float32) float32

@@ -348,63 +348,154 @@ axpydone:
 	VCVTDQ2PS      tmp, tmp                \
 	VFMADD231PS    tmp, scale, acc
 
-// ROW2BLOCK does block (R10 for the weights, woff/xoff within the unrolled
-// pair) of both rows against x.
-#define ROW2BLOCK(woff, xoff, acc0, acc1) \
-	MOVWLZX        xoff(DI), BX           \
-	VBROADCASTSS   (R8)(BX*4), Y7         \
-	MOVWLZX        woff(SI)(R10*1), AX    \
-	VBROADCASTSS   (R8)(AX*4), Y5         \
-	VMULPS         Y7, Y5, Y5             \
-	MOVWLZX        woff(R9)(R10*1), DX    \
-	VBROADCASTSS   (R8)(DX*4), Y6         \
-	VMULPS         Y7, Y6, Y6             \
-	VMOVDQU        xoff+2(DI), Y3         \
-	VPMADDUBSW     Y3, Y13, Y4            \
-	ROW2Q4(woff, SI, Y5, Y2, acc0)        \
-	ROW2Q4(woff, R9, Y6, Y8, acc1)
+// ROWSCALE sets dst to f16(d_w of the block at (base)(R10*1)) * Y7 (d_x).
+#define ROWSCALE(base, dst) \
+	MOVWLZX      (base)(R10*1), AX \
+	VBROADCASTSS (R8)(AX*4), dst   \
+	VMULPS       Y7, dst, dst
 
-// func q4Dot2AVX2(w0, w1, x []byte, nb int, tab *[65536]float32, dst *[2]float32)
-// Two weight rows against one token: the activation block, its scale and
-// its correction are loaded once for both rows.
-TEXT ·q4Dot2AVX2(SB), NOSPLIT, $0-96
+// func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[65536]float32, dst *[4]float32)
+// Four weight rows against one token (decode): the activation block, its
+// scale and its 8·x correction are loaded once for the four rows.
+TEXT ·q4Rows4AVX2(SB), NOSPLIT, $0-144
 	MOVQ w0_base+0(FP), SI
 	MOVQ w1_base+24(FP), R9
-	MOVQ x_base+48(FP), DI
-	MOVQ nb+72(FP), CX
-	MOVQ tab+80(FP), R8
-	MOVQ dst+88(FP), R11
+	MOVQ w2_base+48(FP), R12
+	MOVQ w3_base+72(FP), R13
+	MOVQ x_base+96(FP), DI
+	MOVQ nb+120(FP), CX
+	MOVQ tab+128(FP), R8
+	MOVQ dst+136(FP), R11
 	CONSTS
 	XORQ   R10, R10
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
-	CMPQ   CX, $2
-	JB     q4r2tail
+	TESTQ  CX, CX
+	JZ     q4r4done
 
-q4r2loop:
-	ROW2BLOCK(0, 0, Y0, Y1)
-	ROW2BLOCK(18, 34, Y9, Y10)
-	ADDQ $36, R10
-	ADDQ $68, DI
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JAE  q4r2loop
+q4r4loop:
+	MOVWLZX      (DI), BX
+	VBROADCASTSS (R8)(BX*4), Y7
+	VMOVDQU      2(DI), Y3
+	VPMADDUBSW   Y3, Y13, Y4
+	ROWSCALE(SI, Y5)
+	ROW2Q4(0, SI, Y5, Y2, Y0)
+	ROWSCALE(R9, Y6)
+	ROW2Q4(0, R9, Y6, Y8, Y1)
+	ROWSCALE(R12, Y5)
+	ROW2Q4(0, R12, Y5, Y2, Y9)
+	ROWSCALE(R13, Y6)
+	ROW2Q4(0, R13, Y6, Y8, Y10)
+	ADDQ $18, R10
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  q4r4loop
 
-q4r2tail:
-	TESTQ CX, CX
-	JZ    q4r2done
-	ROW2BLOCK(0, 0, Y0, Y1)
+q4r4done:
+	VMOVAPS Y9, Y2
+	VMOVAPS Y10, Y3
+	HSUM4TO
+	VZEROUPPER
+	RET
 
-q4r2done:
-	VADDPS Y9, Y0, Y0
-	VADDPS Y10, Y1, Y1
-	// Sum each accumulator's lanes; results to dst[0], dst[1].
-	VHADDPS      Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVLPS      X0, (R11)
+DATA q8absmask<>+0(SB)/4, $0x7fffffff
+GLOBL q8absmask<>(SB), RODATA|NOPTR, $4
+DATA q8signmask<>+0(SB)/4, $0x80000000
+GLOBL q8signmask<>(SB), RODATA|NOPTR, $4
+// 0.5 less one ulp (0x3effffff): trunc(p + copysign(this, p)) is C's
+// roundf(p) for |p| < 2^23 in float32 arithmetic, ties away from zero.
+DATA q8half<>+0(SB)/4, $0x3effffff
+GLOBL q8half<>(SB), RODATA|NOPTR, $4
+DATA q8one<>+0(SB)/4, $0x3f800000
+GLOBL q8one<>(SB), RODATA|NOPTR, $4
+DATA q8d127<>+0(SB)/4, $0x42fe0000
+GLOBL q8d127<>(SB), RODATA|NOPTR, $4
+// VPERMD order undoing the lane interleave of the two pack steps.
+DATA q8perm<>+0(SB)/4, $0
+DATA q8perm<>+4(SB)/4, $4
+DATA q8perm<>+8(SB)/4, $1
+DATA q8perm<>+12(SB)/4, $5
+DATA q8perm<>+16(SB)/4, $2
+DATA q8perm<>+20(SB)/4, $6
+DATA q8perm<>+24(SB)/4, $3
+DATA q8perm<>+28(SB)/4, $7
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+// ROUNDQ8 turns the floats in reg into int32 round(reg*Y8) (ties away).
+#define ROUNDQ8(reg) \
+	VMULPS    Y8, reg, reg  \
+	VANDPS    Y13, reg, Y6  \
+	VORPS     Y12, Y6, Y6   \
+	VADDPS    Y6, reg, reg  \
+	VCVTTPS2DQ reg, reg
+
+// func quantizeQ8AVX2(dst []byte, src []float32, nb int)
+// quant.QuantizeQ8_0 for nb blocks, bit for bit: d = amax/127 stored as f16
+// (VCVTPS2PH rounds to nearest even, as quant.F32ToF16), q = roundf(x/d)
+// computed as x*(1/d).
+TEXT ·quantizeQ8AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ nb+48(FP), CX
+	VBROADCASTSS q8absmask<>(SB), Y14
+	VBROADCASTSS q8signmask<>(SB), Y13
+	VBROADCASTSS q8half<>(SB), Y12
+	VMOVDQU      q8perm<>(SB), Y11
+	VMOVSS       q8one<>(SB), X10
+	VMOVSS       q8d127<>(SB), X9
+	TESTQ        CX, CX
+	JZ           qdone
+
+qloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS  Y14, Y0, Y4
+	VANDPS  Y14, Y1, Y5
+	VMAXPS  Y5, Y4, Y4
+	VANDPS  Y14, Y2, Y5
+	VANDPS  Y14, Y3, Y6
+	VMAXPS  Y6, Y5, Y5
+	VMAXPS  Y5, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS  X5, X4, X4
+	VMOVHLPS X4, X4, X5
+	VMAXPS  X5, X4, X4
+	VMOVSHDUP X4, X5
+	VMAXSS  X5, X4, X4          // amax
+	VDIVSS  X9, X4, X7          // d = amax/127
+	VCVTPS2PH $0, X7, X5
+	VMOVD   X5, AX
+	MOVW    AX, (DI)
+	VXORPS  X8, X8, X8
+	VUCOMISS X8, X7
+	JEQ     qzero               // d == 0: id = 0, all quants 0
+	VDIVSS  X7, X10, X8         // id = 1/d
+	VBROADCASTSS X8, Y8
+	ROUNDQ8(Y0)
+	ROUNDQ8(Y1)
+	ROUNDQ8(Y2)
+	ROUNDQ8(Y3)
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD    Y0, Y11, Y0
+	VMOVDQU   Y0, 2(DI)
+	JMP     qnext
+
+qzero:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 2(DI)
+
+qnext:
+	ADDQ $128, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  qloop
+
+qdone:
 	VZEROUPPER
 	RET

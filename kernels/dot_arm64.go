@@ -68,7 +68,8 @@ var (
 		dot:   dotNEONGo, axpy: axpyNEONGo,
 		q8: oneQ8(q8DotNEON), q4: oneQ4(q4DotNEON),
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
-		q8r2: pairOf(oneQ8(q8DotNEON)), q4r2: pairOf(oneQ4(q4DotNEON)),
+		q8r4: rowsOf(oneQ8(q8DotNEON)), q4r4: rowsOf(oneQ4(q4DotNEON)),
+		quant: quantizeQ8,
 	}
 	sdotVariant = &variant{
 		name:  "neon+dotprod",
@@ -76,7 +77,8 @@ var (
 		dot:   dotNEONGo, axpy: axpyNEONGo,
 		q8: oneQ8(q8DotSDOT), q4: oneQ4(q4DotSDOT),
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
-		q8r2: pairOf(oneQ8(q8DotSDOT)), q4r2: pairOf(oneQ4(q4DotSDOT)),
+		q8r4: rowsOf(oneQ8(q8DotSDOT)), q4r4: rowsOf(oneQ4(q4DotSDOT)),
+		quant: quantizeQ8,
 	}
 )
 

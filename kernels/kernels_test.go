@@ -105,24 +105,48 @@ func checkClose(t *testing.T, what string, got float32, want, mag float64) {
 
 func TestQuantizeQ8MatchesQuant(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
-	src := make([]float32, 32*200)
+	const nb = 300
+	src := make([]float32, 32*nb)
 	for i := range src {
 		switch i % 5 {
 		case 0:
-			src[i] = float32(r.IntN(255) - 127) // exact halves after scaling when amax = 127
+			src[i] = float32(r.IntN(255) - 127)
 		case 1:
 			src[i] = float32(r.IntN(255)-127) + 0.5
 		default:
 			src[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8)-4)))
 		}
 	}
-	want := make([]byte, 200*q8b)
-	got := make([]byte, 200*q8b)
+	// Blocks with amax 127 (d = 1, x*id = x): values at and a few ulps
+	// around every k+0.5, where rounding modes differ.
+	for b := 0; b < 100; b++ {
+		blk := src[b*32 : b*32+32]
+		blk[0] = 127
+		for j := 1; j < 32; j++ {
+			h := float32(r.IntN(254)-127) + 0.5
+			for range r.IntN(4) {
+				h = math.Nextafter32(h, float32(math.Inf(2*r.IntN(2)-1)))
+			}
+			blk[j] = h
+		}
+	}
+	for b := 100; b < 110; b++ {
+		clear(src[b*32 : b*32+32]) // d = 0
+	}
+	src[110*32+5] = 1e-30 // a tiny amax: d is an f16 zero but id is not
+	want := make([]byte, nb*q8b)
 	quant.QuantizeQ8_0(want, src)
-	quantizeQ8(got, src)
-	for i := range want {
-		if want[i] != got[i] {
-			t.Fatalf("byte %d (block %d): got %#x, want %#x", i, i/q8b, got[i], want[i])
+	for _, v := range variants() {
+		for _, off := range []int{0, 1, 3} {
+			got := misaligned(nb*q8b, off)
+			s := misalignedF32(len(src), off)
+			copy(s, src)
+			v.quant(got, s)
+			for i := range want {
+				if want[i] != got[i] {
+					t.Fatalf("%s: byte %d (block %d): got %#x, want %#x", v.name, i, i/q8b, got[i], want[i])
+				}
+			}
 		}
 	}
 }
@@ -185,11 +209,12 @@ func TestBlockDotsExact(t *testing.T) {
 					if g := v.q4(w4, xt); g != float32(want4) || got44[tk] != float32(want4) {
 						t.Fatalf("q4 %d blocks token %d: got %v and x4 %v, want %v", nb, tk, g, got44[tk], want4)
 					}
-					var r8, r4 [2]float32
-					v.q8r2(w, w, xt, &r8)
-					v.q4r2(w4, w4, xt, &r4)
-					if r8 != [2]float32{float32(want8), float32(want8)} || r4 != [2]float32{float32(want4), float32(want4)} {
-						t.Fatalf("%d blocks token %d: r2 kernels %v %v, want %v %v", nb, tk, r8, r4, want8, want4)
+					var r8, r4 [4]float32
+					v.q8r4(w, w, w, w, xt, &r8)
+					v.q4r4(w4, w4, w4, w4, xt, &r4)
+					w8s, w4s := float32(want8), float32(want4)
+					if r8 != [4]float32{w8s, w8s, w8s, w8s} || r4 != [4]float32{w4s, w4s, w4s, w4s} {
+						t.Fatalf("%d blocks token %d: r4 kernels %v %v, want %v %v", nb, tk, r8, r4, want8, want4)
 					}
 				}
 			}
@@ -228,19 +253,31 @@ func TestBlockDotsScaled(t *testing.T) {
 					checkClose(t, fmt.Sprintf("q8x4 %d blocks token %d", nb, tk), got8[tk], s8, m8)
 					checkClose(t, fmt.Sprintf("q4 %d blocks", nb), v.q4(w4, xt), s4, m4)
 					checkClose(t, fmt.Sprintf("q4x4 %d blocks token %d", nb, tk), got4[tk], s4, m4)
-					// Two different rows: w4 and its blocks in reverse order.
+					// Different rows: w4, its blocks in reverse order, and
+					// each with every nibble byte complemented.
 					rev := make([]byte, len(w4))
 					for b := 0; b < nb; b++ {
 						copy(rev[b*q4b:], w4[(nb-1-b)*q4b:(nb-b)*q4b])
 					}
-					sr, mr := refQ(Q4_0, rev, xt)
-					var r4 [2]float32
-					v.q4r2(w4, rev, xt, &r4)
-					checkClose(t, fmt.Sprintf("q4r2 row 0, %d blocks", nb), r4[0], s4, m4)
-					checkClose(t, fmt.Sprintf("q4r2 row 1, %d blocks", nb), r4[1], sr, mr)
-					var r8 [2]float32
-					v.q8r2(w, w, xt, &r8)
-					checkClose(t, fmt.Sprintf("q8r2 %d blocks", nb), r8[1], s8, m8)
+					flip := func(src []byte) []byte {
+						out := append([]byte(nil), src...)
+						for b := 0; b < nb; b++ {
+							for j := 2; j < q4b; j++ {
+								out[b*q4b+j] ^= 0xff
+							}
+						}
+						return out
+					}
+					ws := [][]byte{w4, rev, flip(w4), flip(rev)}
+					var r4 [4]float32
+					v.q4r4(ws[0], ws[1], ws[2], ws[3], xt, &r4)
+					for k, wk := range ws {
+						sk, mk := refQ(Q4_0, wk, xt)
+						checkClose(t, fmt.Sprintf("q4r4 row %d, %d blocks", k, nb), r4[k], sk, mk)
+					}
+					var r8 [4]float32
+					v.q8r4(w, w, w, w, xt, &r8)
+					checkClose(t, fmt.Sprintf("q8r4 %d blocks", nb), r8[3], s8, m8)
 				}
 			}
 		})
@@ -457,7 +494,7 @@ func TestMatMulWorkerPanic(t *testing.T) {
 		}
 		return dotQ8Go(w, x)
 	}
-	boom.q8r2 = pairOf(boom.q8)
+	boom.q8r4 = rowsOf(boom.q8)
 	p := NewPool(2)
 	defer p.Close()
 	m := Mat{Type: Q8_0, Rows: 64, Cols: 32, Data: make([]byte, 64*q8b)}

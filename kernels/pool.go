@@ -210,7 +210,7 @@ func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
 		}
 		p.xq = p.xq[:need]
 		for t := range n {
-			quantizeQ8(p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols])
+			v.quant(p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols])
 		}
 	}
 	workers := p.threads - 1
@@ -292,18 +292,17 @@ func (p *Pool) chunk(j *job, id, c int) {
 		xq, stride := p.xq, j.stride
 		out := &p.quads[id]
 		if t1-t0 < 4 {
-			// Decode: rows in pairs share each activation block's loads.
-			two := j.v.q8r2
+			// Decode: rows in fours share each activation block's loads.
+			rows4 := j.v.q8r4
 			if m.Type == Q4_0 {
-				two = j.v.q4r2
+				rows4 = j.v.q4r4
 			}
-			out2 := (*[2]float32)(out[:2])
 			r := r0
-			for ; r+2 <= r1; r += 2 {
-				w0, w1 := m.Data[r*rb:(r+1)*rb], m.Data[(r+1)*rb:(r+2)*rb]
+			for ; r+4 <= r1; r += 4 {
+				w := m.Data[r*rb : (r+4)*rb]
 				for t := t0; t < t1; t++ {
-					two(w0, w1, xq[t*stride:(t+1)*stride], out2)
-					dst[t*rows+r], dst[t*rows+r+1] = out2[0], out2[1]
+					rows4(w[:rb], w[rb:2*rb], w[2*rb:3*rb], w[3*rb:], xq[t*stride:(t+1)*stride], out)
+					dst[t*rows+r], dst[t*rows+r+1], dst[t*rows+r+2], dst[t*rows+r+3] = out[0], out[1], out[2], out[3]
 				}
 			}
 			for ; r < r1; r++ {
