@@ -224,17 +224,26 @@ func (s *Service) Run(ctx context.Context) error {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	listeners, err := s.listen()
+	listeners, inherited, err := s.listen()
 	if err != nil {
 		return err
 	}
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
 	served := make(chan error, len(listeners))
-	for _, l := range listeners {
-		go func() { served <- s.srv.Serve(serveCtx, l) }()
+	pending := 0
+	serve := func() {
+		for _, l := range listeners {
+			pending++
+			go func() { served <- s.srv.Serve(serveCtx, l) }()
+		}
 	}
-	pending := len(listeners)
+	// Our own socket answers at once (503 "loading" until the model is ready), so a busy socket
+	// fails fast. A socket systemd passed already exists: connections wait in its backlog until
+	// the model is ready, so the request that activated the service gets an answer, not a 503.
+	if !inherited {
+		serve()
+	}
 	waitServed := func() error {
 		var first error
 		for ; pending > 0; pending-- {
@@ -262,6 +271,7 @@ func (s *Service) Run(ctx context.Context) error {
 		done <- loaded{b, id, err}
 	}()
 	var ld loaded
+	hupWhileLoading := false
 wait:
 	for {
 		select {
@@ -269,7 +279,8 @@ wait:
 			break wait
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				continue // the model being loaded is the one a reload would load
+				hupWhileLoading = true // the file may have changed since we read it: reload once ready
+				continue
 			}
 			s.log.Info("stopping while the model loads", "signal", sig.String())
 			sdnotify.Stopping()
@@ -293,6 +304,9 @@ wait:
 	s.srv.SetBackend(ld.b)
 	s.srv.configLoaded(time.Now())
 	info := ld.b.Info()
+	if inherited {
+		serve()
+	}
 	s.log.Info("ready", "model", info.Model, "arch", info.Arch, "kernels", info.Kernels, "threads", info.Threads, "context", info.ContextLength)
 	sdnotify.Ready()
 	s.status()
@@ -305,6 +319,9 @@ wait:
 	go s.reloadLoop(bg)
 	go s.watchdog(bg)
 	go s.statusLoop(bg)
+	if hupWhileLoading {
+		s.trigger()
+	}
 
 	var first error
 loop:
@@ -356,18 +373,19 @@ loop:
 	return nil
 }
 
-// listen returns opt.Listeners, else the sockets systemd passed, else the configured socket
-// (and TCP address).
-func (s *Service) listen() ([]net.Listener, error) {
+// listen returns opt.Listeners, else the sockets systemd passed (inherited), else the configured
+// socket; and the TCP address when one is configured.
+func (s *Service) listen() (ls []net.Listener, inherited bool, err error) {
 	if len(s.opt.Listeners) > 0 {
-		return s.opt.Listeners, nil
+		return s.opt.Listeners, false, nil
 	}
 	set := s.srv.Settings()
-	ls, err := sdnotify.Listeners()
+	ls, err = sdnotify.Listeners()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if len(ls) > 0 {
+	inherited = len(ls) > 0
+	if inherited {
 		for _, l := range ls {
 			s.log.Info("listening on a socket passed by systemd", "addr", l.Addr().String())
 		}
@@ -375,7 +393,7 @@ func (s *Service) listen() ([]net.Listener, error) {
 	} else {
 		l, err := Listen(set)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s.log.Info("listening", "socket", l.Addr().String())
 		ls = append(ls, l)
@@ -386,12 +404,12 @@ func (s *Service) listen() ([]net.Listener, error) {
 			for _, l := range ls {
 				l.Close()
 			}
-			return nil, err
+			return nil, false, err
 		}
 		s.log.Warn("also listening on TCP; TCP peers are not checked against allowed_uids", "addr", tl.Addr().String())
 		ls = append(ls, tl)
 	}
-	return ls, nil
+	return ls, inherited, nil
 }
 
 // loadBackend loads the model of c and runs one warm-up step on it, so the first request does
