@@ -10,7 +10,7 @@ func archFeatures() []string {
 	if cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3, cpuid.F16C) {
 		fs = append(fs, "avx2", "fma")
 	}
-	// The VNNI kernels use EVEX-encoded 256-bit VPDPBUSD: AVX-512 VNNI and VL.
+	// Reported only (see Available): 256-bit VPDPBUSD needs AVX-512 VNNI and VL.
 	if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512BW, cpuid.AVX512VNNI) {
 		fs = append(fs, "avx512vnni")
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"unsafe"
@@ -607,5 +609,35 @@ func TestDispatch(t *testing.T) {
 				t.Errorf("with %s off, %s was chosen", f, v.name)
 			}
 		}
+	}
+}
+
+// TestEnvTurnsFeaturesOff runs this test binary again with EDGELM_KERNELS
+// set, since the variable is read once at start-up.
+func TestEnvTurnsFeaturesOff(t *testing.T) {
+	if os.Getenv("EDGELM_KERNELS_CHILD") == "1" {
+		fmt.Printf("FEATURES=%s\n", Features())
+		return
+	}
+	for _, c := range []struct{ env, notWant string }{
+		{"generic", ""},
+		{"avx2", "avx2"},
+		{"dotprod", "dotprod"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestEnvTurnsFeaturesOff$")
+		cmd.Env = append(os.Environ(), "EDGELM_KERNELS_CHILD=1", "EDGELM_KERNELS="+c.env)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Skipf("cannot re-run the test binary (%v): %s", err, out)
+		}
+		_, after, ok := strings.Cut(string(out), "FEATURES=")
+		if !ok {
+			t.Fatalf("EDGELM_KERNELS=%s: no FEATURES line in %q", c.env, out)
+		}
+		got, _, _ := strings.Cut(after, "\n")
+		if c.notWant == "" && got != "generic" || c.notWant != "" && strings.Contains(got, c.notWant) {
+			t.Errorf("EDGELM_KERNELS=%s: running %q", c.env, got)
+		}
+		t.Logf("EDGELM_KERNELS=%s: running %q", c.env, got)
 	}
 }
