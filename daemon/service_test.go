@@ -19,6 +19,7 @@ import (
 
 	"edgelm/config"
 	"edgelm/engine"
+	"edgelm/internal/testshared"
 )
 
 // swapFake is a fake model that knows its file, counts requests that reach it after Close, and
@@ -641,4 +642,84 @@ func TestServiceNotify(t *testing.T) {
 	st.sigs <- syscall.SIGTERM
 	<-st.done
 	nl.next(t, r, "STOPPING=1")
+}
+
+// copyFile copies src to dst through a temporary name and a rename, as a model should be
+// replaced under a running daemon.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dst+".tmp", string(data))
+	if err := os.Rename(dst+".tmp", dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The real engine, swapped under load: the Q8_0 model replaced on disk by the Q4_0 one at the
+// same path, then the config pointed at the F32 one. No request fails, both changes swap the
+// engine, and the old engines are closed once idle.
+func TestServiceRealModelSwap(t *testing.T) {
+	shared := testshared.Dir(t)
+	models := filepath.Join(shared, "models")
+	dir := shortTempDir(t)
+	copyFile(t, filepath.Join(models, "aidreams260K-q8_0.gguf"), filepath.Join(dir, "model.gguf"))
+	conf := filepath.Join(dir, "edgelm.toml")
+	writeFile(t, conf, "model = \"model.gguf\"\nsocket = \"d.sock\"\nmax_sequences = 2\n")
+	logs := &syncBuffer{}
+	sigs := make(chan os.Signal, 1)
+	svc, err := NewService(ServiceOptions{ConfigPath: conf, LogOutput: logs, Signals: sigs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	st := &svcTest{t: t, dir: dir, client: unixClient(filepath.Join(dir, "d.sock"))}
+	defer func() {
+		sigs <- syscall.SIGTERM
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	}()
+	st.waitFor(10*time.Second, "serving", func() bool {
+		code, _, err := st.get("/health")
+		return err == nil && code == http.StatusOK
+	})
+	swaps := func() string {
+		_, m, _ := st.get("/metrics")
+		for _, line := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(line, "edgelm_model_swaps_total ") {
+				return strings.TrimPrefix(line, "edgelm_model_swaps_total ")
+			}
+		}
+		return ""
+	}
+	l := st.startLoad(3)
+	time.Sleep(200 * time.Millisecond)
+	copyFile(t, filepath.Join(models, "aidreams260K-q4_0.gguf"), filepath.Join(dir, "model.gguf"))
+	st.waitFor(3*time.Second, "swap to the replaced file", func() bool { return swaps() == "1" })
+	time.Sleep(200 * time.Millisecond)
+	writeFile(t, conf, "model = \""+filepath.Join(models, "aidreams260K-f32.gguf")+"\"\nsocket = \"d.sock\"\nmax_sequences = 2\n")
+	st.waitFor(3*time.Second, "swap to the f32 model", func() bool { return swaps() == "2" })
+	time.Sleep(200 * time.Millisecond)
+	answers := l.end(t)
+	n := 0
+	for _, c := range answers {
+		n += c
+	}
+	t.Logf("%d requests answered across two swaps", n)
+	if n < 10 {
+		t.Errorf("only %d requests answered during the test", n)
+	}
+	st.waitFor(2*time.Second, "both old engines closed", func() bool {
+		return strings.Count(logs.String(), "old model closed after its last request") == 2
+	})
+	if h := st.health(); h["model"] != "aidreams260K-f32.gguf" {
+		t.Errorf("serving %v after the swaps, want aidreams260K-f32.gguf", h["model"])
+	}
 }
