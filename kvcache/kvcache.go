@@ -1,49 +1,127 @@
 // Package kvcache stores the keys and values of earlier tokens, per sequence and per layer, so that a
-// decode step computes one new token instead of the whole sequence again.
+// decode step computes one new token instead of the whole sequence again. Keys and values are stored
+// as f32, f16, q8_0 or q4_0 (chosen separately), read directly by attention (one row at a time, never a
+// dequantized copy of the cache), and a full sequence can drop tokens from its middle (attention sinks
+// plus a sliding window) without touching the keys it keeps: see Shift.
 package kvcache
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 
 	"edgelm/kernels"
+	"edgelm/quant"
 )
 
 // ErrFull is returned when a sequence has no room for another token.
 var ErrFull = errors.New("kvcache: context full")
 
-// Shape is what one sequence stores per token.
+// Type is how keys or values are stored.
+type Type uint8
+
+const (
+	F32 Type = iota
+	F16
+	Q8_0
+	Q4_0
+)
+
+var typeNames = [...]string{"f32", "f16", "q8_0", "q4_0"}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return fmt.Sprintf("Type(%d)", t)
+}
+
+// ParseType reads "f32", "f16", "q8_0" or "q4_0" ("" is f32).
+func ParseType(s string) (Type, error) {
+	if s == "" {
+		return F32, nil
+	}
+	for i, n := range typeNames {
+		if s == n {
+			return Type(i), nil
+		}
+	}
+	return 0, fmt.Errorf("kvcache: unknown cache type %q (want f32, f16, q8_0 or q4_0)", s)
+}
+
+// RowBytes is the storage of n values of type t (n a multiple of 32 for the block types).
+func (t Type) RowBytes(n int) int {
+	switch t {
+	case F16:
+		return 2 * n
+	case Q8_0:
+		return n / quant.QK * quant.Q8_0Bytes
+	case Q4_0:
+		return n / quant.QK * quant.Q4_0Bytes
+	}
+	return 4 * n
+}
+
+// Shape is what one sequence stores per token, and how.
 type Shape struct {
 	Layers  int
 	KVHeads int
 	HeadDim int
+	TypeK   Type
+	TypeV   Type
 }
 
 // KVDim is the width of one token's keys (or values) in one layer.
 func (s Shape) KVDim() int { return s.KVHeads * s.HeadDim }
 
-// Seq is the cache of one sequence: for each slot, the position of its token and, per layer, its key
-// (already rotated by RoPE at that position) and value.
-type Seq struct {
-	shape Shape
-	cap   int
-	n     int
-	pos   []int32     // (cap) position of the token in each slot
-	k, v  [][]float32 // per layer: (cap, kv_dim)
+// BytesPerToken is the storage of one token's keys and values over all layers.
+func (s Shape) BytesPerToken() int64 {
+	return int64(s.Layers) * int64(s.TypeK.RowBytes(s.KVDim())+s.TypeV.RowBytes(s.KVDim()))
 }
 
-// NewSeq makes an empty sequence cache with room for capacity tokens.
-func NewSeq(shape Shape, capacity int) *Seq {
-	s := &Seq{shape: shape, cap: capacity, pos: make([]int32, capacity)}
-	s.k = make([][]float32, shape.Layers)
-	s.v = make([][]float32, shape.Layers)
-	for l := range s.k {
-		s.k[l] = make([]float32, capacity*shape.KVDim())
-		s.v[l] = make([]float32, capacity*shape.KVDim())
+// Check reports whether the types fit the shape: block types need rows of whole blocks.
+func (s Shape) Check() error {
+	for _, t := range []Type{s.TypeK, s.TypeV} {
+		if (t == Q8_0 || t == Q4_0) && s.KVDim()%quant.QK != 0 {
+			return fmt.Errorf("kvcache: %s needs rows of a multiple of %d values; this model's are %d", t, quant.QK, s.KVDim())
+		}
+		if t > Q4_0 {
+			return fmt.Errorf("kvcache: unknown type %d", t)
+		}
 	}
-	return s
+	return nil
 }
+
+// Seq is the cache of one sequence. For each slot it keeps the token's logical position (the one
+// attention masks and distances use) and its rotation offset: how far the stored key's RoPE position
+// lies beyond the logical one after Shift moved the token down. Keys are never re-rotated; a query
+// is rotated by the offset instead, so a quantized key never drifts.
+type Seq struct {
+	shape      Shape
+	cap        int
+	n          int
+	pos        []int32  // (cap) logical position of each slot
+	off        []int32  // (cap) stored rotation position minus logical position
+	k, v       [][]byte // per layer: (allocated slots, row bytes)
+	rowK, rowV int
+	alloc      int // slots allocated in k and v
+	shifted    int // tokens dropped by Shift over the sequence's life
+}
+
+// NewSeq makes an empty sequence cache with room for capacity tokens. Storage grows as tokens come.
+func NewSeq(shape Shape, capacity int) *Seq {
+	d := shape.KVDim()
+	return &Seq{
+		shape: shape, cap: capacity,
+		pos: make([]int32, capacity), off: make([]int32, capacity),
+		k: make([][]byte, shape.Layers), v: make([][]byte, shape.Layers),
+		rowK: shape.TypeK.RowBytes(d), rowV: shape.TypeV.RowBytes(d),
+	}
+}
+
+// Shape returns what the sequence stores per token.
+func (s *Seq) Shape() Shape { return s.shape }
 
 // Len is the number of cached tokens.
 func (s *Seq) Len() int { return s.n }
@@ -51,34 +129,133 @@ func (s *Seq) Len() int { return s.n }
 // Cap is the number of tokens the sequence can hold.
 func (s *Seq) Cap() int { return s.cap }
 
-// Bytes is the memory the cache holds for its capacity.
-func (s *Seq) Bytes() int64 { return int64(s.cap) * int64(s.shape.Layers) * int64(s.shape.KVDim()) * 8 }
+// Shifted is the number of tokens Shift has dropped.
+func (s *Seq) Shifted() int { return s.shifted }
 
-// Positions returns the positions of the cached tokens, in slot order.
+// Bytes is the memory the cache holds now.
+func (s *Seq) Bytes() int64 {
+	return int64(s.alloc)*int64(s.shape.Layers)*int64(s.rowK+s.rowV) + int64(s.cap)*8
+}
+
+// Positions returns the logical positions of the cached tokens, in slot order.
 func (s *Seq) Positions() []int32 { return s.pos[:s.n] }
 
-// Append reserves a slot for a token at pos and returns it.
+// Append reserves a slot for a token at logical position pos and returns it.
 func (s *Seq) Append(pos int32) (int, error) {
 	if s.n == s.cap {
 		return 0, fmt.Errorf("%w (%d tokens)", ErrFull, s.cap)
 	}
+	if s.n == s.alloc {
+		s.grow(min(s.cap, max(16, 2*s.alloc)))
+	}
 	s.pos[s.n] = pos
+	s.off[s.n] = 0
 	s.n++
 	return s.n - 1, nil
+}
+
+func (s *Seq) grow(slots int) {
+	for l := range s.k {
+		k := make([]byte, slots*s.rowK)
+		copy(k, s.k[l])
+		s.k[l] = k
+		v := make([]byte, slots*s.rowV)
+		copy(v, s.v[l])
+		s.v[l] = v
+	}
+	s.alloc = slots
 }
 
 // Truncate drops the tokens from slot n on.
 func (s *Seq) Truncate(n int) {
 	if n < s.n {
-		s.n = n
+		s.n = max(n, 0)
 	}
 }
 
-// Store writes the key and value of layer l for slot.
+// CopyPrefix makes s hold the first n tokens of src (same shape), replacing what it held.
+func (s *Seq) CopyPrefix(src *Seq, n int) {
+	n = min(n, src.n, s.cap)
+	if s.alloc < n {
+		s.grow(n)
+	}
+	for l := range s.k {
+		copy(s.k[l][:n*s.rowK], src.k[l][:n*s.rowK])
+		copy(s.v[l][:n*s.rowV], src.v[l][:n*s.rowV])
+	}
+	copy(s.pos, src.pos[:n])
+	copy(s.off, src.off[:n])
+	s.n = n
+}
+
+// Shift drops the discard tokens after the first keep (the attention sinks), moves the later ones
+// down and makes their logical positions discard smaller, so the sequence goes on with positions it
+// was trained on. Their keys stay as stored: the rotation offset records the difference.
+func (s *Seq) Shift(keep, discard int) {
+	if keep < 0 || discard <= 0 || keep+discard > s.n {
+		return
+	}
+	from, to := keep+discard, keep
+	m := s.n - from
+	for l := range s.k {
+		copy(s.k[l][to*s.rowK:], s.k[l][from*s.rowK:(from+m)*s.rowK])
+		copy(s.v[l][to*s.rowV:], s.v[l][from*s.rowV:(from+m)*s.rowV])
+	}
+	for i := 0; i < m; i++ {
+		s.pos[to+i] = s.pos[from+i] - int32(discard)
+		s.off[to+i] = s.off[from+i] + int32(discard)
+	}
+	s.n -= discard
+	s.shifted += discard
+}
+
+// Store writes the key and value of layer l for slot. k must already be rotated for the slot's
+// logical position.
 func (s *Seq) Store(l, slot int, k, v []float32) {
-	d := s.shape.KVDim()
-	copy(s.k[l][slot*d:(slot+1)*d], k)
-	copy(s.v[l][slot*d:(slot+1)*d], v)
+	encode(s.shape.TypeK, s.k[l][slot*s.rowK:(slot+1)*s.rowK], k)
+	encode(s.shape.TypeV, s.v[l][slot*s.rowV:(slot+1)*s.rowV], v)
+}
+
+// Key decodes the stored key of layer l at slot into dst (kv_dim values), as attention sees it.
+func (s *Seq) Key(l, slot int, dst []float32) {
+	decode(s.shape.TypeK, dst, s.k[l][slot*s.rowK:(slot+1)*s.rowK])
+}
+
+// Offset is the rotation offset of slot.
+func (s *Seq) Offset(slot int) int32 { return s.off[slot] }
+
+func encode(t Type, dst []byte, src []float32) {
+	switch t {
+	case F32:
+		for i, x := range src {
+			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
+		}
+	case F16:
+		for i, x := range src {
+			binary.LittleEndian.PutUint16(dst[2*i:], quant.F32ToF16(x))
+		}
+	case Q8_0:
+		quant.QuantizeQ8_0(dst, src)
+	case Q4_0:
+		quant.QuantizeQ4_0(dst, src)
+	}
+}
+
+func decode(t Type, dst []float32, src []byte) {
+	switch t {
+	case F32:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	case F16:
+		for i := range dst {
+			dst[i] = quant.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+	case Q8_0:
+		quant.DequantizeQ8_0(dst, src)
+	case Q4_0:
+		quant.DequantizeQ4_0(dst, src)
+	}
 }
 
 // Attention describes how a query attends to the cache.
@@ -87,39 +264,109 @@ type Attention struct {
 	Scale   float32 // multiplies q·k
 	Softcap float32 // 0 = none; else score = cap*tanh(score/cap)
 	Window  int     // 0 = none; else keys with pos <= qpos-Window are masked
+	// Rotate applies the RoPE rotation of delta positions to every head of q (in place). It is
+	// needed only once Shift has run.
+	Rotate func(q []float32, delta int32)
 }
 
-// Attend computes, for each query head, softmax(scores)·V over the cached slots whose position is at
-// most qpos (and within the window), writing (heads*head_dim) floats to out. scores is scratch of at
-// least Len() floats.
-func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out, scores []float32) {
+// Scratch is the per-call working memory of Attend; one per goroutine, reused across calls.
+type Scratch struct {
+	scores []float32 // (heads, len)
+	row    []float32 // (kv_dim) one decoded key or value
+	qrot   [][]float32
+	qoff   []int32
+}
+
+// Attend computes, for each query head, softmax(scores)·V over the cached slots whose logical position
+// is at most qpos (and within the window), writing heads*head_dim floats to out. Each key and value row
+// is decoded once per call, into a row-sized scratch.
+func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32, sc *Scratch) {
 	hd := s.shape.HeadDim
 	d := s.shape.KVDim()
 	group := a.Heads / s.shape.KVHeads
-	scores = scores[:s.n]
-	ks, vs := s.k[l], s.v[l]
-	for h := 0; h < a.Heads; h++ {
-		kh := h / group
-		qh := q[h*hd : (h+1)*hd]
-		oh := out[h*hd : (h+1)*hd]
-		for j := range scores {
-			p := s.pos[j]
-			if p > qpos || (a.Window > 0 && qpos-p >= int32(a.Window)) {
-				scores[j] = float32(math.Inf(-1))
-				continue
+	n := s.n
+	if cap(sc.scores) < a.Heads*n {
+		sc.scores = make([]float32, a.Heads*n)
+	}
+	if cap(sc.row) < d {
+		sc.row = make([]float32, d)
+	}
+	scores, row := sc.scores[:a.Heads*n], sc.row[:d]
+	sc.qoff = sc.qoff[:0]
+	ninf := float32(math.Inf(-1))
+	for j := 0; j < n; j++ {
+		p := s.pos[j]
+		if p > qpos || (a.Window > 0 && qpos-p >= int32(a.Window)) {
+			for h := 0; h < a.Heads; h++ {
+				scores[h*n+j] = ninf
 			}
-			sc := kernels.Dot(qh, ks[j*d+kh*hd:j*d+(kh+1)*hd]) * a.Scale
-			if a.Softcap > 0 {
-				sc = a.Softcap * float32(math.Tanh(float64(sc/a.Softcap)))
-			}
-			scores[j] = sc
+			continue
 		}
-		kernels.Softmax(scores)
-		clear(oh)
-		for j, w := range scores {
-			if w != 0 {
-				kernels.Axpy(w, vs[j*d+kh*hd:j*d+(kh+1)*hd], oh)
+		qj := s.query(q, s.off[j], a, sc)
+		var k []float32
+		if s.shape.TypeK == F32 {
+			k = f32view(s.k[l][j*s.rowK : (j+1)*s.rowK])
+		} else {
+			decode(s.shape.TypeK, row, s.k[l][j*s.rowK:(j+1)*s.rowK])
+			k = row
+		}
+		for h := 0; h < a.Heads; h++ {
+			kh := h / group
+			sv := kernels.Dot(qj[h*hd:(h+1)*hd], k[kh*hd:(kh+1)*hd]) * a.Scale
+			if a.Softcap > 0 {
+				sv = a.Softcap * float32(math.Tanh(float64(sv/a.Softcap)))
+			}
+			scores[h*n+j] = sv
+		}
+	}
+	for h := 0; h < a.Heads; h++ {
+		kernels.Softmax(scores[h*n : (h+1)*n])
+	}
+	clear(out[:a.Heads*hd])
+	for j := 0; j < n; j++ {
+		any := false
+		for h := 0; h < a.Heads && !any; h++ {
+			any = scores[h*n+j] != 0
+		}
+		if !any {
+			continue
+		}
+		var v []float32
+		if s.shape.TypeV == F32 {
+			v = f32view(s.v[l][j*s.rowV : (j+1)*s.rowV])
+		} else {
+			decode(s.shape.TypeV, row, s.v[l][j*s.rowV:(j+1)*s.rowV])
+			v = row
+		}
+		for h := 0; h < a.Heads; h++ {
+			if w := scores[h*n+j]; w != 0 {
+				kh := h / group
+				kernels.Axpy(w, v[kh*hd:(kh+1)*hd], out[h*hd:(h+1)*hd])
 			}
 		}
 	}
+}
+
+// query returns q rotated by off more positions, computing each distinct offset's rotation once.
+func (s *Seq) query(q []float32, off int32, a Attention, sc *Scratch) []float32 {
+	if off == 0 || a.Rotate == nil {
+		return q
+	}
+	for i, o := range sc.qoff {
+		if o == off {
+			return sc.qrot[i][:len(q)]
+		}
+	}
+	i := len(sc.qoff)
+	sc.qoff = append(sc.qoff, off)
+	if len(sc.qrot) <= i {
+		sc.qrot = append(sc.qrot, make([]float32, len(q)))
+	}
+	if cap(sc.qrot[i]) < len(q) {
+		sc.qrot[i] = make([]float32, len(q))
+	}
+	r := sc.qrot[i][:len(q)]
+	copy(r, q)
+	a.Rotate(r, off)
+	return r
 }

@@ -35,7 +35,9 @@ type Runner struct {
 	x, xb, xb2, q, k, v []float32 // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
 	att                 []float32 // (n, q_dim)
 	hb, hb2             []float32 // (n, ffn)
-	scores              []float32 // (context)
+	attn                kvcache.Scratch
+	rotTab              []float32 // (rope_dim) cos/sin pairs for a query rotation
+	rotPos              [1]int32
 	ropeG, ropeL        []float32 // (n, rope_dim) cos/sin pairs per token, global and local layers
 	slots               []int
 }
@@ -48,10 +50,7 @@ func NewRunner(m *Model, pool *kernels.Pool) *Runner {
 // Model returns the model the runner runs.
 func (r *Runner) Model() *Model { return r.m }
 
-func (r *Runner) grow(n, ctx int) {
-	if len(r.scores) < ctx {
-		r.scores = make([]float32, ctx)
-	}
+func (r *Runner) grow(n int) {
 	if n <= r.cap {
 		return
 	}
@@ -87,7 +86,6 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 	}
 	nOut := 0
 	wants := func(i int) bool { return (b.Logits == nil && i == n-1) || (b.Logits != nil && b.Logits[i]) }
-	maxCtx := 0
 	for i := 0; i < n; i++ {
 		if b.Tokens[i] < 0 || int(b.Tokens[i]) >= m.Vocab {
 			return fmt.Errorf("model: token %d out of range [0, %d)", b.Tokens[i], m.Vocab)
@@ -95,12 +93,11 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		if wants(i) {
 			nOut++
 		}
-		maxCtx = max(maxCtx, b.Seqs[i].Cap())
 	}
 	if len(logits) < nOut*m.Vocab {
 		return fmt.Errorf("model: logits buffer of %d floats for %d outputs of %d", len(logits), nOut, m.Vocab)
 	}
-	r.grow(n, maxCtx)
+	r.grow(n)
 
 	// Reserve cache slots first: on a full sequence nothing of this step is kept.
 	for i := 0; i < n; i++ {
@@ -158,12 +155,13 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			}
 			b.Seqs[i].Store(il, r.slots[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 		}
-		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap}
+		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap, Rotate: r.rotateGlobal}
 		if local {
 			a.Window = c.SlidingWindow
+			a.Rotate = r.rotateLocal
 		}
 		for i := 0; i < n; i++ {
-			b.Seqs[i].Attend(il, a, q[i*qd:(i+1)*qd], b.Pos[i], att[i*qd:(i+1)*qd], r.scores)
+			b.Seqs[i].Attend(il, a, q[i*qd:(i+1)*qd], b.Pos[i], att[i*qd:(i+1)*qd], &r.attn)
 		}
 		r.pool.MatMul(xb2, l.Wo, att, n)
 		if c.PostNorms {
@@ -235,6 +233,26 @@ func (r *Runner) ropeTable(dst []float32, pos []int32, base, scale float64) {
 			t[2*j], t[2*j+1] = float32(co), float32(s)
 			theta *= thetaScale
 		}
+	}
+}
+
+// rotateGlobal and rotateLocal turn every head of q (already rotated for its position) by delta more
+// positions, with the RoPE of global or local layers: rotations of one frequency compose.
+func (r *Runner) rotateGlobal(q []float32, delta int32) {
+	r.rotate(q, delta, r.m.RopeBase, r.m.RopeScale)
+}
+
+func (r *Runner) rotateLocal(q []float32, delta int32) { r.rotate(q, delta, r.m.RopeBaseLocal, 1) }
+
+func (r *Runner) rotate(q []float32, delta int32, base, scale float64) {
+	c := &r.m.Config
+	if len(r.rotTab) < c.RopeDim {
+		r.rotTab = make([]float32, c.RopeDim)
+	}
+	r.rotPos[0] = delta
+	r.ropeTable(r.rotTab, r.rotPos[:], base, scale)
+	for h := 0; h < len(q)/c.HeadDim; h++ {
+		applyRope(q[h*c.HeadDim:(h+1)*c.HeadDim], r.rotTab[:c.RopeDim], c.RopeNeox)
 	}
 }
 

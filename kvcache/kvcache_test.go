@@ -1,0 +1,217 @@
+package kvcache
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// rope rotates every head of x (pairs (2i, 2i+1), base 10000) to position p: the test's own RoPE.
+func rope(x []float32, hd int, p float64) {
+	for h := 0; h < len(x)/hd; h++ {
+		for i := 0; i < hd/2; i++ {
+			th := p * math.Pow(10000, -2*float64(i)/float64(hd))
+			a, b := float64(x[h*hd+2*i]), float64(x[h*hd+2*i+1])
+			x[h*hd+2*i] = float32(a*math.Cos(th) - b*math.Sin(th))
+			x[h*hd+2*i+1] = float32(a*math.Sin(th) + b*math.Cos(th))
+		}
+	}
+}
+
+// attendRef is softmax(q·k/sqrt(hd))·v in float64 over keys given unrotated, rotated here at kpos.
+func attendRef(q []float32, qpos float64, ks, vs [][]float32, kpos []float64, heads, kvHeads, hd int) []float64 {
+	out := make([]float64, heads*hd)
+	qr := append([]float32(nil), q...)
+	rope(qr, hd, qpos)
+	for h := 0; h < heads; h++ {
+		kh := h * kvHeads / heads
+		sc := make([]float64, len(ks))
+		mx := math.Inf(-1)
+		for j := range ks {
+			k := append([]float32(nil), ks[j]...)
+			rope(k, hd, kpos[j])
+			s := 0.0
+			for d := 0; d < hd; d++ {
+				s += float64(qr[h*hd+d]) * float64(k[kh*hd+d])
+			}
+			sc[j] = s / math.Sqrt(float64(hd))
+			mx = math.Max(mx, sc[j])
+		}
+		sum := 0.0
+		for j := range sc {
+			sc[j] = math.Exp(sc[j] - mx)
+			sum += sc[j]
+		}
+		for j := range sc {
+			for d := 0; d < hd; d++ {
+				out[h*hd+d] += sc[j] / sum * float64(vs[j][kh*hd+d])
+			}
+		}
+	}
+	return out
+}
+
+func randVec(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+var tolerance = map[Type]float64{F32: 1e-5, F16: 2e-3, Q8_0: 2e-2, Q4_0: 1.5e-1}
+
+func maxDiff(got []float32, want []float64) float64 {
+	w := 0.0
+	for i := range want {
+		w = math.Max(w, math.Abs(float64(got[i])-want[i]))
+	}
+	return w
+}
+
+// TestAttendTypes: every storage type, for keys and values separately, attends like float64 math
+// over the unquantized vectors, within the type's precision.
+func TestAttendTypes(t *testing.T) {
+	const heads, kvHeads, hd, n = 4, 2, 32, 40
+	rng := rand.New(rand.NewPCG(1, 2))
+	ks, vs, pos := make([][]float32, n), make([][]float32, n), make([]float64, n)
+	for j := range ks {
+		ks[j], vs[j], pos[j] = randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd), float64(j)
+	}
+	q := randVec(rng, heads*hd)
+	want := attendRef(q, n-1, ks, vs, pos, heads, kvHeads, hd)
+	for _, tk := range []Type{F32, F16, Q8_0, Q4_0} {
+		for _, tv := range []Type{F32, F16, Q8_0, Q4_0} {
+			s := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: tk, TypeV: tv}, 64)
+			for j := range ks {
+				slot, err := s.Append(int32(j))
+				if err != nil {
+					t.Fatal(err)
+				}
+				k := append([]float32(nil), ks[j]...)
+				rope(k, hd, pos[j])
+				s.Store(0, slot, k, vs[j])
+			}
+			qr := append([]float32(nil), q...)
+			rope(qr, hd, n-1)
+			out := make([]float32, heads*hd)
+			s.Attend(0, Attention{Heads: heads, Scale: float32(1 / math.Sqrt(hd))}, qr, n-1, out, &Scratch{})
+			tol := math.Max(tolerance[tk], tolerance[tv])
+			if d := maxDiff(out, want); d > tol {
+				t.Errorf("K %s V %s: max difference %g, tolerance %g", tk, tv, d, tol)
+			}
+			if want := int64(n) * int64(tk.RowBytes(kvHeads*hd)+tv.RowBytes(kvHeads*hd)); s.Shape().BytesPerToken()*int64(n) != want {
+				t.Errorf("bytes per token %d", s.Shape().BytesPerToken())
+			}
+		}
+	}
+}
+
+// TestShiftNoDrift: after dropping tokens from the middle (once, or 20 times in a long stream), the
+// kept keys attend exactly like keys computed at their new positions: K shifted by d equals K at p-d.
+func TestShiftNoDrift(t *testing.T) {
+	const heads, kvHeads, hd, capacity, sinks = 2, 1, 32, 48, 4
+	rotate := func(q []float32, delta int32) { rope(q, hd, float64(delta)) }
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_0} {
+		for _, shifts := range []int{1, 20} {
+			t.Run(fmt.Sprintf("%s/%d", typ, shifts), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(3, uint64(shifts)))
+				s := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: typ, TypeV: typ}, capacity)
+				var ks, vs [][]float32 // what the sequence logically holds, unrotated
+				next := int32(0)       // next logical position
+				done := 0
+				for done < shifts {
+					if s.Len() == capacity {
+						d := 10 + done%7 // a different discard each time
+						s.Shift(sinks, d)
+						ks = append(ks[:sinks], ks[sinks+d:]...)
+						vs = append(vs[:sinks], vs[sinks+d:]...)
+						next -= int32(d)
+						done++
+						continue
+					}
+					k, v := randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd)
+					slot, _ := s.Append(next)
+					kr := append([]float32(nil), k...)
+					rope(kr, hd, float64(next))
+					s.Store(0, slot, kr, v)
+					ks, vs = append(ks, k), append(vs, v)
+					next++
+				}
+				if s.Len() != len(ks) {
+					t.Fatalf("cache holds %d, model %d", s.Len(), len(ks))
+				}
+				// Fresh: the same keys computed at their current logical positions, same storage type.
+				fresh := NewSeq(s.Shape(), capacity)
+				pos := make([]float64, len(ks))
+				for j, p := range s.Positions() {
+					if int(p) != j {
+						t.Fatalf("slot %d has position %d after shifting", j, p)
+					}
+					pos[j] = float64(p)
+					slot, _ := fresh.Append(p)
+					kr := append([]float32(nil), ks[j]...)
+					rope(kr, hd, float64(p))
+					fresh.Store(0, slot, kr, vs[j])
+				}
+				q := randVec(rng, heads*hd)
+				qpos := int32(len(ks) - 1)
+				qr := append([]float32(nil), q...)
+				rope(qr, hd, float64(qpos))
+				a := Attention{Heads: heads, Scale: float32(1 / math.Sqrt(hd)), Rotate: rotate}
+				got, base := make([]float32, heads*hd), make([]float32, heads*hd)
+				s.Attend(0, a, qr, qpos, got, &Scratch{})
+				fresh.Attend(0, a, qr, qpos, base, &Scratch{})
+				exact := attendRef(q, float64(qpos), ks, vs, pos, heads, kvHeads, hd)
+				tol := tolerance[typ]
+				if d := maxDiff(got, exact); d > tol {
+					t.Errorf("shifted cache vs exact: %g > %g", d, tol)
+				}
+				b64 := make([]float64, len(base))
+				for i := range base {
+					b64[i] = float64(base[i])
+				}
+				if d := maxDiff(got, b64); d > tol {
+					t.Errorf("shifted cache vs keys computed at the new positions: %g > %g", d, tol)
+				}
+			})
+		}
+	}
+}
+
+// TestMaskAndWindow: future tokens and tokens outside the window get no attention.
+func TestMaskAndWindow(t *testing.T) {
+	s := NewSeq(Shape{Layers: 1, KVHeads: 1, HeadDim: 32}, 8)
+	for j := 0; j < 6; j++ {
+		slot, _ := s.Append(int32(j))
+		v := make([]float32, 32)
+		v[0] = float32(j) // value 0 tells which slot contributed
+		s.Store(0, slot, make([]float32, 32), v)
+	}
+	out := make([]float32, 32)
+	// Equal keys: uniform weights over the visible slots. Query at 3 sees 0..3: mean 1.5.
+	s.Attend(0, Attention{Heads: 1, Scale: 1}, make([]float32, 32), 3, out, &Scratch{})
+	if math.Abs(float64(out[0])-1.5) > 1e-6 {
+		t.Errorf("causal mask: %g, want 1.5", out[0])
+	}
+	// Window 2 at position 5 sees 4 and 5: mean 4.5.
+	s.Attend(0, Attention{Heads: 1, Scale: 1, Window: 2}, make([]float32, 32), 5, out, &Scratch{})
+	if math.Abs(float64(out[0])-4.5) > 1e-6 {
+		t.Errorf("window: %g, want 4.5", out[0])
+	}
+}
+
+func TestParseType(t *testing.T) {
+	for _, s := range []string{"f32", "f16", "q8_0", "q4_0"} {
+		if ty, err := ParseType(s); err != nil || ty.String() != s {
+			t.Errorf("%s: %v %v", s, ty, err)
+		}
+	}
+	if _, err := ParseType("q5_1"); err == nil {
+		t.Error("q5_1 accepted")
+	}
+	if err := (Shape{Layers: 1, KVHeads: 1, HeadDim: 16, TypeK: Q8_0}).Check(); err == nil {
+		t.Error("q8_0 rows of 16 accepted")
+	}
+}
