@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -60,13 +61,16 @@ func (s *Server) writeReloadMetrics(metric func(name, typ, help string), value f
 	value("edgelm_model_swaps_total", s.reloads.swaps.Load())
 }
 
-// requestsAnswered counts the HTTP requests answered so far, for systemd's STATUS line.
+// requestsAnswered counts the API requests (/v1/...) answered so far, for systemd's STATUS line;
+// health checks and scrapes are left out.
 func (s *Server) requestsAnswered() int64 {
 	s.metrics.mu.Lock()
 	defer s.metrics.mu.Unlock()
 	var n int64
-	for _, v := range s.metrics.requests {
-		n += v
+	for k, v := range s.metrics.requests {
+		if strings.HasPrefix(k.endpoint, "/v1/") {
+			n += v
+		}
 	}
 	return n
 }

@@ -57,7 +57,8 @@ type Service struct {
 	reloadMu sync.Mutex
 	model    modelFile // identity of the model file the current backend was loaded from
 
-	kick chan struct{} // coalesced reload requests from the watchers
+	kick         chan struct{} // coalesced reload requests from the watchers
+	notifyFailed atomic.Bool
 
 	watchMu     sync.Mutex
 	watchCtx    context.Context
@@ -259,7 +260,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	cfg := s.Config()
 	s.log.Info("loading model", "model", cfg.Model)
-	sdnotify.Status("loading " + cfg.Model)
+	s.notified(sdnotify.Status("loading " + cfg.Model))
 	type loaded struct {
 		b   Backend
 		id  modelFile
@@ -283,11 +284,11 @@ wait:
 				continue
 			}
 			s.log.Info("stopping while the model loads", "signal", sig.String())
-			sdnotify.Stopping()
+			s.notified(sdnotify.Stopping())
 			stopServing()
 			return waitServed()
 		case <-ctx.Done():
-			sdnotify.Stopping()
+			s.notified(sdnotify.Stopping())
 			stopServing()
 			return waitServed()
 		}
@@ -308,7 +309,7 @@ wait:
 		serve()
 	}
 	s.log.Info("ready", "model", info.Model, "arch", info.Arch, "kernels", info.Kernels, "threads", info.Threads, "context", info.ContextLength)
-	sdnotify.Ready()
+	s.notified(sdnotify.Ready())
 	s.status()
 
 	bg, stopBG := context.WithCancel(context.Background())
@@ -343,8 +344,8 @@ loop:
 			break loop
 		}
 	}
-	sdnotify.Stopping()
-	sdnotify.Status("stopping: finishing requests in flight")
+	s.notified(sdnotify.Stopping())
+	s.notified(sdnotify.Status("stopping: finishing requests in flight"))
 	stopBG()
 	stopServing()
 	go func() { // a second signal means now
@@ -477,7 +478,7 @@ func (s *Service) Reload() error {
 	if s.backend() == nil {
 		return errors.New("daemon: reload: no model is serving yet")
 	}
-	sdnotify.Reloading()
+	s.notified(sdnotify.Reloading())
 	swapped, err := s.reload()
 	st := ReloadStatus{OK: err == nil, Time: time.Now(), ModelSwapped: swapped}
 	if err != nil {
@@ -485,7 +486,7 @@ func (s *Service) Reload() error {
 		s.log.Error("reload failed; the old configuration keeps serving", "err", err)
 	}
 	s.srv.setReloadStatus(st)
-	sdnotify.Ready()
+	s.notified(sdnotify.Ready())
 	s.status()
 	return err
 }
@@ -598,7 +599,7 @@ func (s *Service) watchdog(ctx context.Context) {
 				continue
 			}
 			if s.alive(&probe, interval) {
-				sdnotify.Watchdog()
+				s.notified(sdnotify.Watchdog())
 			} else {
 				s.log.Error("the scheduler looks stuck; not feeding the watchdog")
 			}
@@ -664,11 +665,19 @@ func (s *Service) status() {
 		return
 	}
 	info := be.Info()
-	line := fmt.Sprintf("serving %s (%s, %s kernels); %d requests answered", info.Model, info.Arch, info.Kernels, s.srv.requestsAnswered())
+	line := fmt.Sprintf("serving %s (%s, %s kernels); %d API requests answered", info.Model, info.Arch, info.Kernels, s.srv.requestsAnswered())
 	if st := s.srv.reloadStatus(); st != nil && !st.OK {
 		line += "; last reload failed: " + st.Error
 	}
-	sdnotify.Status(line)
+	s.notified(sdnotify.Status(line))
+}
+
+// notified logs a failed notification once: systemd would then miss READY=1 or the watchdog and
+// kill the service, which is worth a line in the journal.
+func (s *Service) notified(err error) {
+	if err != nil && s.notifyFailed.CompareAndSwap(false, true) {
+		s.log.Warn("cannot notify the service manager", "err", err)
+	}
 }
 
 // modelFile tells versions of a model file apart without reading it.

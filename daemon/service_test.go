@@ -621,9 +621,13 @@ func TestServiceNotify(t *testing.T) {
 	}
 	w := nl.next(t, i, "WATCHDOG=1")
 
+	if _, err := st.complete(); err != nil {
+		t.Fatal(err)
+	}
 	st.sigs <- syscall.SIGHUP
 	r := nl.next(t, w, "RELOADING=1\nMONOTONIC_USEC=")
-	nl.next(t, r, "READY=1")
+	r2 := nl.next(t, r, "READY=1")
+	nl.next(t, r2, "STATUS=serving fake.gguf (llama, generic kernels); 1 API requests answered")
 
 	// A dead scheduler gets no more pings.
 	st.ld.all()[0].dead.Store(true)
