@@ -25,8 +25,32 @@ type variant struct {
 	// The r4 forms do four weight rows against one activation (decode).
 	q8r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
 	q4r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
+	// The t44 forms do four rows w[k*rb:] against four activations
+	// x[t*stride:], dst[4*k+t] (prefill).
+	q8t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
+	q4t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
+}
+
+// tileOf makes a 4×4 tile kernel of a 4-token kernel.
+func tileOf(four func(w, x []byte, stride int, dst *[4]float32)) func(w []byte, rb int, x []byte, stride int, dst *[16]float32) {
+	return func(w []byte, rb int, x []byte, stride int, dst *[16]float32) {
+		for k := range 4 {
+			four(w[k*rb:(k+1)*rb], x, stride, (*[4]float32)(dst[4*k:]))
+		}
+	}
+}
+
+// withTiles fills in the tile kernels a variant does not have.
+func withTiles(v *variant) *variant {
+	if v.q8t44 == nil {
+		v.q8t44 = tileOf(v.q8x4)
+	}
+	if v.q4t44 == nil {
+		v.q4t44 = tileOf(v.q4x4)
+	}
+	return v
 }
 
 // rowsOf makes a four-row kernel of a one-row kernel.
@@ -36,14 +60,14 @@ func rowsOf(one func(w, x []byte) float32) func(w0, w1, w2, w3, x []byte, dst *[
 	}
 }
 
-var genericVariant = &variant{
+var genericVariant = withTiles(&variant{
 	name: "generic",
 	dot:  dotGo, axpy: axpyGo,
 	q8: dotQ8Go, q4: dotQ4Go,
 	q8x4: dotQ8x4Go, q4x4: dotQ4x4Go,
 	q8r4: rowsOf(dotQ8Go), q4r4: rowsOf(dotQ4Go),
 	quant: quantizeQ8,
-}
+})
 
 // allFeatures names every feature any architecture's kernels use, so a
 // configuration written for one machine is accepted on another.

@@ -17,18 +17,13 @@ func archFeatures() []string {
 	return fs
 }
 
-var avx2Variant = &variant{
+// The variants are complete in their initializers: dispatch's init, which
+// runs first, chooses among them.
+var avx2Variant = withTiles(&variant{
 	name:  "avx2+fma",
 	needs: []string{"avx2", "fma"},
 	dot:   dotAVX2Go, axpy: axpyAVX2Go,
-	q8: func(w, x []byte) float32 {
-		nb := len(w) / q8b
-		return q8DotAVX2(w, x[:nb*q8b], nb, f16tab)
-	},
-	q4: func(w, x []byte) float32 {
-		nb := len(w) / q4b
-		return q4DotAVX2(w, x[:nb*q8b], nb, f16tab)
-	},
+	q8: q8AVX2Go, q4: q4AVX2Go,
 	q8x4: func(w, x []byte, stride int, dst *[4]float32) {
 		nb := len(w) / q8b
 		if nb == 0 {
@@ -47,22 +42,29 @@ var avx2Variant = &variant{
 		_ = x[3*stride+nb*q8b-1]
 		q4Dot4AVX2(w, x, stride, nb, f16tab, dst)
 	},
-}
-
-func init() {
-	avx2Variant.q8r4 = rowsOf(avx2Variant.q8)
-	avx2Variant.quant = func(dst []byte, src []float32) {
-		nb := len(src) / qk
-		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
-	}
-	avx2Variant.q4r4 = func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
+	q8r4: rowsOf(q8AVX2Go),
+	q4r4: func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
 		nb := len(w0) / q4b
 		n := len(w0)
 		q4Rows4AVX2(w0, w1[:n], w2[:n], w3[:n], x[:nb*q8b], nb, f16tab, dst)
-	}
+	},
+	quant: func(dst []byte, src []float32) {
+		nb := len(src) / qk
+		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
+	},
+})
+
+func q8AVX2Go(w, x []byte) float32 {
+	nb := len(w) / q8b
+	return q8DotAVX2(w, x[:nb*q8b], nb, f16tab)
 }
 
-func archVariants() []*variant { return []*variant{avx2Variant} }
+func q4AVX2Go(w, x []byte) float32 {
+	nb := len(w) / q4b
+	return q4DotAVX2(w, x[:nb*q8b], nb, f16tab)
+}
+
+func archVariants() []*variant { return []*variant{vnniVariant, avx2Variant} }
 
 func dotAVX2Go(a, b []float32) float32 {
 	b = b[:len(a)]

@@ -62,7 +62,7 @@ func four(k block4Kernel, blockBytes int) func(w, x []byte, stride int, dst *[4]
 }
 
 var (
-	neonVariant = &variant{
+	neonVariant = withTiles(&variant{
 		name:  "neon",
 		needs: []string{"neon"},
 		dot:   dotNEONGo, axpy: axpyNEONGo,
@@ -70,8 +70,8 @@ var (
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
 		q8r4: rowsOf(oneQ8(q8DotNEON)), q4r4: rowsOf(oneQ4(q4DotNEON)),
 		quant: quantizeQ8,
-	}
-	sdotVariant = &variant{
+	})
+	sdotVariant = withTiles(&variant{
 		name:  "neon+dotprod",
 		needs: []string{"neon", "dotprod"},
 		dot:   dotNEONGo, axpy: axpyNEONGo,
@@ -79,7 +79,7 @@ var (
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
 		q8r4: rowsOf(oneQ8(q8DotSDOT)), q4r4: rowsOf(oneQ4(q4DotSDOT)),
 		quant: quantizeQ8,
-	}
+	})
 )
 
 func archVariants() []*variant { return []*variant{sdotVariant, neonVariant} }

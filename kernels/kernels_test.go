@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -211,6 +212,14 @@ func TestBlockDotsExact(t *testing.T) {
 					if g := v.q4(w4, xt); g != float32(want4) || got44[tk] != float32(want4) {
 						t.Fatalf("q4 %d blocks token %d: got %v and x4 %v, want %v", nb, tk, g, got44[tk], want4)
 					}
+					var t8, t4 [16]float32
+					v.q8t44(append(append(append(append([]byte(nil), w...), w...), w...), w...), nb*q8b, x, nb*q8b, &t8)
+					v.q4t44(append(append(append(append([]byte(nil), w4...), w4...), w4...), w4...), nb*q4b, x, nb*q8b, &t4)
+					for k := range 4 {
+						if t8[4*k+tk] != float32(want8) || t4[4*k+tk] != float32(want4) {
+							t.Fatalf("%d blocks row %d token %d: t44 kernels %v %v, want %v %v", nb, k, tk, t8[4*k+tk], t4[4*k+tk], want8, want4)
+						}
+					}
 					var r8, r4 [4]float32
 					v.q8r4(w, w, w, w, xt, &r8)
 					v.q4r4(w4, w4, w4, w4, xt, &r4)
@@ -273,9 +282,20 @@ func TestBlockDotsScaled(t *testing.T) {
 					ws := [][]byte{w4, rev, flip(w4), flip(rev)}
 					var r4 [4]float32
 					v.q4r4(ws[0], ws[1], ws[2], ws[3], xt, &r4)
+					var t4 [16]float32
+					if tk == 0 {
+						v.q4t44(slices.Concat(ws...), nb*q4b, x, stride, &t4)
+					}
 					for k, wk := range ws {
 						sk, mk := refQ(Q4_0, wk, xt)
 						checkClose(t, fmt.Sprintf("q4r4 row %d, %d blocks", k, nb), r4[k], sk, mk)
+						if tk == 0 {
+							for tt := range 4 {
+								xtt := x[tt*stride : tt*stride+nb*q8b]
+								s, mg := refQ(Q4_0, wk, xtt)
+								checkClose(t, fmt.Sprintf("q4t44 row %d token %d, %d blocks", k, tt, nb), t4[4*k+tt], s, mg)
+							}
+						}
 					}
 					var r8 [4]float32
 					v.q8r4(w, w, w, w, xt, &r8)

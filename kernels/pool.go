@@ -35,9 +35,10 @@ type Pool struct {
 	panicked bool
 	panicVal any
 
-	xq      []byte       // the activations quantized to Q8_0
-	scratch [][]float32  // per participant (0 is the caller): one dequantized row
-	quads   [][4]float32 // per participant: results of a 4-token kernel (a local would escape)
+	xq      []byte        // the activations quantized to Q8_0
+	scratch [][]float32   // per participant (0 is the caller): one dequantized row
+	quads   [][4]float32  // per participant: results of a 4-token kernel (a local would escape)
+	tiles   [][16]float32 // per participant: results of a 4×4 tile kernel
 }
 
 // job is one MatMul split into chunks of rows × tokens.
@@ -66,7 +67,8 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{threads: threads, scratch: make([][]float32, threads), quads: make([][4]float32, threads)}
+	p := &Pool{threads: threads, scratch: make([][]float32, threads),
+		quads: make([][4]float32, threads), tiles: make([][16]float32, threads)}
 	p.wake.L = &p.mu
 	p.done.L = &p.mu
 	for id := 1; id < threads; id++ {
@@ -162,7 +164,9 @@ func (p *Pool) work(id int) {
 	}
 }
 
-var serialPools = sync.Pool{New: func() any { return &Pool{threads: 1, scratch: make([][]float32, 1), quads: make([][4]float32, 1)} }}
+var serialPools = sync.Pool{New: func() any {
+	return &Pool{threads: 1, scratch: make([][]float32, 1), quads: make([][4]float32, 1), tiles: make([][16]float32, 1)}
+}}
 
 // MatMul computes dst[t*m.Rows+r] = (row r of m) · x[t*m.Cols:(t+1)*m.Cols]
 // for r < m.Rows and t < n.
@@ -326,9 +330,22 @@ func (p *Pool) chunk(j *job, id, c int) {
 			}
 			return
 		}
+		// Prefill: 4 rows × 4 tokens at a time, then the leftover rows.
+		tile := j.v.q8t44
+		if m.Type == Q4_0 {
+			tile = j.v.q4t44
+		}
+		o16 := &p.tiles[id]
 		t := t0
 		for ; t+4 <= t1; t += 4 {
-			for r := r0; r < r1; r++ {
+			r := r0
+			for ; r+4 <= r1; r += 4 {
+				tile(m.Data[r*rb:(r+4)*rb], rb, xq[t*stride:], stride, o16)
+				for k := range 4 {
+					dst[t*rows+r+k], dst[(t+1)*rows+r+k], dst[(t+2)*rows+r+k], dst[(t+3)*rows+r+k] = o16[4*k], o16[4*k+1], o16[4*k+2], o16[4*k+3]
+				}
+			}
+			for ; r < r1; r++ {
 				four(m.Data[r*rb:(r+1)*rb], xq[t*stride:], stride, out)
 				dst[t*rows+r], dst[(t+1)*rows+r], dst[(t+2)*rows+r], dst[(t+3)*rows+r] = out[0], out[1], out[2], out[3]
 			}
