@@ -299,6 +299,21 @@ func TestBlockDotsScaled(t *testing.T) {
 					}
 					var r8 [4]float32
 					v.q8r4(w, w, w, w, xt, &r8)
+					if tk == 0 {
+						// Four different Q8_0 rows, quants over the whole int8
+						// range (-128 included), against four tokens.
+						w8s := make([]byte, 4*nb*q8b)
+						randQ8(r, w8s, 0, -128, 127)
+						var t8 [16]float32
+						v.q8t44(w8s, nb*q8b, x, stride, &t8)
+						for k := range 4 {
+							wk := w8s[k*nb*q8b : (k+1)*nb*q8b]
+							for tt := range 4 {
+								s, mg := refQ(Q8_0, wk, x[tt*stride:tt*stride+nb*q8b])
+								checkClose(t, fmt.Sprintf("q8t44 row %d token %d, %d blocks", k, tt, nb), t8[4*k+tt], s, mg)
+							}
+						}
+					}
 					checkClose(t, fmt.Sprintf("q8r4 %d blocks", nb), r8[3], s8, m8)
 				}
 			}

@@ -2,7 +2,7 @@
 
 package kernels
 
-// vnniVariant is avx2Variant with the Q4_0 prefill tile on AVX-512 VNNI.
+// vnniVariant is avx2Variant with the prefill tiles on AVX-512 VNNI.
 var vnniVariant = func() *variant {
 	v := *avx2Variant // already has its tiles; q4t44 is replaced below
 	v.name = "avx2+fma+avx512vnni"
@@ -17,8 +17,21 @@ var vnniVariant = func() *variant {
 		_ = x[3*stride+nb*q8b-1]
 		q4Tile44VNNI(w, rb, x, stride, nb, f16tab, dst)
 	}
+	v.q8t44 = func(w []byte, rb int, x []byte, stride int, dst *[16]float32) {
+		nb := rb / q8b
+		if nb == 0 {
+			*dst = [16]float32{}
+			return
+		}
+		_ = w[4*rb-1]
+		_ = x[3*stride+nb*q8b-1]
+		q8Tile44VNNI(w, rb, x, stride, nb, f16tab, dst)
+	}
 	return &v
 }()
 
 //go:noescape
 func q4Tile44VNNI(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
+
+//go:noescape
+func q8Tile44VNNI(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
