@@ -31,8 +31,8 @@ type Config struct {
 	SocketMode  fs.FileMode // permission bits of the socket file
 	SocketGroup string      // group (name or number) the socket file is given; "" keeps the daemon's
 	TCPListen   string      // loopback "host:port" to also serve over TCP; "" is off
-	AllowedUIDs []int       // peer uids allowed to call the API; empty means the daemon's own uid and root
-	AllowedGIDs []int       // peer (primary) gids allowed; a peer passes if its uid or its gid is listed
+	AllowedUIDs []uint32    // peer uids allowed to call the API; empty means the daemon's own uid and root
+	AllowedGIDs []uint32    // peer (primary) gids allowed; a peer passes if its uid or its gid is listed
 
 	Threads       int    // kernel worker threads; 0 means one per physical core
 	ContextLength int    // tokens per sequence; 0 means the model's trained context
@@ -155,7 +155,7 @@ var kindNames = [...]string{"string", "integer", "float", "boolean", "size", "du
 type field struct {
 	key    string
 	kind   kind
-	ptr    any // *string, *int, *float64, *bool, *Size, *time.Duration, *fs.FileMode, *[]int
+	ptr    any // *string, *int, *float64, *bool, *Size, *time.Duration, *fs.FileMode, *[]uint32
 	reload Reload
 }
 
@@ -226,10 +226,10 @@ func formatValue(f field) string {
 		return strconv.Quote(p.String())
 	case *fs.FileMode:
 		return strconv.Quote(fmt.Sprintf("%04o", uint32(*p)))
-	case *[]int:
+	case *[]uint32:
 		s := make([]string, len(*p))
 		for i, v := range *p {
-			s[i] = strconv.Itoa(v)
+			s[i] = strconv.FormatUint(uint64(v), 10)
 		}
 		return "[" + strings.Join(s, ", ") + "]"
 	}
@@ -451,21 +451,21 @@ func assign(f *field, v any) error {
 			return fmt.Errorf("mode %#o has bits outside 0777 (write it as the string \"0660\" or 0o660)", m)
 		}
 		*p = fs.FileMode(m)
-	case *[]int:
+	case *[]uint32:
 		list, ok := v.([]any)
 		if !ok {
 			return fmt.Errorf("want a list of integers such as [1000, 1001], got %s", describe(v))
 		}
-		out := make([]int, 0, len(list))
+		out := make([]uint32, 0, len(list))
 		for _, e := range list {
 			n, ok := e.(int64)
 			if !ok {
 				return fmt.Errorf("want a list of integers, got an element %s", describe(e))
 			}
-			if n < 0 || n > 1<<32-2 {
-				return fmt.Errorf("id %d is out of range", n)
+			if n < 0 || n > 1<<32-2 { // (uid_t)-1 means "no id"
+				return fmt.Errorf("id %d is out of range 0..%d", n, uint32(1<<32-2))
 			}
-			out = append(out, int(n))
+			out = append(out, uint32(n))
 		}
 		if len(out) == 0 {
 			out = nil // so an empty list equals the default
@@ -658,11 +658,11 @@ func (c *Config) check() []*Error {
 	nonNeg("limits.idle_timeout", c.Limits.IdleTimeout)
 	for _, l := range []struct {
 		key string
-		ids []int
+		ids []uint32
 	}{{"allowed_uids", c.AllowedUIDs}, {"allowed_gids", c.AllowedGIDs}} {
 		for _, id := range l.ids {
-			if id < 0 || id > 1<<32-2 {
-				bad(l.key, "id %d is out of range", id)
+			if id == 1<<32-1 {
+				bad(l.key, "id %d is (uid_t)-1, which no process has", id)
 			}
 		}
 	}
@@ -705,7 +705,7 @@ func Changes(old, new *Config) []Change {
 		b := reflect.ValueOf(nf[i].ptr).Elem().Interface()
 		if !reflect.DeepEqual(a, b) {
 			// Empty and nil lists mean the same.
-			if la, ok := a.([]int); ok && len(la) == 0 && len(b.([]int)) == 0 {
+			if la, ok := a.([]uint32); ok && len(la) == 0 && len(b.([]uint32)) == 0 {
 				continue
 			}
 			out = append(out, Change{Key: of[i].key, Reload: of[i].reload})

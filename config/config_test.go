@@ -89,7 +89,7 @@ top_p = 1
 	want.Model = "/etc/edgelm/models/tiny.gguf"
 	want.Socket = "/tmp/e.sock"
 	want.SocketMode = 0o600
-	want.AllowedUIDs = []int{1000, 1001}
+	want.AllowedUIDs = []uint32{1000, 1001}
 	want.Threads = 2
 	want.KVTypeK = "q8_0"
 	want.KVBudget = 256 << 20
@@ -126,6 +126,8 @@ func TestErrorsHaveLines(t *testing.T) {
 		{"kv type", "kv_type_v = \"q5_1\"\n", []string{`config: line 1: key "kv_type_v": "q5_1" is not one of f32, f16, q8_0, q4_0`}},
 		{"log level", "log_level = \"verbose\"\n", []string{`config: line 1: key "log_level": "verbose" is not one of debug, info, warn, error`}},
 		{"tcp", "tcp_listen = \"8080\"\n", []string{`config: line 1: key "tcp_listen": want "host:port" such as "127.0.0.1:8080": address 8080: missing port in address`}},
+		{"uid range", "allowed_uids = [1000, -1]\n", []string{`config: line 1: key "allowed_uids": id -1 is out of range 0..4294967294`}},
+		{"uid type", "allowed_gids = [\"adm\"]\n", []string{`config: line 1: key "allowed_gids": want a list of integers, got an element string "adm"`}},
 		{"empty model", "model = \"\"\n", []string{`config: line 1: key "model": a model path is required`}},
 		{"inline table", "limits = { max_tokens = \"x\" }\n", []string{`config: line 1: key "limits.max_tokens": want an integer, got string "x"`}},
 		{"multi-line string", "chat_template = \"\"\"\nthread = 1\n\"\"\"\nthread = 2\n", []string{`config: line 4: unknown key "thread" (did you mean "threads"?)`}},
@@ -210,7 +212,7 @@ func TestChanges(t *testing.T) {
 	b.Socket = "/tmp/x.sock"
 	b.Sampling.TopK = 5
 	b.Model = "/m2.gguf"
-	b.AllowedGIDs = []int{} // empty and nil are the same
+	b.AllowedGIDs = []uint32{} // empty and nil are the same
 	want := []Change{{"model", Swap}, {"socket", Restart}, {"sampling.top_k", Live}}
 	if got := Changes(&a, &b); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)

@@ -130,16 +130,6 @@ func CheckConfig(path string, override func(*config.Config)) (*config.Config, er
 
 // SettingsFrom turns a config into the daemon's Settings.
 func SettingsFrom(c *config.Config) Settings {
-	ids := func(in []int) []uint32 {
-		if len(in) == 0 {
-			return nil
-		}
-		out := make([]uint32, len(in))
-		for i, v := range in {
-			out[i] = uint32(v)
-		}
-		return out
-	}
 	s := Settings{
 		Model: c.Model,
 		Engine: engine.Options{
@@ -164,8 +154,8 @@ func SettingsFrom(c *config.Config) Settings {
 		RequestTimeout:   c.Limits.RequestTimeout, // 0 is never in both
 		IdleTimeout:      c.Limits.IdleTimeout,
 		ShutdownGrace:    c.ShutdownGrace,
-		AllowedUIDs:      ids(c.AllowedUIDs),
-		AllowedGIDs:      ids(c.AllowedGIDs),
+		AllowedUIDs:      c.AllowedUIDs,
+		AllowedGIDs:      c.AllowedGIDs,
 		Sampling: engine.Sampling{
 			Temperature:   float32(c.Sampling.Temperature),
 			TopK:          c.Sampling.TopK,

@@ -73,7 +73,7 @@ func monotonicUsec() int64 {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return 0
 	}
-	return ts.Sec*1e6 + ts.Nsec/1e3
+	return int64(ts.Sec)*1e6 + int64(ts.Nsec)/1e3 // Timespec fields are 32-bit on 32-bit ARM
 }
 
 // WatchdogInterval returns the watchdog timeout systemd expects pings within ($WATCHDOG_USEC),

@@ -82,7 +82,7 @@ func TestMessages(t *testing.T) {
 			if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 				t.Fatal(err)
 			}
-			before := ts.Sec*1e6 + ts.Nsec/1e3
+			before := int64(ts.Sec)*1e6 + int64(ts.Nsec)/1e3
 			if err := Reloading(); err != nil {
 				t.Fatal(err)
 			}
