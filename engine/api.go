@@ -16,7 +16,10 @@ type Options struct {
 	Kernels       string // "" (best available) or a feature cap such as "generic"
 	KVTypeK       string // cache type for keys: "f32" (default), "f16", "q8_0", "q4_0"
 	KVTypeV       string // cache type for values
-	KVBudget      int64  // bytes for all cached tokens of all sequences; 0 means no cap
+	KVBudget      int64  // bytes for all cached tokens of all sequences, live and kept for reuse; 0 means room for 2×MaxSequences full contexts
+	KVPolicy      string // when a sequence fills its context: "sink-window" (default) drops the middle, "none" fails with ErrContextFull
+	KVSinks       int    // tokens kept at the start by sink-window (BOS included); 0 means 4
+	NoPrefixCache bool   // do not keep finished sequences' KV for reuse
 	ChatTemplate  string // overrides the template detected from tokenizer.chat_template ("" = detect)
 }
 
@@ -140,4 +143,5 @@ var (
 	ErrContextFull    = errors.New("engine: context full")
 	ErrPromptTooLong  = errors.New("engine: prompt longer than the context")
 	ErrInvalidRequest = errors.New("engine: invalid request")
+	ErrBudget         = errors.New("engine: request needs more KV cache than the budget allows")
 )

@@ -36,6 +36,13 @@ type Engine struct {
 
 	mu    sync.Mutex // guards stats
 	stats Stats
+
+	// KV cache state, owned by the scheduler goroutine.
+	shape  kvcache.Shape
+	budget int64
+	live   int64 // bytes reserved by admitted sequences
+	prefix *prefixCache
+	held   *job // admitted from the queue but waiting for KV budget
 }
 
 // Load maps the model at path, reads its tokenizer and starts the scheduler.
@@ -111,8 +118,36 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		Threads:       opt.Threads,
 		LoadedAt:      time.Now(),
 	}
-	e.stats.KVBudget = opt.KVBudget
-	e.stats.KVBytesPerToken = int64(m.Layers) * int64(m.KVDim()) * 2 * 4
+	switch opt.KVPolicy {
+	case "", "sink-window":
+		opt.KVPolicy = "sink-window"
+	case "none":
+	default:
+		return nil, fmt.Errorf("engine: unknown KV policy %q (want sink-window or none)", opt.KVPolicy)
+	}
+	if opt.KVSinks <= 0 {
+		opt.KVSinks = 4
+	}
+	e.opt = opt
+	tk, err := kvcache.ParseType(opt.KVTypeK)
+	if err != nil {
+		return nil, err
+	}
+	tv, err := kvcache.ParseType(opt.KVTypeV)
+	if err != nil {
+		return nil, err
+	}
+	e.shape = kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, TypeK: tk, TypeV: tv}
+	if err := e.shape.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	e.budget = opt.KVBudget
+	if e.budget <= 0 {
+		e.budget = 2 * int64(opt.MaxSequences) * int64(opt.ContextLength) * e.seqBytesPerToken()
+	}
+	e.prefix = newPrefixCache()
+	e.stats.KVBudget = e.budget
+	e.stats.KVBytesPerToken = e.shape.BytesPerToken()
 	go e.schedule()
 	return e, nil
 }
@@ -224,7 +259,8 @@ func (e *Engine) check(r *Request) error {
 	return nil
 }
 
-func (e *Engine) newSeq() *kvcache.Seq {
-	m := e.model
-	return kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, e.opt.ContextLength)
-}
+// seqBytesPerToken is what a sequence holds per token of capacity: keys, values, position and offset.
+func (e *Engine) seqBytesPerToken() int64 { return e.shape.BytesPerToken() + 8 }
+
+// KVShape is what the engine's caches store per token.
+func (e *Engine) KVShape() kvcache.Shape { return e.shape }

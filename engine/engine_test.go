@@ -184,41 +184,86 @@ func TestInvalidRequests(t *testing.T) {
 	}
 }
 
-// TestContextFull: generation past the context ends with "length", not an error.
+// TestContextFull: with sink-window, generation goes on past the context with the cache bounded by
+// it, keeping the sinks; with policy none it ends with ErrContextFull.
 func TestContextFull(t *testing.T) {
 	e := load(t, Options{ContextLength: 32})
 	ids := e.Tokenize(prompts[1], true, false)
-	res, _ := gen(t, e, Request{Prompt: ids, MaxTokens: 100, IgnoreEOS: true})
-	if res.FinishReason != "length" || len(ids)+len(res.Tokens) > 33 {
-		t.Fatalf("%d prompt + %d tokens in a context of 32, finish %s", len(ids), len(res.Tokens), res.FinishReason)
+	res, text := gen(t, e, Request{Prompt: ids, MaxTokens: 100, IgnoreEOS: true, Trace: true})
+	if res.FinishReason != "length" || len(res.Tokens) != 100 || len(text) == 0 {
+		t.Fatalf("%d tokens, finish %s", len(res.Tokens), res.FinishReason)
+	}
+	for _, s := range res.Trace {
+		if s.KVLen > 32 {
+			t.Fatalf("step %d: cache holds %d tokens in a context of 32", s.Step, s.KVLen)
+		}
+	}
+	if last := res.Trace[len(res.Trace)-1]; last.KVLen < 16 {
+		t.Errorf("cache holds only %d tokens at the end", last.KVLen)
+	}
+	none := load(t, Options{ContextLength: 32, KVPolicy: "none"})
+	_, err := none.Generate(context.Background(), Request{Prompt: ids, MaxTokens: 100, IgnoreEOS: true}, nil)
+	if !errors.Is(err, ErrContextFull) {
+		t.Fatalf("policy none: %v, want ErrContextFull", err)
 	}
 }
 
-// TestEchoLogprobs: with echo, every prompt and output token has a position, and each token's own
-// logprob agrees with the previous position's list when it appears there.
-func TestEchoLogprobs(t *testing.T) {
-	e := load(t, Options{})
-	ids := e.Tokenize(prompts[2], true, false)
-	res, _ := gen(t, e, Request{Prompt: ids, MaxTokens: 8, Echo: true, Logprobs: 5})
-	if len(res.Logprobs) != len(ids)+len(res.Tokens) {
-		t.Fatalf("%d positions for %d tokens", len(res.Logprobs), len(ids)+len(res.Tokens))
-	}
-	checked := 0
-	for i := 1; i < len(res.Logprobs); i++ {
-		p := res.Logprobs[i]
-		if !(p.Logprob <= 0) {
-			t.Fatalf("position %d: logprob %g", i, p.Logprob)
+// TestPrefixReuseChat: each turn of a chat resends the history; only the new tokens are prefilled,
+// and the answers equal those of an engine without the prefix cache.
+func TestPrefixReuseChat(t *testing.T) {
+	warm := load(t, Options{})
+	cold := load(t, Options{NoPrefixCache: true})
+	turns := []string{" The sky", " and the sea", " under a moon", " of silver", " at dawn"}
+	history := warm.Tokenize(prompts[0], true, false)
+	prevCached := 0
+	for i, turn := range turns {
+		prompt := append(append([]int32(nil), history...), warm.Tokenize(turn, false, false)...)
+		res, text := gen(t, warm, Request{Prompt: prompt, MaxTokens: 12, Trace: true})
+		base, baseText := gen(t, cold, Request{Prompt: prompt, MaxTokens: 12})
+		if text != baseText || len(res.Tokens) != len(base.Tokens) {
+			t.Fatalf("turn %d: %q with reuse, %q cold", i, text, baseText)
 		}
-		for _, tp := range res.Logprobs[i-1].Top {
-			if tp.ID == p.Token {
-				checked++
-				if tp.Logprob != p.Logprob {
-					t.Fatalf("position %d: logprob %g, previous list says %g", i, p.Logprob, tp.Logprob)
-				}
-			}
+		if res.Reused != prevCached || res.Trace[0].Tokens != len(prompt)-prevCached || res.Trace[0].Reused != prevCached {
+			t.Fatalf("turn %d: reused %d (trace %d), computed %d of %d; want %d reused", i, res.Reused, res.Trace[0].Reused, res.Trace[0].Tokens, len(prompt), prevCached)
 		}
+		history = append(prompt, res.Tokens...)
+		prevCached = len(history) - 1 // the last generated token was never fed
 	}
-	if checked < len(res.Tokens) { // greedy tokens are always first in the list before them
-		t.Fatalf("only %d tokens found in the lists before them", checked)
+	st := warm.Stats()
+	if st.PrefixHits != int64(len(turns)-1) || st.PrefixTokens == 0 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// TestPrefixBudgetLRU: with a budget for two sequences, a third evicts the least recently used one.
+func TestPrefixBudgetLRU(t *testing.T) {
+	probe := load(t, Options{})
+	a, b, c := probe.Tokenize(prompts[0], true, false), probe.Tokenize(prompts[2], true, false), probe.Tokenize(prompts[3], true, false)
+	n := max(len(a), len(b), len(c))
+	need := int64(n+8+1) * (probe.KVShape().BytesPerToken() + 8)
+	e := load(t, Options{KVBudget: 2 * need})
+	run := func(p []int32) *Result {
+		res, _ := gen(t, e, Request{Prompt: p, MaxTokens: 8})
+		return res
+	}
+	run(a)
+	run(b)
+	if r := run(a); r.Reused == 0 { // a is now the most recent, b the least
+		t.Fatal("a not reused while the budget held it")
+	}
+	run(c) // evicts b
+	common := func(x, y []int32) int {
+		i := 0
+		for i < len(x) && i < len(y) && x[i] == y[i] {
+			i++
+		}
+		return i
+	}
+	// Only what b shares with a or c (the BOS) can still be reused.
+	if r, want := run(b), max(common(b, a), common(b, c)); r.Reused != want {
+		t.Fatalf("b reused %d tokens after it should have been evicted; it shares %d with the others", r.Reused, want)
+	}
+	if st := e.Stats(); st.PrefixEvictions == 0 || st.KVBytes > st.KVBudget {
+		t.Fatalf("stats %+v", st)
 	}
 }

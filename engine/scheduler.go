@@ -33,8 +33,10 @@ type job struct {
 	seq      *kvcache.Seq
 	tokens   []int32 // prompt, then generated
 	nPrompt  int
-	fed      int  // tokens[:fed] are in the cache
-	lastFeed bool // feed the final token once more for its teacher-forced logprobs
+	fed      int   // tokens[:fed] have been computed
+	shift    int   // tokens dropped from the cache: token i sits at position i-shift
+	reserved int64 // KV bytes reserved for the job
+	lastFeed bool  // feed the final token once more for its teacher-forced logprobs
 	samp     *sampler
 	stream   *tokenizer.Stream
 	text     strings.Builder // generated text so far (cut before a stop string)
@@ -82,7 +84,9 @@ func (e *Engine) schedule() {
 		// Admit: block only when there is nothing to do.
 		for len(active) < e.opt.MaxSequences {
 			var j *job
-			if len(active) == 0 {
+			if e.held != nil {
+				j, e.held = e.held, nil
+			} else if len(active) == 0 {
 				select {
 				case j = <-e.queue:
 				case <-e.quit:
@@ -97,6 +101,12 @@ func (e *Engine) schedule() {
 				break
 			}
 			e.waiting.Add(-1)
+			if !e.reserve(j, len(active)) {
+				if e.held == j {
+					break // waits for a running request to give back its cache
+				}
+				continue
+			}
 			if e.start(j) {
 				active = append(active, j)
 			}
@@ -155,14 +165,24 @@ func (e *Engine) schedule() {
 			start := from
 			if j.req.NoCache && from > 0 && from >= j.nPrompt {
 				// The naive loop: forget the cache and compute the whole sequence again.
-				j.seq = e.newSeq()
+				j.seq = kvcache.NewSeq(e.shape, j.seq.Cap())
 				start = 0
+			} else if j.seq.Len()+want > j.seq.Cap() {
+				// Full: keep the sinks and the recent half, drop the middle (llama.cpp's context shift).
+				keep := min(e.opt.KVSinks, j.seq.Len())
+				discard := max(want, (j.seq.Len()-keep)/2)
+				if e.opt.KVPolicy == "none" || keep+discard > j.seq.Len() {
+					e.finish(j, fmt.Errorf("%w: %d tokens (policy %s)", ErrContextFull, j.seq.Cap(), e.opt.KVPolicy))
+					continue
+				}
+				j.seq.Shift(keep, discard)
+				j.shift += discard
 			}
 			spans = append(spans, span{j, from, from + want, start})
 			echo := j.req.Echo && j.req.Logprobs > 0
 			for p := start; p < from+want; p++ {
 				b.Tokens = append(b.Tokens, j.tokens[p])
-				b.Pos = append(b.Pos, int32(p))
+				b.Pos = append(b.Pos, int32(p-j.shift))
 				b.Seqs = append(b.Seqs, j.seq)
 				out := (echo && p >= from) || p == len(j.tokens)-1
 				b.Logits = append(b.Logits, out)
@@ -251,7 +271,6 @@ type span struct {
 // start prepares a job for its first step; it reports false when the job finished at once.
 func (e *Engine) start(j *job) bool {
 	j.started = time.Now()
-	j.seq = e.newSeq()
 	j.tokens = append(make([]int32, 0, len(j.req.Prompt)+min(j.req.MaxTokens, e.opt.ContextLength)), j.req.Prompt...)
 	j.nPrompt = len(j.req.Prompt)
 	j.res.PromptTokens = j.nPrompt
@@ -261,7 +280,63 @@ func (e *Engine) start(j *job) bool {
 		e.finishReason(j, "length")
 		return false
 	}
+	// Reuse the longest cached prefix; the last prompt token is always computed for its logits, and
+	// echo needs every prompt position's logits.
+	if !e.opt.NoPrefixCache && !j.req.NoCache && !j.req.Echo {
+		if el, n := e.prefix.match(j.tokens); el != nil {
+			n = min(n, j.nPrompt-1, j.seq.Cap())
+			if n > 0 {
+				j.seq.CopyPrefix(el.Value.(*prefixEntry).seq, n)
+				j.fed = n
+				j.res.Reused = n
+				e.prefix.touch(el)
+				e.mu.Lock()
+				e.stats.PrefixHits++
+				e.stats.PrefixTokens += int64(n)
+				e.mu.Unlock()
+			}
+		}
+	}
 	return true
+}
+
+// reserve admits j under the KV budget: its sequence's bytes at full capacity, made room for by
+// evicting prefix-cache entries. When the budget cannot hold it while others run, j is held until
+// they finish; when it could never fit, it fails with ErrBudget.
+func (e *Engine) reserve(j *job, running int) bool {
+	capacity := min(e.opt.ContextLength, len(j.req.Prompt)+j.req.MaxTokens+1)
+	if j.req.Echo && j.req.Logprobs > 0 {
+		capacity = min(e.opt.ContextLength, capacity+1)
+	}
+	need := int64(capacity) * e.seqBytesPerToken()
+	if el, n := e.prefix.match(j.req.Prompt); n > 0 {
+		e.prefix.touch(el) // about to be reused: evict others first
+	}
+	for e.live+e.prefix.bytes+need > e.budget && e.prefix.evictOldest() {
+		e.mu.Lock()
+		e.stats.PrefixEvictions++
+		e.mu.Unlock()
+	}
+	if e.live+e.prefix.bytes+need > e.budget {
+		if running > 0 && need <= e.budget {
+			e.held = j
+			e.waiting.Add(1) // still waiting, as far as the queue depth goes
+			return false
+		}
+		e.finish(j, fmt.Errorf("%w: %d tokens need %d bytes, budget %d", ErrBudget, capacity, need, e.budget))
+		return false
+	}
+	j.reserved = need
+	e.live += need
+	j.seq = kvcache.NewSeq(e.shape, capacity)
+	e.kvStats()
+	return true
+}
+
+func (e *Engine) kvStats() {
+	e.mu.Lock()
+	e.stats.KVBytes = e.live + e.prefix.bytes
+	e.mu.Unlock()
 }
 
 // next takes the logits after the job's last token: samples, emits, and decides whether to go on.
@@ -312,8 +387,8 @@ func (e *Engine) next(j *job, logits []float32) bool {
 	switch {
 	case len(j.res.Tokens) >= j.req.MaxTokens:
 		return e.end(j, "length")
-	case len(j.tokens) > j.seq.Cap():
-		return e.end(j, "length")
+	case j.req.NoCache && len(j.tokens) > j.seq.Cap():
+		return e.end(j, "length") // the naive loop recomputes from position 0: no room to go on
 	}
 	return true
 }
@@ -354,7 +429,19 @@ func (e *Engine) finish(j *job, err error) {
 		e.stats.GeneratedTokens += int64(len(j.res.Tokens))
 		e.mu.Unlock()
 	}
+	e.live -= j.reserved
+	j.reserved = 0
+	if s := j.seq; s != nil && !e.opt.NoPrefixCache && !j.req.NoCache && s.Shifted() == 0 && s.Len() > 0 && (err == nil || j.ctx.Err() != nil || j.cancel.Load()) {
+		if e.prefix.add(append([]int32(nil), j.tokens[:s.Len()]...), s) {
+			for e.live+e.prefix.bytes > e.budget && e.prefix.evictOldest() {
+				e.mu.Lock()
+				e.stats.PrefixEvictions++
+				e.mu.Unlock()
+			}
+		}
+	}
 	j.seq = nil
+	e.kvStats()
 	res := &j.res
 	if err != nil {
 		res = nil
@@ -386,6 +473,9 @@ func (e *Engine) traceStep(j *job, r *model.Runner, nseq, n, rows int, dt time.D
 		kind = "prefill"
 	}
 	st := TraceStep{Step: len(j.res.Trace), Kind: kind, Tokens: n, KVLen: j.seq.Len(), Batch: nseq, Duration: dt}
+	if st.Step == 0 {
+		st.Reused = j.res.Reused
+	}
 	dim := e.model.Dim
 	for _, l := range r.Shapes {
 		shape := func(rows int) [3]int {
