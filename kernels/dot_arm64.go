@@ -45,6 +45,21 @@ func oneQ4(k blockKernel) func(w, x []byte) float32 {
 	}
 }
 
+// rows4Kernel is the four-row decode kernel: acc[4*k:4*k+4] are row k's lanes.
+type rows4Kernel func(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+func rows4(k rows4Kernel, blockBytes int) func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
+	return func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
+		n := len(w0)
+		nb := n / blockBytes
+		var acc [16]float32
+		k(w0, w1[:n], w2[:n], w3[:n], x[:nb*q8b], nb, f16tab, &acc)
+		for r := range 4 {
+			dst[r] = sum4((*[4]float32)(acc[4*r:]))
+		}
+	}
+}
+
 func four(k block4Kernel, blockBytes int) func(w, x []byte, stride int, dst *[4]float32) {
 	return func(w, x []byte, stride int, dst *[4]float32) {
 		nb := len(w) / blockBytes
@@ -68,7 +83,7 @@ var (
 		dot:   dotNEONGo, axpy: axpyNEONGo,
 		q8: oneQ8(q8DotNEON), q4: oneQ4(q4DotNEON),
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
-		q8r4: rowsOf(oneQ8(q8DotNEON)), q4r4: rowsOf(oneQ4(q4DotNEON)),
+		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		quant: quantizeQ8,
 	})
 	sdotVariant = withTiles(&variant{
@@ -77,7 +92,7 @@ var (
 		dot:   dotNEONGo, axpy: axpyNEONGo,
 		q8: oneQ8(q8DotSDOT), q4: oneQ4(q4DotSDOT),
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
-		q8r4: rowsOf(oneQ8(q8DotSDOT)), q4r4: rowsOf(oneQ4(q4DotSDOT)),
+		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		quant: quantizeQ8,
 	})
 )
@@ -142,3 +157,15 @@ func dotNEON(a, b []float32, acc *[4]float32)
 
 //go:noescape
 func axpyNEON(a float32, x, y []float32)
+
+//go:noescape
+func q4Rows4NEON(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func q4Rows4SDOT(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func q8Rows4NEON(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func q8Rows4SDOT(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[16]float32)

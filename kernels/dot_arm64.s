@@ -72,6 +72,56 @@
 
 #define Q8LOAD VLD1.P 32(R0), [V0.B16, V1.B16]
 
+// Four-row decode kernels: rows at R0, R7, R9, R10 against one token at R1.
+// The token's scale (F19) and quants (V2, V3) are loaded once per block.
+
+// RSCALE sets V18 to f16(d_w at (wr)) * F19 in all lanes; wr moves to the quants.
+#define RSCALE(wr) \
+	MOVHU (wr), R5          \
+	MOVWU (R3)(R5<<2), R5   \
+	FMOVS R5, F16           \
+	FMULS F19, F16, F16     \
+	VDUP  V16.S[0], V18.S4  \
+	ADD   $2, wr
+
+#define Q4LOADR(wr) \
+	VLD1.P 16(wr), [V0.B16]           \
+	VUSHR  $4, V0.B16, V1.B16         \
+	VAND   V30.B16, V0.B16, V0.B16    \
+	VSUB   V29.B16, V0.B16, V0.B16    \
+	VSUB   V29.B16, V1.B16, V1.B16
+
+#define Q8LOADR(wr) VLD1.P 32(wr), [V0.B16, V1.B16]
+
+#define ROWR(wr, LOADR, IDOTM, acc) \
+	RSCALE(wr)  \
+	LOADR(wr)   \
+	IDOTM       \
+	ACC(acc)
+
+#define R4PROLOGUE \
+	MOVD w0_base+0(FP), R0      \
+	MOVD w1_base+24(FP), R7     \
+	MOVD w2_base+48(FP), R9     \
+	MOVD w3_base+72(FP), R10    \
+	MOVD x_base+96(FP), R1      \
+	MOVD nb+120(FP), R2         \
+	MOVD tab+128(FP), R3        \
+	MOVD acc+136(FP), R4        \
+	CONSTS                      \
+	VEOR V7.B16, V7.B16, V7.B16 \
+	VEOR V8.B16, V8.B16, V8.B16 \
+	VEOR V9.B16, V9.B16, V9.B16 \
+	VEOR V10.B16, V10.B16, V10.B16
+
+// R4TOKEN loads the token's block: F19 = f16(d_x), V2/V3 = quants.
+#define R4TOKEN \
+	MOVHU  (R1), R6                  \
+	MOVWU  (R3)(R6<<2), R6           \
+	FMOVS  R6, F19                   \
+	ADD    $2, R1                    \
+	VLD1.P 32(R1), [V2.B16, V3.B16]
+
 // X4BODY does one weight block (already in V0, V1; d_w in F16) against the
 // four tokens at R1, R7, R9, R10, accumulating into V7, V8, V9, V10.
 #define X4BODY(IDOTM) \
@@ -326,3 +376,71 @@ axpyloop:
 
 axpydone:
 	RET
+
+// func q4Rows4NEON(w0, w1, w2, w3, x []byte, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q4Rows4NEON(SB), NOSPLIT, $0-144
+	R4PROLOGUE
+	CBZ R2, q4rows4neondone
+
+q4rows4neonloop:
+	R4TOKEN
+	ROWR(R0, Q4LOADR, IDOT, V7.S4)
+	ROWR(R7, Q4LOADR, IDOT, V8.S4)
+	ROWR(R9, Q4LOADR, IDOT, V9.S4)
+	ROWR(R10, Q4LOADR, IDOT, V10.S4)
+	SUBS $1, R2
+	BNE  q4rows4neonloop
+
+q4rows4neondone:
+	X4EPILOGUE
+
+// func q4Rows4SDOT(w0, w1, w2, w3, x []byte, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q4Rows4SDOT(SB), NOSPLIT, $0-144
+	R4PROLOGUE
+	CBZ R2, q4rows4sdotdone
+
+q4rows4sdotloop:
+	R4TOKEN
+	ROWR(R0, Q4LOADR, IDOTDP, V7.S4)
+	ROWR(R7, Q4LOADR, IDOTDP, V8.S4)
+	ROWR(R9, Q4LOADR, IDOTDP, V9.S4)
+	ROWR(R10, Q4LOADR, IDOTDP, V10.S4)
+	SUBS $1, R2
+	BNE  q4rows4sdotloop
+
+q4rows4sdotdone:
+	X4EPILOGUE
+
+// func q8Rows4NEON(w0, w1, w2, w3, x []byte, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q8Rows4NEON(SB), NOSPLIT, $0-144
+	R4PROLOGUE
+	CBZ R2, q8rows4neondone
+
+q8rows4neonloop:
+	R4TOKEN
+	ROWR(R0, Q8LOADR, IDOT, V7.S4)
+	ROWR(R7, Q8LOADR, IDOT, V8.S4)
+	ROWR(R9, Q8LOADR, IDOT, V9.S4)
+	ROWR(R10, Q8LOADR, IDOT, V10.S4)
+	SUBS $1, R2
+	BNE  q8rows4neonloop
+
+q8rows4neondone:
+	X4EPILOGUE
+
+// func q8Rows4SDOT(w0, w1, w2, w3, x []byte, nb int, tab *[65536]float32, acc *[16]float32)
+TEXT ·q8Rows4SDOT(SB), NOSPLIT, $0-144
+	R4PROLOGUE
+	CBZ R2, q8rows4sdotdone
+
+q8rows4sdotloop:
+	R4TOKEN
+	ROWR(R0, Q8LOADR, IDOTDP, V7.S4)
+	ROWR(R7, Q8LOADR, IDOTDP, V8.S4)
+	ROWR(R9, Q8LOADR, IDOTDP, V9.S4)
+	ROWR(R10, Q8LOADR, IDOTDP, V10.S4)
+	SUBS $1, R2
+	BNE  q8rows4sdotloop
+
+q8rows4sdotdone:
+	X4EPILOGUE
