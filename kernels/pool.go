@@ -289,72 +289,16 @@ func (p *Pool) chunk(j *job, id, c int) {
 
 	switch m.Type {
 	case Q8_0, Q4_0:
-		one, four := j.v.q8, j.v.q8x4
-		if m.Type == Q4_0 {
-			one, four = j.v.q4, j.v.q4x4
-		}
-		xq, stride := p.xq, j.stride
-		out := &p.quads[id]
-		if t1-t0 < 4 {
-			// Decode: rows in fours share each activation block's loads.
-			rows4 := j.v.q8r4
-			if m.Type == Q4_0 {
-				rows4 = j.v.q4r4
-			}
-			r := r0
-			for ; r+4 <= r1; r += 4 {
-				w := m.Data[r*rb : (r+4)*rb]
-				for t := t0; t < t1; t++ {
-					rows4(w[:rb], w[rb:2*rb], w[2*rb:3*rb], w[3*rb:], xq[t*stride:(t+1)*stride], out)
-					dst[t*rows+r], dst[t*rows+r+1], dst[t*rows+r+2], dst[t*rows+r+3] = out[0], out[1], out[2], out[3]
-				}
-			}
-			for ; r < r1; r++ {
-				for t := t0; t < t1; t++ {
-					dst[t*rows+r] = one(m.Data[r*rb:(r+1)*rb], xq[t*stride:(t+1)*stride])
-				}
-			}
-			return
-		}
 		if t1-t0 <= 8 {
-			for r := r0; r < r1; r++ {
-				w := m.Data[r*rb : (r+1)*rb]
-				t := t0
-				for ; t+4 <= t1; t += 4 {
-					four(w, xq[t*stride:], stride, out)
-					dst[t*rows+r], dst[(t+1)*rows+r], dst[(t+2)*rows+r], dst[(t+3)*rows+r] = out[0], out[1], out[2], out[3]
-				}
-				for ; t < t1; t++ {
-					dst[t*rows+r] = one(w, xq[t*stride:(t+1)*stride])
-				}
-			}
+			// Decode and small batches: each weight row is read once, all
+			// tokens against it while it is in L1.
+			p.blockRect(j, id, r0, r1, t0, t1)
 			return
 		}
-		// Prefill: 4 rows × 4 tokens at a time, then the leftover rows.
-		tile := j.v.q8t44
-		if m.Type == Q4_0 {
-			tile = j.v.q4t44
-		}
-		o16 := &p.tiles[id]
-		t := t0
-		for ; t+4 <= t1; t += 4 {
-			r := r0
-			for ; r+4 <= r1; r += 4 {
-				tile(m.Data[r*rb:(r+4)*rb], rb, xq[t*stride:], stride, o16)
-				for k := range 4 {
-					dst[t*rows+r+k], dst[(t+1)*rows+r+k], dst[(t+2)*rows+r+k], dst[(t+3)*rows+r+k] = o16[4*k], o16[4*k+1], o16[4*k+2], o16[4*k+3]
-				}
-			}
-			for ; r < r1; r++ {
-				four(m.Data[r*rb:(r+1)*rb], xq[t*stride:], stride, out)
-				dst[t*rows+r], dst[(t+1)*rows+r], dst[(t+2)*rows+r], dst[(t+3)*rows+r] = out[0], out[1], out[2], out[3]
-			}
-		}
-		for r := r0; r < r1 && t < t1; r++ {
-			w := m.Data[r*rb : (r+1)*rb]
-			for tt := t; tt < t1; tt++ {
-				dst[tt*rows+r] = one(w, xq[tt*stride:(tt+1)*stride])
-			}
+		// Prefill: four tokens at a time (their activations stay in L1)
+		// against every row of the chunk.
+		for t := t0; t < t1; t += 4 {
+			p.blockRect(j, id, r0, r1, t, min(t+4, t1))
 		}
 	default:
 		cols := m.Cols
@@ -378,6 +322,46 @@ func (p *Pool) chunk(j *job, id, c int) {
 			for t := t0; t < t1; t++ {
 				dst[t*rows+r] = j.v.dot(row, j.x[t*cols:(t+1)*cols])
 			}
+		}
+	}
+}
+
+// blockRect computes rows [r0,r1) × tokens [t0,t1) of a quantized job with
+// the widest kernels that fit: 4×4 tiles, then four rows × one token, one
+// row × four tokens, and single dots for what is left.
+func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
+	m, v := j.m, j.v
+	one, four, rows4, tile := v.q8, v.q8x4, v.q8r4, v.q8t44
+	if m.Type == Q4_0 {
+		one, four, rows4, tile = v.q4, v.q4x4, v.q4r4, v.q4t44
+	}
+	rb, rows, dst := m.RowBytes(), m.Rows, j.dst
+	xq, stride := p.xq, j.stride
+	out, o16 := &p.quads[id], &p.tiles[id]
+	r := r0
+	for ; r+4 <= r1; r += 4 {
+		w := m.Data[r*rb : (r+4)*rb]
+		t := t0
+		for ; t+4 <= t1; t += 4 {
+			tile(w, rb, xq[t*stride:], stride, o16)
+			for k := range 4 {
+				dst[t*rows+r+k], dst[(t+1)*rows+r+k], dst[(t+2)*rows+r+k], dst[(t+3)*rows+r+k] = o16[4*k], o16[4*k+1], o16[4*k+2], o16[4*k+3]
+			}
+		}
+		for ; t < t1; t++ {
+			rows4(w[:rb], w[rb:2*rb], w[2*rb:3*rb], w[3*rb:], xq[t*stride:(t+1)*stride], out)
+			dst[t*rows+r], dst[t*rows+r+1], dst[t*rows+r+2], dst[t*rows+r+3] = out[0], out[1], out[2], out[3]
+		}
+	}
+	for ; r < r1; r++ {
+		w := m.Data[r*rb : (r+1)*rb]
+		t := t0
+		for ; t+4 <= t1; t += 4 {
+			four(w, xq[t*stride:], stride, out)
+			dst[t*rows+r], dst[(t+1)*rows+r], dst[(t+2)*rows+r], dst[(t+3)*rows+r] = out[0], out[1], out[2], out[3]
+		}
+		for ; t < t1; t++ {
+			dst[t*rows+r] = one(w, xq[t*stride:(t+1)*stride])
 		}
 	}
 }
