@@ -158,14 +158,12 @@ func SetMaxFeatures(s string) error {
 }
 
 // Features returns which kernels run: "generic", "avx2+fma",
-// "neon" or "neon+dotprod".
+// "avx2+fma+avx512vnni", "neon" or "neon+dotprod".
 func Features() string { return cur().name }
 
 // Available returns the CPU features the kernels could use, comma
 // separated ("avx2,fma,avx512vnni"), whether or not they are turned off;
-// "" when there are none. avx512vnni is reported for the logs but no kernel
-// needs it yet: with llama.cpp's per-block scaling the float work, not the
-// integer dot, bounds these kernels.
+// "" when there are none.
 func Available() string { return strings.Join(cpuFeatures, ",") }
 
 // variants returns every variant this CPU can run, generic first, for tests

@@ -10,7 +10,7 @@ func archFeatures() []string {
 	if cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3, cpuid.F16C) {
 		fs = append(fs, "avx2", "fma")
 	}
-	// Reported only (see Available): 256-bit VPDPBUSD needs AVX-512 VNNI and VL.
+	// The tiles use EVEX 256-bit VPDPBUSD and Y16-Y31: AVX-512 VNNI, VL and BW.
 	if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512BW, cpuid.AVX512VNNI) {
 		fs = append(fs, "avx512vnni")
 	}

@@ -3,8 +3,9 @@
 // BF16, Q8_0, Q4_0), and the vector operations around them.
 //
 // Each kernel has a plain Go version (the specification, in dot.go and
-// vec.go) and, where it matters for speed, assembly for amd64 (AVX2+FMA)
-// and arm64 (NEON, SDOT). Which one runs is chosen once at start-up
+// vec.go) and, where it matters for speed, assembly for amd64 (AVX2+FMA,
+// plus AVX-512 VNNI prefill tiles) and arm64 (NEON, SDOT). Which one runs is
+// chosen once at start-up
 // from the CPU's features (see Features); the environment variable
 // EDGELM_KERNELS and SetMaxFeatures can only turn features off.
 //
