@@ -49,7 +49,7 @@ type Config struct {
 
 	LogLevel      string        // debug, info, warn, error
 	ShutdownGrace time.Duration // how long in-flight requests may finish after SIGTERM
-	Watchdog      bool          // send WATCHDOG=1 when systemd asks for it (WatchdogSec=)
+	Watchdog      bool          // check the scheduler is alive before each WATCHDOG=1 (false: ping regardless)
 	Watch         bool          // reload when the config file or the model file changes on disk
 }
 

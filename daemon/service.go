@@ -585,10 +585,9 @@ func (s *Service) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !s.Config().Watchdog {
-				continue
-			}
-			if s.alive(&probe, interval) {
+			// watchdog = false keeps systemd's watchdog fed without asking the scheduler;
+			// starving it would get the service killed every WatchdogSec.
+			if !s.Config().Watchdog || s.alive(&probe, interval) {
 				s.notified(sdnotify.Watchdog())
 			} else {
 				s.log.Error("the scheduler looks stuck; not feeding the watchdog")
@@ -605,11 +604,17 @@ type liveness struct {
 	be       Backend
 	progress int64
 	since    time.Time
+	probing  atomic.Bool // a Stats call has not returned yet
 }
 
-// alive asks the backend (Aliver) when it can tell; otherwise the backend is alive when its
-// Stats answer promptly and, with work pending, its token counters moved within the last
-// watchdog interval.
+// stallLimit is how many watchdog intervals work may wait without any token computed before
+// the scheduler counts as stuck. Generous, because one prefill step of a long prompt on a
+// small board can take longer than WatchdogSec.
+const stallLimit = 4
+
+// alive asks the backend when it can tell (Aliver). Otherwise the backend is alive when its
+// Stats answer within a quarter interval and, while requests are active or queued, its token
+// counters moved within the last stallLimit intervals.
 func (s *Service) alive(p *liveness, interval time.Duration) bool {
 	be := s.backend()
 	if be == nil {
@@ -618,8 +623,14 @@ func (s *Service) alive(p *liveness, interval time.Duration) bool {
 	if a, ok := be.(Aliver); ok {
 		return a.Alive()
 	}
+	if !p.probing.CompareAndSwap(false, true) {
+		return false // the last Stats call still hangs
+	}
 	stc := make(chan engine.Stats, 1)
-	go func() { stc <- be.Stats() }()
+	go func() {
+		stc <- be.Stats()
+		p.probing.Store(false)
+	}()
 	var st engine.Stats
 	select {
 	case st = <-stc:
@@ -632,7 +643,7 @@ func (s *Service) alive(p *liveness, interval time.Duration) bool {
 		p.be, p.progress, p.since = be, progress, now
 		return true
 	}
-	return now.Sub(p.since) < interval
+	return now.Sub(p.since) < stallLimit*interval
 }
 
 func (s *Service) statusLoop(ctx context.Context) {

@@ -727,3 +727,78 @@ func TestServiceRealModelSwap(t *testing.T) {
 		t.Errorf("serving %v after the swaps, want aidreams260K-f32.gguf", h["model"])
 	}
 }
+
+// stallBackend is a backend without Alive whose counters the test sets.
+type stallBackend struct {
+	*fakeBackend
+	mu    sync.Mutex
+	st    engine.Stats
+	block chan struct{} // when non-nil, Stats waits on it
+}
+
+func (b *stallBackend) Stats() engine.Stats {
+	b.mu.Lock()
+	block := b.block
+	st := b.st
+	b.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	return st
+}
+
+func TestWatchdogLivenessWithoutAliver(t *testing.T) {
+	be := &stallBackend{fakeBackend: newFake()}
+	s := &Service{}
+	s.be.Store(&backendBox{be})
+	const interval = 40 * time.Millisecond
+	var p liveness
+	set := func(f func(*engine.Stats)) {
+		be.mu.Lock()
+		f(&be.st)
+		be.mu.Unlock()
+	}
+	if !s.alive(&p, interval) {
+		t.Fatal("idle backend not alive")
+	}
+	// Work pending and counters moving: alive.
+	set(func(st *engine.Stats) { st.ActiveSequences = 1 })
+	for range 3 {
+		set(func(st *engine.Stats) { st.GeneratedTokens++ })
+		if !s.alive(&p, interval) {
+			t.Fatal("progressing backend not alive")
+		}
+		time.Sleep(interval)
+	}
+	// Work pending, nothing moves: alive for stallLimit intervals, then stuck.
+	start := time.Now()
+	for s.alive(&p, interval) {
+		if time.Since(start) > 2*stallLimit*interval {
+			t.Fatal("a stalled backend stays alive")
+		}
+		time.Sleep(interval / 4)
+	}
+	if d := time.Since(start); d < (stallLimit-1)*interval {
+		t.Errorf("declared stuck after %v, want about %v", d, stallLimit*interval)
+	}
+	// Idle again: alive.
+	set(func(st *engine.Stats) { st.ActiveSequences = 0 })
+	if !s.alive(&p, interval) {
+		t.Error("idle backend not alive")
+	}
+	// Stats that hang: not alive, and no second probe piles up.
+	be.mu.Lock()
+	be.block = make(chan struct{})
+	be.mu.Unlock()
+	if s.alive(&p, interval) || s.alive(&p, interval) {
+		t.Error("hanging Stats counted as alive")
+	}
+	be.mu.Lock()
+	close(be.block)
+	be.block = nil
+	be.mu.Unlock()
+	time.Sleep(10 * time.Millisecond)
+	if !s.alive(&p, interval) {
+		t.Error("not alive after Stats answer again")
+	}
+}
