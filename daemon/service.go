@@ -19,7 +19,7 @@ import (
 	"edgelm/sdnotify"
 )
 
-// ServiceOptions say where RunService's configuration comes from and, for tests, what stands in
+// ServiceOptions say where a Service's configuration comes from and, for tests, what stands in
 // for the process's signals, exit and model loader.
 type ServiceOptions struct {
 	// ConfigPath is the TOML file (package config); "" runs on config.Defaults changed by Override
@@ -525,9 +525,7 @@ func (s *Service) reload() (swapped bool, err error) {
 			closeBackend(old, s.log)
 			s.log.Info("old model closed after its last request")
 		}()
-		if c.Model != s.watchedPath {
-			s.rewatchModel(c.Model)
-		}
+		s.rewatchModel(c.Model)
 	}
 	s.level.Set(c.SlogLevel())
 	s.cfg.Store(c)
@@ -554,8 +552,8 @@ func (s *Service) startWatching(ctx context.Context, c *config.Config) {
 func (s *Service) rewatchModel(path string) {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
-	if s.watchCtx == nil {
-		return
+	if s.watchCtx == nil || s.watchModel != nil && path == s.watchedPath {
+		return // not watching, or already watching this path
 	}
 	if s.watchModel != nil {
 		s.watchModel()
