@@ -231,15 +231,3 @@ func TestValidateAfterFlags(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
-
-func FuzzParse(f *testing.F) {
-	data, _ := os.ReadFile(examplePath)
-	f.Add(data)
-	f.Add([]byte("[limits]\nmax_tokens = 5\nx = \"\"\"\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data, "/etc")
-		if err == nil && c.Validate() != nil {
-			t.Fatalf("Parse accepted a config Validate refuses: %v", c.Validate())
-		}
-	})
-}
