@@ -142,3 +142,49 @@ func BenchmarkQuantizeQ8(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeStep alternates a decode MatMul with serial vector work on
+// the caller, as a forward pass does: workers must still be awake for the
+// next call (spinning), or pay a wake-up.
+func BenchmarkDecodeStep(b *testing.B) {
+	r := rand.New(rand.NewPCG(13, 13))
+	m, _ := randMat(r, Q4_0, 2048, 2048)
+	x := make([]float32, 2048)
+	randF32(r, x)
+	dst := make([]float32, 2048)
+	for _, serial := range []int{0, 20, 200} { // RMSNorm passes between matmuls
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("between=%dnorms/t=%d", serial, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				for b.Loop() {
+					p.MatMul(dst, m, x, 1)
+					for range serial {
+						RMSNorm(x, x, nil, 1e-5)
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkVectorOps(b *testing.B) {
+	x := make([]float32, 8192)
+	randF32(rand.New(rand.NewPCG(14, 14)), x)
+	y := make([]float32, len(x))
+	for _, op := range []struct {
+		name string
+		f    func()
+	}{
+		{"SiLU", func() { copy(y, x); SiLU(y) }},
+		{"GELU", func() { copy(y, x); GELU(y) }},
+		{"Softmax", func() { copy(y, x); Softmax(y) }},
+		{"RMSNorm", func() { RMSNorm(y, x, x, 1e-6) }},
+	} {
+		b.Run(op.name+"/n=8192", func(b *testing.B) {
+			for b.Loop() {
+				op.f()
+			}
+		})
+	}
+}

@@ -676,3 +676,51 @@ func TestEnvTurnsFeaturesOff(t *testing.T) {
 		t.Logf("EDGELM_KERNELS=%s: running %q", c.env, got)
 	}
 }
+
+func TestExpf(t *testing.T) {
+	worst := 0.0
+	for x := float32(-86.6); x < 88.72; x += 0.0137 {
+		for _, v := range []float32{x, math.Nextafter32(x, 0)} {
+			got, want := float64(expf(v)), math.Exp(float64(v))
+			if rel := math.Abs(got-want) / want; rel > worst {
+				worst = rel
+			}
+		}
+	}
+	if worst > 3e-7 { // 2.5 ulp of float32
+		t.Errorf("expf: worst relative error %g", worst)
+	}
+	t.Logf("expf: worst relative error %g", worst)
+	for _, c := range []struct{ x, want float32 }{
+		{0, 1}, {-1000, 0}, {1000, float32(math.Inf(1))}, {88.7, float32(math.Exp(float64(float32(88.7))))},
+	} {
+		if got := expf(c.x); got != c.want && math.Abs(float64(got-c.want)) > 3e-7*float64(c.want) {
+			t.Errorf("expf(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if v := expf(float32(math.NaN())); v == v {
+		t.Errorf("expf(NaN) = %v", v)
+	}
+}
+
+func TestActivationsWide(t *testing.T) {
+	var x []float32
+	for v := float32(-40); v <= 40; v += 0.01 {
+		x = append(x, v)
+	}
+	si := append([]float32(nil), x...)
+	gl := append([]float32(nil), x...)
+	SiLU(si)
+	GELU(gl)
+	for i, v := range x {
+		u := float64(v)
+		ws := u / (1 + math.Exp(-u))
+		wg := 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u)))
+		if math.Abs(float64(si[i])-ws) > 1e-6*math.Max(1, math.Abs(ws)) {
+			t.Fatalf("SiLU(%v) = %v, want %v", v, si[i], ws)
+		}
+		if math.Abs(float64(gl[i])-wg) > 1e-6*math.Max(1, math.Abs(wg)) {
+			t.Fatalf("GELU(%v) = %v, want %v", v, gl[i], wg)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func Softmax(x []float32) {
 	}
 	var sum float64
 	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
+		e := expf(v - mx)
 		x[i] = e
 		sum += float64(e)
 	}
@@ -103,18 +103,53 @@ func Softmax(x []float32) {
 // SiLU replaces x[i] with x[i] / (1 + exp(-x[i])).
 func SiLU(x []float32) {
 	for i, v := range x {
-		x[i] = v / (1 + float32(math.Exp(float64(-v))))
+		x[i] = v / (1 + expf(-v))
 	}
 }
 
 // GELU replaces x[i] with the tanh approximation used by ggml:
-// 0.5*x*(1 + tanh(sqrt(2/π)*(x + 0.044715*x³))).
+// 0.5*x*(1 + tanh(sqrt(2/π)*(x + 0.044715*x³))), computed as the equal
+// x / (1 + exp(-2u)) with u = sqrt(2/π)*(x + 0.044715*x³), which has no
+// cancellation near 0.
 func GELU(x []float32) {
 	const c = 0.7978845608028654 // sqrt(2/π)
 	for i, v := range x {
-		u := float64(v)
-		x[i] = float32(0.5 * u * (1 + math.Tanh(c*(u+0.044715*u*u*u))))
+		u := c * (v + 0.044715*v*v*v)
+		x[i] = v / (1 + expf(-2*u))
 	}
+}
+
+// expf is e^x in float32 within 2 ulp (Cephes' expf: x = n·ln2 + r with
+// |r| <= ln2/2, a degree-6 polynomial for e^r, then the exponent bits).
+// Results below 2^-125 flush to 0; above the float32 range it is +Inf.
+// It is several times faster than math.Exp, which the activations call once
+// per element.
+func expf(x float32) float32 {
+	const (
+		hi    = 88.72283 // ln(MaxFloat32)
+		lo    = -86.64   // ln(2^-125): below this the result flushes to 0
+		log2e = 1.44269504088896341
+		ln2hi = 0.693359375 // ln2 = ln2hi + ln2lo, ln2hi exact in few bits
+		ln2lo = -2.12194440e-4
+	)
+	switch {
+	case x > hi:
+		return float32(math.Inf(1))
+	case x < lo:
+		return 0
+	case x != x:
+		return x
+	}
+	t := x * log2e
+	// n = round(t), halves away from zero, without a branch.
+	n := int32(t + math.Float32frombits(0x3f000000|math.Float32bits(t)&(1<<31)))
+	fn := float32(n)
+	r := x - fn*ln2hi - fn*ln2lo
+	z := r * r
+	p := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
+	y := p*z + r + 1
+	// 2^n as 2^(n-1)·2 so that n = 128 (x near hi) stays finite.
+	return y * math.Float32frombits(uint32(n-1+127)<<23) * 2
 }
 
 // DotQ8_0 returns the dot product of two equally long runs of Q8_0 blocks:
