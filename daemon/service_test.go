@@ -802,3 +802,30 @@ func TestWatchdogLivenessWithoutAliver(t *testing.T) {
 		t.Error("not alive after Stats answer again")
 	}
 }
+
+// Flags (Override) win over the file, also after a reload that changes the same key.
+func TestServiceFlagsWin(t *testing.T) {
+	dir := shortTempDir(t)
+	writeFile(t, filepath.Join(dir, "a.gguf"), "model A")
+	conf := filepath.Join(dir, "edgelm.toml")
+	writeFile(t, conf, "model = \"a.gguf\"\nsocket = \"d.sock\"\nsampling.top_k = 40\n")
+	sigs := make(chan os.Signal, 1)
+	svc, err := NewService(ServiceOptions{ConfigPath: conf, LogOutput: io.Discard, Signals: sigs, Load: (&loader{}).load,
+		Override: func(c *config.Config) { c.Sampling.TopK = 7 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	st := &svcTest{t: t}
+	st.waitFor(5*time.Second, "serving", func() bool { return svc.backend() != nil })
+	writeFile(t, conf, "model = \"a.gguf\"\nsocket = \"d.sock\"\nsampling.top_k = 50\nsampling.temperature = 0.1\n")
+	st.waitFor(2*time.Second, "reload", func() bool { return svc.Server().Settings().Sampling.Temperature == 0.1 })
+	if k := svc.Server().Settings().Sampling.TopK; k != 7 {
+		t.Errorf("top_k %d after the reload, want the flag's 7", k)
+	}
+	sigs <- syscall.SIGTERM
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}

@@ -241,3 +241,31 @@ func TestServeSocketActivated(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestServeCheckConfig(t *testing.T) {
+	model := testshared.Path(t, "models", "aidreams260K-q4_0.gguf")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "edgelm.toml")
+	for _, tc := range []struct {
+		conf  string
+		flags []string
+		code  int
+		want  string // in stderr
+	}{
+		{"model = \"" + model + "\"\n", nil, 0, ""},
+		{"model = \"" + model + "\"\nthread = 2\n", nil, 1, `edgelm.toml: line 2: unknown key "thread" (did you mean "threads"?)`},
+		{"model = \"missing.gguf\"\n", nil, 1, "no such file"},
+		{"model = \"missing.gguf\"\n", []string{"--model", model}, 0, ""}, // the flag wins
+		{"model = \"" + model + "\"\n", []string{"--threads", "-1"}, 1, `key "threads": -1 is outside 0..1024`},
+	} {
+		if err := os.WriteFile(conf, []byte(tc.conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		args := append([]string{"serve", "--config", conf, "--check-config"}, tc.flags...)
+		code := runMain(args, &stderr)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q %v: exit %d, stderr %q; want exit %d and %q", tc.conf, tc.flags, code, stderr.String(), tc.code, tc.want)
+		}
+	}
+}
