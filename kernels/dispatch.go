@@ -31,6 +31,9 @@ type variant struct {
 	q4t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
+	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x.
+	f16  func(w []byte, x []float32) float32
+	bf16 func(w []byte, x []float32) float32
 }
 
 // tileOf makes a 4×4 tile kernel of a 4-token kernel.
@@ -67,6 +70,7 @@ var genericVariant = withTiles(&variant{
 	q8x4: dotQ8x4Go, q4x4: dotQ4x4Go,
 	q8r4: rowsOf(dotQ8Go), q4r4: rowsOf(dotQ4Go),
 	quant: quantizeQ8,
+	f16:   f16DotGo, bf16: bf16DotGo,
 })
 
 // allFeatures names every feature any architecture's kernels use, so a

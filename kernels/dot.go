@@ -66,6 +66,36 @@ func dotGo(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// f16DotGo is `for i := range x { s += f16(w[2i:]) * x[i] }`, in float32.
+func f16DotGo(w []byte, x []float32) float32 {
+	w = w[:2*len(x)]
+	var s0, s1 float32
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		s0 += f16tab[u16le(w[2*i:])] * x[i]
+		s1 += f16tab[u16le(w[2*i+2:])] * x[i+1]
+	}
+	if i < len(x) {
+		s0 += f16tab[u16le(w[2*i:])] * x[i]
+	}
+	return s0 + s1
+}
+
+// bf16DotGo is f16DotGo for bfloat16 halves.
+func bf16DotGo(w []byte, x []float32) float32 {
+	w = w[:2*len(x)]
+	var s0, s1 float32
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		s0 += quant.BF16ToF32(u16le(w[2*i:])) * x[i]
+		s1 += quant.BF16ToF32(u16le(w[2*i+2:])) * x[i+1]
+	}
+	if i < len(x) {
+		s0 += quant.BF16ToF32(u16le(w[2*i:])) * x[i]
+	}
+	return s0 + s1
+}
+
 // axpyGo is `for i, v := range x { y[i] += a * v }`.
 func axpyGo(a float32, x, y []float32) {
 	y = y[:len(x)]

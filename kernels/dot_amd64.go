@@ -52,7 +52,25 @@ var avx2Variant = withTiles(&variant{
 		nb := len(src) / qk
 		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
 	},
+	f16:  halfDot(f16DotAVX2, f16DotGo),
+	bf16: halfDot(bf16DotAVX2, bf16DotGo),
 })
+
+// halfDot runs the assembly on whole groups of 32 and Go on the tail.
+func halfDot(asm, tail func(w []byte, x []float32) float32) func(w []byte, x []float32) float32 {
+	return func(w []byte, x []float32) float32 {
+		w = w[:2*len(x)]
+		n := len(x) &^ 31
+		var s float32
+		if n > 0 {
+			s = asm(w[:2*n], x[:n])
+		}
+		if n < len(x) {
+			s += tail(w[2*n:], x[n:])
+		}
+		return s
+	}
+}
 
 func q8AVX2Go(w, x []byte) float32 {
 	nb := len(w) / q8b
@@ -110,6 +128,12 @@ func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[
 
 //go:noescape
 func quantizeQ8AVX2(dst []byte, src []float32, nb int)
+
+//go:noescape
+func f16DotAVX2(w []byte, x []float32) float32
+
+//go:noescape
+func bf16DotAVX2(w []byte, x []float32) float32
 
 //go:noescape
 func dotAVX2(a, b []float32) float32

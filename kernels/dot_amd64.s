@@ -499,3 +499,79 @@ qnext:
 qdone:
 	VZEROUPPER
 	RET
+
+// func f16DotAVX2(w []byte, x []float32) float32
+// Σ f16(w[i]) * x[i] for len(x) elements, a multiple of 32; w holds 2*len(x) bytes.
+TEXT ·f16DotAVX2(SB), NOSPLIT, $0-52
+	MOVQ   w_base+0(FP), SI
+	MOVQ   x_base+24(FP), DI
+	MOVQ   x_len+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	SHRQ   $5, CX
+	JZ     f16done
+
+f16loop:
+	VCVTPH2PS   (SI), Y4
+	VCVTPH2PS   16(SI), Y5
+	VCVTPH2PS   32(SI), Y6
+	VCVTPH2PS   48(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $64, SI
+	ADDQ        $128, DI
+	DECQ        CX
+	JNZ         f16loop
+
+f16done:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func bf16DotAVX2(w []byte, x []float32) float32
+// Σ bf16(w[i]) * x[i]; a bfloat16 is the top half of a float32.
+TEXT ·bf16DotAVX2(SB), NOSPLIT, $0-52
+	MOVQ   w_base+0(FP), SI
+	MOVQ   x_base+24(FP), DI
+	MOVQ   x_len+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	SHRQ   $5, CX
+	JZ     bf16done
+
+bf16loop:
+	VPMOVZXWD   (SI), Y4
+	VPMOVZXWD   16(SI), Y5
+	VPMOVZXWD   32(SI), Y6
+	VPMOVZXWD   48(SI), Y7
+	VPSLLD      $16, Y4, Y4
+	VPSLLD      $16, Y5, Y5
+	VPSLLD      $16, Y6, Y6
+	VPSLLD      $16, Y7, Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $64, SI
+	ADDQ        $128, DI
+	DECQ        CX
+	JNZ         bf16loop
+
+bf16done:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+48(FP)
+	VZEROUPPER
+	RET

@@ -346,6 +346,23 @@ func TestFloatKernels(t *testing.T) {
 					if math.Abs(float64(got)-want) > 1e-7*float64(n+16)*mag+1e-30 {
 						t.Fatalf("dot n=%d off=%d: %v, want %v", n, off, got, want)
 					}
+					h16 := misaligned(2*n, (off+3)%4)
+					hb := misaligned(2*n, off)
+					var w16, wb, m16, mb float64
+					for i := range a {
+						binary.LittleEndian.PutUint16(h16[2*i:], quant.F32ToF16(a[i]))
+						binary.LittleEndian.PutUint16(hb[2*i:], quant.F32ToBF16(a[i]))
+						p16 := float64(quant.F16ToF32(quant.F32ToF16(a[i]))) * float64(b[i])
+						pb := float64(quant.BF16ToF32(quant.F32ToBF16(a[i]))) * float64(b[i])
+						w16, m16 = w16+p16, m16+math.Abs(p16)
+						wb, mb = wb+pb, mb+math.Abs(pb)
+					}
+					if g := v.f16(h16, b); math.Abs(float64(g)-w16) > 1e-7*float64(n+16)*m16+1e-30 {
+						t.Fatalf("f16 dot n=%d off=%d: %v, want %v", n, off, g, w16)
+					}
+					if g := v.bf16(hb, b); math.Abs(float64(g)-wb) > 1e-7*float64(n+16)*mb+1e-30 {
+						t.Fatalf("bf16 dot n=%d off=%d: %v, want %v", n, off, g, wb)
+					}
 					y := misalignedF32(n, (off+2)%4)
 					randF32(r, y)
 					wantY := make([]float32, n)

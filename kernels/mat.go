@@ -132,7 +132,7 @@ func rowTo(t WType, dst []float32, src []byte) {
 		}
 	case F16:
 		for j := range dst {
-			dst[j] = quant.F16ToF32(u16le(src[2*j:]))
+			dst[j] = f16tab[u16le(src[2*j:])]
 		}
 	case BF16:
 		for j := range dst {
