@@ -175,6 +175,7 @@ type StreamResult struct {
 	MaxBytes int64     `json:"max_kv_bytes"`  // the cache's largest size along the way
 	EndBytes int64     `json:"end_kv_bytes"`  // its size at the end
 	MaxLen   int       `json:"max_kv_tokens"` // the most tokens cached at once
+	NLL      []float64 `json:"-"`             // negative log-likelihood of each scored token
 }
 
 // Stream feeds tokens one at a time, predicting each from those before it, with the cache bounded by
@@ -190,7 +191,9 @@ func Stream(m *model.Model, pool *kernels.Pool, tokens []int32, ctx, sinks, disc
 	var nll float64
 	score := func(i int) {
 		if i+1 < len(tokens) {
-			nll -= logSoftmax(logits)[tokens[i+1]]
+			l := -logSoftmax(logits)[tokens[i+1]]
+			nll += l
+			res.NLL = append(res.NLL, l)
 			res.Tokens++
 			if res.Tokens%every == 0 {
 				res.Running = append(res.Running, math.Exp(nll/float64(res.Tokens)))
