@@ -9,6 +9,7 @@ import (
 
 	"edgelm/gguf"
 	"edgelm/kernels"
+	"edgelm/kvcache"
 	"edgelm/model"
 	"edgelm/tokenizer"
 )
@@ -77,9 +78,16 @@ func infoCmd(args []string, w io.Writer) error {
 		if n <= 0 {
 			n = c.ContextLength
 		}
-		perTok := int64(c.Layers) * int64(c.KVDim()) * 2 * 4
-		fmt.Fprintf(w, "memory:        weights %s mapped from the file (shared, not copied); KV cache f32 %s/token, %s for %d tokens\n",
-			bytesStr(size), bytesStr(perTok), bytesStr(perTok*int64(n)), n)
+		fmt.Fprintf(w, "memory:        weights %s mapped from the file (shared, not copied)\n", bytesStr(size))
+		fmt.Fprintf(w, "KV cache:     ")
+		for _, t := range []kvcache.Type{kvcache.F32, kvcache.F16, kvcache.Q8_0, kvcache.Q4_0} {
+			sh := kvcache.Shape{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim, TypeK: t, TypeV: t}
+			if sh.Check() != nil {
+				continue
+			}
+			fmt.Fprintf(w, " %s %s/token (%s for %d tokens);", t, bytesStr(sh.BytesPerToken()), bytesStr(sh.BytesPerToken()*int64(n)), n)
+		}
+		fmt.Fprintln(w)
 	}
 	if tok, err := tokenizer.FromGGUF(f); err != nil {
 		fmt.Fprintf(w, "tokenizer:     %v\n", err)
