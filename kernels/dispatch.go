@@ -34,6 +34,9 @@ type variant struct {
 	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x.
 	f16  func(w []byte, x []float32) float32
 	bf16 func(w []byte, x []float32) float32
+	// Activations, as SiLU and GELU; expsum is Softmax's exponentiation.
+	silu, gelu func(x []float32)
+	expsum     func(x []float32, m float32) float64
 }
 
 // tileOf makes a 4×4 tile kernel of a 4-token kernel.
@@ -71,6 +74,7 @@ var genericVariant = withTiles(&variant{
 	q8r4: rowsOf(dotQ8Go), q4r4: rowsOf(dotQ4Go),
 	quant: quantizeQ8,
 	f16:   f16DotGo, bf16: bf16DotGo,
+	silu: siluGo, gelu: geluGo, expsum: expSumGo,
 })
 
 // allFeatures names every feature any architecture's kernels use, so a

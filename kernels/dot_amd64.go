@@ -54,6 +54,20 @@ var avx2Variant = withTiles(&variant{
 	},
 	f16:  halfDot(f16DotAVX2, f16DotGo),
 	bf16: halfDot(bf16DotAVX2, bf16DotGo),
+	silu: func(x []float32) {
+		n := len(x) &^ 7
+		siluAVX2(x[:n])
+		siluGo(x[n:])
+	},
+	gelu: func(x []float32) {
+		n := len(x) &^ 7
+		geluAVX2(x[:n])
+		geluGo(x[n:])
+	},
+	expsum: func(x []float32, m float32) float64 {
+		n := len(x) &^ 7
+		return expSumAVX2(x[:n], m) + expSumGo(x[n:], m)
+	},
 })
 
 // halfDot runs the assembly on whole groups of 32 and Go on the tail.
@@ -134,6 +148,15 @@ func f16DotAVX2(w []byte, x []float32) float32
 
 //go:noescape
 func bf16DotAVX2(w []byte, x []float32) float32
+
+//go:noescape
+func siluAVX2(x []float32)
+
+//go:noescape
+func geluAVX2(x []float32)
+
+//go:noescape
+func expSumAVX2(x []float32, m float32) float64
 
 //go:noescape
 func dotAVX2(a, b []float32) float32

@@ -575,3 +575,195 @@ bf16done:
 	VMOVSS X0, ret+48(FP)
 	VZEROUPPER
 	RET
+
+// Vector exp for the activations: expf's method (vec.go) on 8 lanes, with n
+// rounded to nearest even (VROUNDPS) instead of away from zero, which changes
+// nothing but which half of [-ln2/2, ln2/2] r falls in. Lanes below exlo
+// flush to 0; above exhi they saturate at e^exhi (finite).
+DATA exlo<>+0(SB)/8, $0xc2ad47aec2ad47ae
+DATA exlo<>+8(SB)/8, $0xc2ad47aec2ad47ae
+DATA exlo<>+16(SB)/8, $0xc2ad47aec2ad47ae
+DATA exlo<>+24(SB)/8, $0xc2ad47aec2ad47ae
+GLOBL exlo<>(SB), RODATA|NOPTR, $32
+DATA exhi<>+0(SB)/8, $0x42b1721742b17217
+DATA exhi<>+8(SB)/8, $0x42b1721742b17217
+DATA exhi<>+16(SB)/8, $0x42b1721742b17217
+DATA exhi<>+24(SB)/8, $0x42b1721742b17217
+GLOBL exhi<>(SB), RODATA|NOPTR, $32
+DATA exlog2e<>+0(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA exlog2e<>+8(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA exlog2e<>+16(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA exlog2e<>+24(SB)/8, $0x3fb8aa3b3fb8aa3b
+GLOBL exlog2e<>(SB), RODATA|NOPTR, $32
+DATA exln2hi<>+0(SB)/8, $0x3f3180003f318000
+DATA exln2hi<>+8(SB)/8, $0x3f3180003f318000
+DATA exln2hi<>+16(SB)/8, $0x3f3180003f318000
+DATA exln2hi<>+24(SB)/8, $0x3f3180003f318000
+GLOBL exln2hi<>(SB), RODATA|NOPTR, $32
+DATA exln2lo<>+0(SB)/8, $0xb95e8083b95e8083
+DATA exln2lo<>+8(SB)/8, $0xb95e8083b95e8083
+DATA exln2lo<>+16(SB)/8, $0xb95e8083b95e8083
+DATA exln2lo<>+24(SB)/8, $0xb95e8083b95e8083
+GLOBL exln2lo<>(SB), RODATA|NOPTR, $32
+DATA exc0<>+0(SB)/8, $0x3950696739506967
+DATA exc0<>+8(SB)/8, $0x3950696739506967
+DATA exc0<>+16(SB)/8, $0x3950696739506967
+DATA exc0<>+24(SB)/8, $0x3950696739506967
+GLOBL exc0<>(SB), RODATA|NOPTR, $32
+DATA exc1<>+0(SB)/8, $0x3ab743ce3ab743ce
+DATA exc1<>+8(SB)/8, $0x3ab743ce3ab743ce
+DATA exc1<>+16(SB)/8, $0x3ab743ce3ab743ce
+DATA exc1<>+24(SB)/8, $0x3ab743ce3ab743ce
+GLOBL exc1<>(SB), RODATA|NOPTR, $32
+DATA exc2<>+0(SB)/8, $0x3c0889083c088908
+DATA exc2<>+8(SB)/8, $0x3c0889083c088908
+DATA exc2<>+16(SB)/8, $0x3c0889083c088908
+DATA exc2<>+24(SB)/8, $0x3c0889083c088908
+GLOBL exc2<>(SB), RODATA|NOPTR, $32
+DATA exc3<>+0(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA exc3<>+8(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA exc3<>+16(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA exc3<>+24(SB)/8, $0x3d2aa9c13d2aa9c1
+GLOBL exc3<>(SB), RODATA|NOPTR, $32
+DATA exc4<>+0(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA exc4<>+8(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA exc4<>+16(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA exc4<>+24(SB)/8, $0x3e2aaaaa3e2aaaaa
+GLOBL exc4<>(SB), RODATA|NOPTR, $32
+DATA exc5<>+0(SB)/8, $0x3f0000003f000000
+DATA exc5<>+8(SB)/8, $0x3f0000003f000000
+DATA exc5<>+16(SB)/8, $0x3f0000003f000000
+DATA exc5<>+24(SB)/8, $0x3f0000003f000000
+GLOBL exc5<>(SB), RODATA|NOPTR, $32
+DATA exone<>+0(SB)/8, $0x3f8000003f800000
+DATA exone<>+8(SB)/8, $0x3f8000003f800000
+DATA exone<>+16(SB)/8, $0x3f8000003f800000
+DATA exone<>+24(SB)/8, $0x3f8000003f800000
+GLOBL exone<>(SB), RODATA|NOPTR, $32
+DATA ex126<>+0(SB)/8, $0x7e0000007e
+DATA ex126<>+8(SB)/8, $0x7e0000007e
+DATA ex126<>+16(SB)/8, $0x7e0000007e
+DATA ex126<>+24(SB)/8, $0x7e0000007e
+GLOBL ex126<>(SB), RODATA|NOPTR, $32
+DATA exsign<>+0(SB)/8, $0x8000000080000000
+DATA exsign<>+8(SB)/8, $0x8000000080000000
+DATA exsign<>+16(SB)/8, $0x8000000080000000
+DATA exsign<>+24(SB)/8, $0x8000000080000000
+GLOBL exsign<>(SB), RODATA|NOPTR, $32
+DATA exgk1<>+0(SB)/8, $0xbfcc422abfcc422a
+DATA exgk1<>+8(SB)/8, $0xbfcc422abfcc422a
+DATA exgk1<>+16(SB)/8, $0xbfcc422abfcc422a
+DATA exgk1<>+24(SB)/8, $0xbfcc422abfcc422a
+GLOBL exgk1<>(SB), RODATA|NOPTR, $32
+DATA exgk2<>+0(SB)/8, $0xbd922279bd922279
+DATA exgk2<>+8(SB)/8, $0xbd922279bd922279
+DATA exgk2<>+16(SB)/8, $0xbd922279bd922279
+DATA exgk2<>+24(SB)/8, $0xbd922279bd922279
+GLOBL exgk2<>(SB), RODATA|NOPTR, $32
+
+// EXP8 sets x to e^x in all lanes; n, r, m are scratch.
+#define EXP8(x, n, r, m) \
+	VCMPPS       $1, exlo<>(SB), x, m  \
+	VMAXPS       exlo<>(SB), x, x      \
+	VMINPS       exhi<>(SB), x, x      \
+	VMULPS       exlog2e<>(SB), x, n   \
+	VROUNDPS     $0, n, n              \
+	VFNMADD231PS exln2hi<>(SB), n, x   \
+	VFNMADD231PS exln2lo<>(SB), n, x   \
+	VMOVAPS      exc0<>(SB), r         \
+	VFMADD213PS  exc1<>(SB), x, r      \
+	VFMADD213PS  exc2<>(SB), x, r      \
+	VFMADD213PS  exc3<>(SB), x, r      \
+	VFMADD213PS  exc4<>(SB), x, r      \
+	VFMADD213PS  exc5<>(SB), x, r      \
+	VFMADD213PS  exone<>(SB), x, r     \
+	VFMADD213PS  exone<>(SB), x, r     \
+	VCVTPS2DQ    n, n                  \
+	VPADDD       ex126<>(SB), n, n     \
+	VPSLLD       $23, n, n             \
+	VMULPS       n, r, x               \
+	VADDPS       x, x, x               \
+	VANDNPS      x, m, x
+
+// func siluAVX2(x []float32)
+// x[i] = x[i] / (1 + e^-x[i]) for len(x) a multiple of 8.
+TEXT ·siluAVX2(SB), NOSPLIT, $0-24
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	SHRQ $3, CX
+	JZ   silundone
+
+siluloop:
+	VMOVUPS (SI), Y5
+	VXORPS  exsign<>(SB), Y5, Y0
+	EXP8(Y0, Y1, Y2, Y3)
+	VADDPS  exone<>(SB), Y0, Y0
+	VDIVPS  Y0, Y5, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     siluloop
+
+silundone:
+	VZEROUPPER
+	RET
+
+// func geluAVX2(x []float32)
+// x[i] = x[i] / (1 + e^(-2u)), u = sqrt(2/π)(x + 0.044715x³), len(x) a multiple of 8.
+TEXT ·geluAVX2(SB), NOSPLIT, $0-24
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	SHRQ $3, CX
+	JZ   geludone
+
+geluloop:
+	VMOVUPS     (SI), Y5
+	VMULPS      Y5, Y5, Y0
+	VMOVAPS     exgk2<>(SB), Y4
+	VFMADD213PS exgk1<>(SB), Y0, Y4
+	VMULPS      Y5, Y4, Y0
+	EXP8(Y0, Y1, Y2, Y3)
+	VADDPS      exone<>(SB), Y0, Y0
+	VDIVPS      Y0, Y5, Y0
+	VMOVUPS     Y0, (SI)
+	ADDQ        $32, SI
+	DECQ        CX
+	JNZ         geluloop
+
+geludone:
+	VZEROUPPER
+	RET
+
+// func expSumAVX2(x []float32, m float32) float64
+// x[i] = e^(x[i]-m) for len(x) a multiple of 8; returns Σ x[i] in float64.
+TEXT ·expSumAVX2(SB), NOSPLIT, $0-40
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSS m+24(FP), Y6
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	SHRQ         $3, CX
+	JZ           expsumdone
+
+expsumloop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y6, Y0, Y0
+	EXP8(Y0, Y1, Y2, Y3)
+	VMOVUPS      Y0, (SI)
+	VCVTPS2PD    X0, Y4
+	VEXTRACTF128 $1, Y0, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y4, Y8, Y8
+	VADDPD       Y5, Y9, Y9
+	ADDQ         $32, SI
+	DECQ         CX
+	JNZ          expsumloop
+
+expsumdone:
+	VADDPD       Y9, Y8, Y8
+	VEXTRACTF128 $1, Y8, X9
+	VADDPD       X9, X8, X8
+	VHADDPD      X8, X8, X8
+	VMOVSD       X8, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -86,6 +86,7 @@ var (
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		quant: quantizeQ8,
 		f16:   f16DotGo, bf16: bf16DotGo,
+		silu: siluGo, gelu: geluGo, expsum: expSumGo,
 	})
 	sdotVariant = withTiles(&variant{
 		name:  "neon+dotprod",
@@ -96,6 +97,7 @@ var (
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		quant: quantizeQ8,
 		f16:   f16DotGo, bf16: bf16DotGo,
+		silu: siluGo, gelu: geluGo, expsum: expSumGo,
 	})
 )
 

@@ -725,19 +725,56 @@ func TestActivationsWide(t *testing.T) {
 	for v := float32(-40); v <= 40; v += 0.01 {
 		x = append(x, v)
 	}
-	si := append([]float32(nil), x...)
-	gl := append([]float32(nil), x...)
-	SiLU(si)
-	GELU(gl)
-	for i, v := range x {
-		u := float64(v)
-		ws := u / (1 + math.Exp(-u))
-		wg := 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u)))
-		if math.Abs(float64(si[i])-ws) > 1e-6*math.Max(1, math.Abs(ws)) {
-			t.Fatalf("SiLU(%v) = %v, want %v", v, si[i], ws)
-		}
-		if math.Abs(float64(gl[i])-wg) > 1e-6*math.Max(1, math.Abs(wg)) {
-			t.Fatalf("GELU(%v) = %v, want %v", v, gl[i], wg)
-		}
+	x = append(x, -200, 200, 0, -0.0)
+	for _, v := range variants() {
+		withVariant(v, func() {
+			for _, n := range []int{0, 1, 7, 8, 9, 17, 130, len(x)} {
+				si := append([]float32(nil), x[:n]...)
+				gl := append([]float32(nil), x[:n]...)
+				SiLU(si)
+				GELU(gl)
+				for i, xv := range x[:n] {
+					u := float64(xv)
+					ws := u / (1 + math.Exp(-u))
+					wg := 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u)))
+					if math.Abs(float64(si[i])-ws) > 1e-6*math.Max(1, math.Abs(ws)) {
+						t.Fatalf("%s: SiLU(%v) = %v, want %v", v.name, xv, si[i], ws)
+					}
+					if math.Abs(float64(gl[i])-wg) > 1e-6*math.Max(1, math.Abs(wg)) {
+						t.Fatalf("%s: GELU(%v) = %v, want %v", v.name, xv, gl[i], wg)
+					}
+				}
+			}
+			// Softmax against float64, over a range wide enough to flush.
+			r := rand.New(rand.NewPCG(15, 15))
+			for n := 0; n <= 130; n++ {
+				s := make([]float32, n)
+				for i := range s {
+					s[i] = float32(r.NormFloat64() * 20)
+				}
+				if n > 3 {
+					s[3] = float32(math.Inf(-1))
+				}
+				want := make([]float64, n)
+				mx, tot := math.Inf(-1), 0.0
+				for _, e := range s {
+					mx = math.Max(mx, float64(e))
+				}
+				for i, e := range s {
+					want[i] = math.Exp(float64(e) - mx)
+					tot += want[i]
+				}
+				d := append([]float32(nil), s...)
+				Softmax(s)
+				for i := range s {
+					// float32's x-max carries up to |x-max|·2^-24 of
+					// relative error into the exponential.
+					tol := (1e-6 + 1.2e-7*math.Abs(float64(d[i])-mx)) * want[i] / tot
+					if w := want[i] / tot; math.Abs(float64(s[i])-w) > tol+1e-37 {
+						t.Fatalf("%s: Softmax n=%d [%d] = %v, want %v", v.name, n, i, s[i], w)
+					}
+				}
+			}
+		})
 	}
 }

@@ -88,12 +88,7 @@ func Softmax(x []float32) {
 		clear(x)
 		return
 	}
-	var sum float64
-	for i, v := range x {
-		e := expf(v - mx)
-		x[i] = e
-		sum += float64(e)
-	}
+	sum := cur().expsum(x, mx)
 	inv := float32(1 / sum)
 	for i := range x {
 		x[i] *= inv
@@ -101,7 +96,9 @@ func Softmax(x []float32) {
 }
 
 // SiLU replaces x[i] with x[i] / (1 + exp(-x[i])).
-func SiLU(x []float32) {
+func SiLU(x []float32) { cur().silu(x) }
+
+func siluGo(x []float32) {
 	for i, v := range x {
 		x[i] = v / (1 + expf(-v))
 	}
@@ -111,12 +108,25 @@ func SiLU(x []float32) {
 // 0.5*x*(1 + tanh(sqrt(2/π)*(x + 0.044715*x³))), computed as the equal
 // x / (1 + exp(-2u)) with u = sqrt(2/π)*(x + 0.044715*x³), which has no
 // cancellation near 0.
-func GELU(x []float32) {
+func GELU(x []float32) { cur().gelu(x) }
+
+func geluGo(x []float32) {
 	const c = 0.7978845608028654 // sqrt(2/π)
 	for i, v := range x {
 		u := c * (v + 0.044715*v*v*v)
 		x[i] = v / (1 + expf(-2*u))
 	}
+}
+
+// expSumGo sets x[i] = e^(x[i]-m) and returns Σ x[i] summed in float64.
+func expSumGo(x []float32, m float32) float64 {
+	var sum float64
+	for i, v := range x {
+		e := expf(v - m)
+		x[i] = e
+		sum += float64(e)
+	}
+	return sum
 }
 
 // expf is e^x in float32 within 2 ulp (Cephes' expf: x = n·ln2 + r with
