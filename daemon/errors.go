@@ -75,8 +75,10 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "model_unavailable",
 			msg: "the model is being unloaded; retry shortly", retryAfter: "5"}
 	case errors.Is(err, engine.ErrContextFull):
-		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "kv_cache_full",
-			msg: "no room in the KV cache for this request now; retry shortly", retryAfter: "2"}
+		// Only with kv_policy "none": the sequence reached the context and may not drop tokens.
+		return badRequest("context_length_exceeded", "%v", err)
+	case errors.Is(err, engine.ErrBudget):
+		return badRequest("kv_budget_exceeded", "%v (lower max_tokens or raise kv_budget)", err)
 	case errors.Is(err, engine.ErrPromptTooLong):
 		return badRequest("context_length_exceeded", "%v", err)
 	case errors.Is(err, engine.ErrInvalidRequest):

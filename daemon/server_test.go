@@ -395,7 +395,8 @@ func TestEngineErrors(t *testing.T) {
 	}{
 		{fmt.Errorf("engine: submit: %w", engine.ErrQueueFull), 429, true, "queue_full"},
 		{engine.ErrClosed, 503, true, "model_unavailable"},
-		{engine.ErrContextFull, 503, true, "kv_cache_full"},
+		{engine.ErrContextFull, 400, false, "context_length_exceeded"},
+		{engine.ErrBudget, 400, false, "kv_budget_exceeded"},
 		{engine.ErrPromptTooLong, 400, false, "context_length_exceeded"},
 		{engine.ErrInvalidRequest, 400, false, "invalid_value"},
 		{errors.New("kernel exploded"), 500, false, "internal_error"},
