@@ -10,10 +10,13 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,9 +251,44 @@ func (s *Server) Handler() http.Handler {
 			writeError(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
 			return
 		}
+		// ReadHeaderTimeout stops at the headers, so a client that sends headers and then stalls
+		// its body would hold a connection and a goroutine forever (faults.TestSlowBody). The
+		// body gets its own deadline here rather than a server-wide ReadTimeout so that it is
+		// lifted as soon as the body is in and never lingers over a long stream.
+		rc := http.NewResponseController(sw)
+		if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		}
 		r.Body = http.MaxBytesReader(sw, r.Body, rt.s.MaxBodyBytes)
 		rte.h(sw, r)
 	})
+}
+
+// bodyReadTimeout bounds the time from the end of the headers to the end of the body, as
+// ReadHeaderTimeout bounds the headers. A body over the 1 MiB default takes milliseconds on a
+// Unix socket.
+const bodyReadTimeout = 10 * time.Second
+
+// deadlineBody lifts the connection's read deadline when the body ends, so a long stream that
+// follows is not cut off by it. After a failed read the deadline stays: the connection is done.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+// Read passes the body through; a body that missed its deadline is a 408 request_timeout.
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout",
+			msg: fmt.Sprintf("request body not received within %v of the headers", bodyReadTimeout)}
+	}
+	return n, err
 }
 
 // allowed checks the peer of a Unix socket against the allowed uids and gids and logs refusals.
