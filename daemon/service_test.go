@@ -140,7 +140,7 @@ func startService(t *testing.T, conf string, ld *loader) *svcTest {
 			t.Logf("service log:\n%s", st.logs.String())
 		}
 	})
-	st.waitFor(5*time.Second, "serving", func() bool {
+	st.waitFor(slow, "serving", func() bool {
 		code, _, err := st.get("/health")
 		return err == nil && code == http.StatusOK
 	})
@@ -270,6 +270,10 @@ func (l *load) end(t *testing.T) map[string]int {
 	return l.answers
 }
 
+// slow bounds waits whose speed is not what a test checks: generous, for busy CI machines and
+// the race detector. Reload latency itself is checked against a second where the issue asks.
+const slow = 20 * time.Second
+
 func (st *svcTest) waitFor(d time.Duration, what string, ok func() bool) time.Duration {
 	st.t.Helper()
 	start := time.Now()
@@ -313,7 +317,7 @@ func TestServiceReloadLive(t *testing.T) {
 		t.Errorf("max_tokens cap %d, want 100", got)
 	}
 	// New requests use the new default temperature.
-	st.waitFor(time.Second, "requests see temperature 0.3", func() bool {
+	st.waitFor(slow, "requests see temperature 0.3", func() bool {
 		st.complete()
 		st.ld.all()[0].mu.Lock()
 		defer st.ld.all()[0].mu.Unlock()
@@ -346,7 +350,7 @@ func TestServiceBadConfigKeepsServing(t *testing.T) {
 	l := st.startLoad(2)
 	st.write("model = \"a.gguf\"\nthread = 2\n")
 	var errText string
-	st.waitFor(time.Second, "failed reload on /health", func() bool {
+	st.waitFor(slow, "failed reload on /health", func() bool {
 		r, _ := st.health()["reload"].(map[string]any)
 		if r == nil || r["ok"] != false {
 			return false
@@ -366,12 +370,12 @@ func TestServiceBadConfigKeepsServing(t *testing.T) {
 	// A value the daemon refuses (not just the parser) is an error too, and so is a model that
 	// does not load.
 	st.write("model = \"a.gguf\"\nchat_template = \"nosuchformat\"\n")
-	st.waitFor(time.Second, "second failure", func() bool {
+	st.waitFor(slow, "second failure", func() bool {
 		_, m, _ := st.get("/metrics")
 		return strings.Contains(string(m), `edgelm_config_reloads_total{result="failure"} 2`)
 	})
 	st.write("model = \"missing.gguf\"\n")
-	st.waitFor(time.Second, "third failure", func() bool {
+	st.waitFor(slow, "third failure", func() bool {
 		_, m, _ := st.get("/metrics")
 		return strings.Contains(string(m), `edgelm_config_reloads_total{result="failure"} 3`)
 	})
@@ -383,7 +387,7 @@ func TestServiceBadConfigKeepsServing(t *testing.T) {
 	}
 
 	st.write("model = \"a.gguf\"\nsampling.temperature = 0.2\n")
-	st.waitFor(time.Second, "recovery", func() bool {
+	st.waitFor(slow, "recovery", func() bool {
 		r, _ := st.health()["reload"].(map[string]any)
 		return r != nil && r["ok"] == true
 	})
@@ -400,20 +404,20 @@ func TestServiceModelSwapUnderLoad(t *testing.T) {
 	ld := &loader{delay: 2 * time.Millisecond}
 	st := startService(t, baseConf, ld)
 	l := st.startLoad(4)
-	st.waitFor(2*time.Second, "answers from A", func() bool { return l.count("model A") > 5 })
+	st.waitFor(slow, "answers from A", func() bool { return l.count("model A") > 5 })
 
 	st.write("model = \"b.gguf\"\n")
-	took := st.waitFor(2*time.Second, "answers from B", func() bool { return l.count("model B") > 5 })
+	took := st.waitFor(slow, "answers from B", func() bool { return l.count("model B") > 5 })
 	t.Logf("model B answering %v after the edit", took)
 	a := ld.all()[0]
-	st.waitFor(2*time.Second, "model A closed", func() bool { return a.closed.Load() })
+	st.waitFor(slow, "model A closed", func() bool { return a.closed.Load() })
 
 	// A new version of b.gguf, renamed over the old one.
 	writeFile(t, filepath.Join(st.dir, "b.gguf.new"), "model B2")
 	if err := os.Rename(filepath.Join(st.dir, "b.gguf.new"), filepath.Join(st.dir, "b.gguf")); err != nil {
 		t.Fatal(err)
 	}
-	st.waitFor(2*time.Second, "answers from B2", func() bool { return l.count("model B2") > 5 })
+	st.waitFor(slow, "answers from B2", func() bool { return l.count("model B2") > 5 })
 	answers := l.end(t)
 
 	all := ld.all()
@@ -448,7 +452,7 @@ func TestServiceShutdown(t *testing.T) {
 			results <- err
 		}()
 	}
-	st.waitFor(2*time.Second, "requests in flight", func() bool { return st.ld.all()[0].inFlight.Load() == 3 })
+	st.waitFor(slow, "requests in flight", func() bool { return st.ld.all()[0].inFlight.Load() == 3 })
 	st.sigs <- syscall.SIGTERM
 	for range 3 {
 		if err := <-results; err != nil {
@@ -460,7 +464,7 @@ func TestServiceShutdown(t *testing.T) {
 		if st.runErr != nil {
 			t.Errorf("Run: %v", st.runErr)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(slow):
 		t.Fatal("Run did not return")
 	}
 	if !st.ld.all()[0].closed.Load() {
@@ -479,7 +483,7 @@ func TestServiceShutdown(t *testing.T) {
 func TestServiceSecondSignalExits(t *testing.T) {
 	st := startService(t, baseConf+"shutdown_grace = \"1m\"\n", &loader{delay: 200 * time.Millisecond})
 	go st.complete()
-	st.waitFor(2*time.Second, "request in flight", func() bool { return st.ld.all()[0].inFlight.Load() == 1 })
+	st.waitFor(slow, "request in flight", func() bool { return st.ld.all()[0].inFlight.Load() == 1 })
 	st.sigs <- syscall.SIGTERM
 	time.Sleep(50 * time.Millisecond)
 	st.sigs <- syscall.SIGINT
@@ -488,7 +492,7 @@ func TestServiceSecondSignalExits(t *testing.T) {
 		if code != 1 {
 			t.Errorf("exit(%d), want 1", code)
 		}
-	case <-time.After(2 * time.Second):
+	case <-time.After(slow):
 		t.Fatal("second signal did not exit")
 	}
 }
@@ -497,7 +501,7 @@ func TestServiceSecondSignalExits(t *testing.T) {
 func TestServiceRestartKeys(t *testing.T) {
 	st := startService(t, baseConf, &loader{})
 	st.write(baseConf + "socket_mode = \"0600\"\nlog_level = \"debug\"\n")
-	st.waitFor(time.Second, "reload", func() bool { return st.svc.Config().LogLevel == "debug" })
+	st.waitFor(slow, "reload", func() bool { return st.svc.Config().LogLevel == "debug" })
 	if got := st.svc.Config().SocketMode; got != 0o660 {
 		t.Errorf("socket_mode %o, want the old 0660", got)
 	}
@@ -589,7 +593,7 @@ func fakeNotifySocket(t *testing.T) *notifyLog {
 // next waits for a message starting with prefix after index from and returns its index.
 func (nl *notifyLog) next(t *testing.T, from int, prefix string) int {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(slow)
 	for time.Now().Before(deadline) {
 		nl.mu.Lock()
 		for i := from; i < len(nl.msgs); i++ {
@@ -642,7 +646,7 @@ func TestServiceNotify(t *testing.T) {
 
 	// A dead scheduler gets no more pings.
 	st.ld.all()[0].dead.Store(true)
-	time.Sleep(120 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // a ping decided before may still be on its way
 	before := nl.count("WATCHDOG=1")
 	time.Sleep(300 * time.Millisecond)
 	if after := nl.count("WATCHDOG=1"); after != before {
@@ -701,7 +705,7 @@ func TestServiceRealModelSwap(t *testing.T) {
 			t.Logf("log:\n%s", logs.String())
 		}
 	}()
-	st.waitFor(10*time.Second, "serving", func() bool {
+	st.waitFor(slow, "serving", func() bool {
 		code, _, err := st.get("/health")
 		return err == nil && code == http.StatusOK
 	})
@@ -718,18 +722,18 @@ func TestServiceRealModelSwap(t *testing.T) {
 	// Requests are answered before, between and after the swaps.
 	more := func(what string) {
 		n := l.total()
-		st.waitFor(5*time.Second, what, func() bool { return l.total() >= n+3 })
+		st.waitFor(slow, what, func() bool { return l.total() >= n+3 })
 	}
 	more("answers from the Q8_0 model")
 	copyFile(t, filepath.Join(models, "aidreams260K-q4_0.gguf"), filepath.Join(dir, "model.gguf"))
-	st.waitFor(3*time.Second, "swap to the replaced file", func() bool { return swaps() == "1" })
+	st.waitFor(slow, "swap to the replaced file", func() bool { return swaps() == "1" })
 	more("answers from the Q4_0 model")
 	writeFile(t, conf, "model = \""+filepath.Join(models, "aidreams260K-f32.gguf")+"\"\nsocket = \"d.sock\"\nmax_sequences = 2\n")
-	st.waitFor(3*time.Second, "swap to the f32 model", func() bool { return swaps() == "2" })
+	st.waitFor(slow, "swap to the f32 model", func() bool { return swaps() == "2" })
 	more("answers from the F32 model")
 	l.end(t)
 	t.Logf("%d requests answered across two swaps", l.total())
-	st.waitFor(2*time.Second, "both old engines closed", func() bool {
+	st.waitFor(slow, "both old engines closed", func() bool {
 		return strings.Count(logs.String(), "old model closed after its last request") == 2
 	})
 	if h := st.health(); h["model"] != "aidreams260K-f32.gguf" {
@@ -772,23 +776,25 @@ func TestWatchdogLivenessWithoutAliver(t *testing.T) {
 	}
 	// Work pending and counters moving: alive.
 	set(func(st *engine.Stats) { st.ActiveSequences = 1 })
+	var start time.Time
 	for range 3 {
+		time.Sleep(interval)
 		set(func(st *engine.Stats) { st.GeneratedTokens++ })
+		start = time.Now()
 		if !s.alive(&p, interval) {
 			t.Fatal("progressing backend not alive")
 		}
-		time.Sleep(interval)
 	}
-	// Work pending, nothing moves: alive for stallLimit intervals, then stuck.
-	start := time.Now()
+	// Work pending, nothing moves: alive for stallLimit intervals after the last progress,
+	// then stuck.
 	for s.alive(&p, interval) {
-		if time.Since(start) > 2*stallLimit*interval {
+		if time.Since(start) > slow {
 			t.Fatal("a stalled backend stays alive")
 		}
 		time.Sleep(interval / 4)
 	}
-	if d := time.Since(start); d < (stallLimit-1)*interval {
-		t.Errorf("declared stuck after %v, want about %v", d, stallLimit*interval)
+	if d := time.Since(start); d < stallLimit*interval {
+		t.Errorf("declared stuck %v after the last progress, want at least %v", d, stallLimit*interval)
 	}
 	// Idle again: alive.
 	set(func(st *engine.Stats) { st.ActiveSequences = 0 })
@@ -827,9 +833,9 @@ func TestServiceFlagsWin(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(context.Background()) }()
 	st := &svcTest{t: t}
-	st.waitFor(5*time.Second, "serving", func() bool { return svc.backend() != nil })
+	st.waitFor(slow, "serving", func() bool { return svc.backend() != nil })
 	writeFile(t, conf, "model = \"a.gguf\"\nsocket = \"d.sock\"\nsampling.top_k = 50\nsampling.temperature = 0.1\n")
-	st.waitFor(2*time.Second, "reload", func() bool { return svc.Server().Settings().Sampling.Temperature == 0.1 })
+	st.waitFor(slow, "reload", func() bool { return svc.Server().Settings().Sampling.Temperature == 0.1 })
 	if k := svc.Server().Settings().Sampling.TopK; k != 7 {
 		t.Errorf("top_k %d after the reload, want the flag's 7", k)
 	}
