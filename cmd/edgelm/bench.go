@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+
+	"edgelm/bench"
+	"edgelm/client"
+	"edgelm/gguf"
+	"edgelm/kernels"
+	"edgelm/model"
+)
+
+func init() {
+	register("bench", "measure prefill and decode speed like llama-bench (or a daemon's with --socket)", func(args []string) error {
+		return benchCmd(args, os.Stdout, os.Stderr)
+	})
+}
+
+func benchCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", "--model FILE [-p 512] [-n 128] [-t THREADS] [-r 3] [--json]\n       edgelm bench --socket PATH [--clients 4] [-n 64] [-r 1] [--json]")
+	modelPath := fs.String("model", "", "GGUF model file")
+	prompt := fs.Int("p", 512, "prefill test: tokens in one batch (0 skips)")
+	gen := fs.Int("n", 128, "decode test: tokens generated one at a time (0 skips)")
+	threads := fs.Int("t", 0, "threads (0 = one per core)")
+	reps := fs.Int("r", 3, "repetitions of each test (with --socket: requests per client)")
+	asJSON := fs.Bool("json", false, "print a JSON list instead of a table")
+	kvType := fs.String("kv-type", "f16", "cache type of keys and values: f32, f16, q8_0, q4_0 (llama-bench's default is f16)")
+	kernelCap := fs.String("kernels", "", "cap the kernels used (e.g. generic)")
+	seed := fs.Uint64("seed", 1, "seed of the random prompt tokens")
+	socket := fs.String("socket", "", "benchmark the daemon on this Unix socket instead of a model file")
+	clients := fs.Int("clients", 4, "with --socket: concurrent streams")
+	text := fs.String("prompt", "Once upon a time, in a small village by the sea,", "with --socket: the prompt of every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || (*modelPath == "") == (*socket == "") {
+		return fmt.Errorf("%w: exactly one of --model FILE or --socket PATH is required", errUsage)
+	}
+	if *socket != "" {
+		return benchSocket(stdout, *socket, *clients, *reps, *gen, *text, *asJSON)
+	}
+	if *kernelCap != "" {
+		if err := kernels.SetMaxFeatures(*kernelCap); err != nil {
+			return err
+		}
+	}
+	f, err := gguf.Open(*modelPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := model.Load(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *modelPath, err)
+	}
+	if *threads <= 0 {
+		*threads = runtime.GOMAXPROCS(0) // as the engine: one per CPU the process may use
+	}
+	pool := kernels.NewPool(*threads)
+	defer pool.Close()
+	bos := int32(-1)
+	if add, ok := f.Bool("tokenizer.ggml.add_bos_token"); ok && add {
+		if id, ok := f.Uint("tokenizer.ggml.bos_token_id"); ok {
+			bos = int32(id)
+		}
+	}
+	opt := bench.Options{Prompt: *prompt, Gen: *gen, Reps: *reps, KVType: *kvType, BOS: bos, Seed: *seed}
+	if !*asJSON && isTerminal(stderr) {
+		opt.Progress = func(s string) { fmt.Fprintf(stderr, "\r\033[Kbench: %s", s) }
+	}
+	rs, err := bench.Run(m, pool, opt)
+	if opt.Progress != nil {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return bench.WriteJSON(stdout, rs)
+	}
+	return bench.WriteTable(stdout, benchInfo(f, m, *threads), rs)
+}
+
+// benchInfo fills llama-bench's model columns: "llama 1B Q4_0", weight bytes, parameters.
+func benchInfo(f *gguf.File, m *model.Model, threads int) bench.Info {
+	var size int64
+	counts := map[gguf.Type]int64{}
+	for _, t := range f.Tensors {
+		size += int64(len(t.Data))
+		counts[t.Type] += int64(len(t.Data))
+	}
+	var dominant gguf.Type
+	for t, n := range counts {
+		if n > counts[dominant] {
+			dominant = t
+		}
+	}
+	scale := "M"
+	p := float64(m.Params) / 1e6
+	if p >= 1000 {
+		scale, p = "B", p/1000
+	}
+	return bench.Info{
+		Model:   fmt.Sprintf("%s %.0f%s %s", m.Arch, p, scale, strings.ToUpper(dominant.String())),
+		Size:    size,
+		Params:  m.Params,
+		Backend: "CPU " + kernels.Features(),
+		Threads: threads,
+	}
+}
+
+// benchSocket runs clients concurrent streamed completions of n tokens against a daemon.
+func benchSocket(stdout io.Writer, socket string, clients, perClient, n int, prompt string, asJSON bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c := client.New(socket)
+	defer c.Close()
+	req := client.CompletionRequest{Prompt: prompt}
+	req.MaxTokens = &n
+	r, err := c.Load(ctx, clients, max(perClient, 1), req)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{
+			"test": fmt.Sprintf("clients%d_tg%d", clients, n), "clients": r.Clients, "requests": r.Requests,
+			"prompt_tokens": r.PromptTokens, "completion_tokens": r.CompletionTokens, "wall_s": r.Wall.Seconds(),
+			"aggregate_tps": r.AggregateTPS, "stream_tps": r.DecodeTPS, "ttft_s": r.TTFT.Seconds(),
+		})
+	}
+	_, err = fmt.Fprintln(stdout, r)
+	return err
+}

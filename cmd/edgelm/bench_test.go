@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"edgelm/gguf"
+	"edgelm/internal/testshared"
+	"edgelm/model"
+)
+
+// tinyModel writes the tiny synthetic shape with `edgelm synth` and returns its path.
+func tinyModel(t *testing.T, typ string) string {
+	t.Helper()
+	vocab := testshared.Path(t, "vocab", "ggml-vocab-llama-spm.gguf")
+	path := filepath.Join(t.TempDir(), "tiny-"+typ+".gguf")
+	var out bytes.Buffer
+	if err := synthCmd([]string{"--shape", "tiny", "--type", typ, "--out", path, "--vocab", vocab, "--seed", "5"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), path) {
+		t.Errorf("synth printed %q, want the file name", out.String())
+	}
+	return path
+}
+
+func TestSynthCmd(t *testing.T) {
+	path := tinyModel(t, "q8_0")
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := model.Load(f); err != nil {
+		t.Fatal(err)
+	}
+	if ft, _ := f.Uint("general.file_type"); ft != 7 {
+		t.Errorf("general.file_type %d, want 7 (MOSTLY_Q8_0)", ft)
+	}
+	for _, args := range [][]string{
+		{"--shape", "tiny"},
+		{"--shape", "nope", "--out", "x"},
+		{"--shape", "tiny", "--type", "q5_1", "--out", "x"},
+	} {
+		if err := synthCmd(args, io.Discard); !errors.Is(err, errUsage) {
+			t.Errorf("synth %q: %v, want a usage error", args, err)
+		}
+	}
+}
+
+// TestBenchOutput runs the bench on the tiny shape and parses both outputs.
+func TestBenchOutput(t *testing.T) {
+	path := tinyModel(t, "q4_0")
+	var table bytes.Buffer
+	if err := benchCmd([]string{"--model", path, "-p", "8", "-n", "4", "-r", "2", "-t", "2"}, &table, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("table has %d lines, want header, rule and 2 rows:\n%s", len(lines), table.String())
+	}
+	if lines[0] != "| model | size | params | backend | threads | test | t/s |" {
+		t.Errorf("header %q", lines[0])
+	}
+	row := regexp.MustCompile(`^\| llama \S+ Q4_0 \| [0-9.]+ MiB \| [0-9.]+ M \| CPU \S+ \| 2 \| (pp8|tg4) \| ([0-9.]+) ± ([0-9.]+) \|$`)
+	for i, want := range []string{"pp8", "tg4"} {
+		m := row.FindStringSubmatch(lines[2+i])
+		if m == nil || m[1] != want {
+			t.Errorf("row %q does not match %s", lines[2+i], row)
+			continue
+		}
+		if tps, _ := strconv.ParseFloat(m[2], 64); !(tps > 0) {
+			t.Errorf("%s: %v t/s", want, tps)
+		}
+	}
+
+	var js bytes.Buffer
+	if err := benchCmd([]string{"--model", path, "-p", "8", "-n", "4", "-r", "2", "--json"}, &js, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var rs []struct {
+		Test    string    `json:"test"`
+		TPS     float64   `json:"tps"`
+		Stddev  float64   `json:"stddev"`
+		Samples []float64 `json:"samples"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &rs); err != nil {
+		t.Fatalf("%v in %s", err, js.String())
+	}
+	if len(rs) != 2 || rs[0].Test != "pp8" || rs[1].Test != "tg4" {
+		t.Fatalf("tests %+v, want pp8 then tg4", rs)
+	}
+	for _, r := range rs {
+		if len(r.Samples) != 2 || !(r.TPS > 0) || r.Stddev < 0 {
+			t.Errorf("%+v", r)
+		}
+		// The mean is the mean of the samples (computed here independently).
+		if m := (r.Samples[0] + r.Samples[1]) / 2; abs(m-r.TPS) > 1e-9*m {
+			t.Errorf("%s: tps %v, mean of samples %v", r.Test, r.TPS, m)
+		}
+	}
+	if err := benchCmd([]string{"-p", "8"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("no model: %v, want a usage error", err)
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// TestQuantizeCmd quantizes the shared F32 model through the command and compares the result with
+// llama-quantize's file byte for byte, tensor data included (metadata order differs: see quantize).
+func TestQuantizeCmd(t *testing.T) {
+	src := testshared.Path(t, "models", "aidreams260K-f32.gguf")
+	ref := testshared.Path(t, "models", "aidreams260K-q8_0.gguf")
+	out := filepath.Join(t.TempDir(), "q8.gguf")
+	var stdout bytes.Buffer
+	if err := quantizeCmd([]string{src, out, "q8_0"}, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "verified") {
+		t.Errorf("output %q", stdout.String())
+	}
+	a, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := gguf.Open(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ad := a.Mapping().Bytes()[a.DataOffset:]
+	bd := b.Mapping().Bytes()[b.DataOffset:]
+	if !bytes.Equal(ad, bd) {
+		t.Errorf("tensor data section differs from llama-quantize's (%d vs %d bytes)", len(ad), len(bd))
+	}
+	if err := quantizeCmd([]string{src, out, "q5_0"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("q5_0: %v, want a usage error", err)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Error(err)
+	}
+}
