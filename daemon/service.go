@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -488,7 +489,9 @@ func (s *Service) reload() (swapped bool, err error) {
 		return false, err
 	}
 	swap := false
+	var changed []string
 	for _, ch := range config.Changes(old, c) {
+		changed = append(changed, ch.Key)
 		switch ch.Reload {
 		case config.Restart:
 			s.log.Warn("changed key needs a restart; keeping the old value until then", "key", ch.Key)
@@ -529,7 +532,7 @@ func (s *Service) reload() (swapped bool, err error) {
 	}
 	s.level.Set(c.SlogLevel())
 	s.cfg.Store(c)
-	s.log.Info("reloaded", "model_swapped", swap)
+	s.log.Info("reloaded", "changed", strings.Join(changed, ","), "model_swapped", swap)
 	return swap, nil
 }
 
