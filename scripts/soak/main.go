@@ -344,15 +344,6 @@ func report(all []result, samples []sample, warmup, duration time.Duration, clie
 		}
 	}
 	first, last := samples[0], samples[len(samples)-1]
-	// The reference is the first sample at or after the warm-up; flatness is judged on every
-	// later sample taken under load and on the final idle one.
-	ref := -1
-	for i, s := range samples {
-		if s.at >= warmup {
-			ref = i
-			break
-		}
-	}
 	fmt.Printf("RSS over time (KiB):")
 	for _, s := range samples {
 		fmt.Printf(" %.0fs:%d", s.at.Seconds(), s.rssKiB)
@@ -364,25 +355,48 @@ func report(all []result, samples []sample, warmup, duration time.Duration, clie
 	if len(errs) > 0 {
 		status = 1
 	}
-	if ref < 0 || ref >= len(samples)-1 {
-		fmt.Println("verdict: FAIL (run too short for a warm-up sample)")
+	// Flatness compares the first and the last quarter of the samples taken under load after
+	// the warm-up: RSS by its mean (single samples swing with the garbage collector), threads by
+	// their maximum. Growth over 10% fails.
+	var after []sample
+	for _, s := range samples[1 : len(samples)-1] {
+		if s.at >= warmup {
+			after = append(after, s)
+		}
+	}
+	if len(after) < 4 {
+		fmt.Println("verdict: FAIL (run too short: fewer than 4 samples after the warm-up)")
 		return 1
 	}
-	r := samples[ref]
-	var maxRSS, maxThreads int64
-	for _, s := range samples[ref:] {
-		maxRSS = max(maxRSS, s.rssKiB)
-		maxThreads = max(maxThreads, s.threads)
+	q := len(after) / 4
+	early, late := after[:q], after[len(after)-q:]
+	mean := func(w []sample) float64 {
+		var t float64
+		for _, s := range w {
+			t += float64(s.rssKiB)
+		}
+		return t / float64(len(w))
 	}
-	fmt.Printf("after warm-up (%.0fs): RSS %d KiB -> max %d, end %d (%+.1f%%); threads %d -> max %d, end %d; kv bytes %d -> %d\n",
-		r.at.Seconds(), r.rssKiB, maxRSS, last.rssKiB, 100*float64(last.rssKiB-r.rssKiB)/float64(r.rssKiB),
-		r.threads, maxThreads, last.threads, r.kvBytes, last.kvBytes)
-	if float64(maxRSS) > 1.1*float64(r.rssKiB) {
-		fmt.Println("FAIL: RSS grew more than 10% after warm-up")
+	maxThreads := func(w []sample) int64 {
+		var m int64
+		for _, s := range w {
+			m = max(m, s.threads)
+		}
+		return m
+	}
+	var peak int64
+	for _, s := range after {
+		peak = max(peak, s.rssKiB)
+	}
+	e, l := mean(early), mean(late)
+	fmt.Printf("after warm-up (%v, %d samples): mean RSS first quarter %.0f KiB, last quarter %.0f KiB (%+.1f%%), peak %d KiB; threads max %d -> %d; kv bytes %d -> %d\n",
+		warmup, len(after), e, l, 100*(l-e)/e, peak, maxThreads(early), maxThreads(late), early[0].kvBytes, late[len(late)-1].kvBytes)
+	if l > 1.1*e {
+		fmt.Println("FAIL: mean RSS grew more than 10% from the first to the last quarter after warm-up")
 		status = 1
 	}
-	if float64(maxThreads) > 1.1*float64(r.threads) {
-		fmt.Println("FAIL: threads grew more than 10% after warm-up")
+	if float64(maxThreads(late)) > 1.1*float64(maxThreads(early)) {
+		fmt.Println("FAIL: threads grew more than 10% from the first to the last quarter after warm-up")
 		status = 1
 	}
 	if last.fds > first.fds {
