@@ -31,7 +31,9 @@ type variant struct {
 	q4t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
-	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x.
+	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x,
+	// bit for bit dot of the converted row; nil where the variant has none
+	// (MatMul then converts the row first).
 	f16  func(w []byte, x []float32) float32
 	bf16 func(w []byte, x []float32) float32
 	// Activations, as SiLU and GELU; expsum is Softmax's exponentiation.

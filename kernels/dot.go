@@ -66,34 +66,40 @@ func dotGo(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// f16DotGo is `for i := range x { s += f16(w[2i:]) * x[i] }`, in float32.
+// f16DotGo is dotGo over the halves of w converted to float32, in dotGo's
+// order exactly: a row gives the same bits converted on the fly (decode) as
+// dequantized first (batches).
 func f16DotGo(w []byte, x []float32) float32 {
 	w = w[:2*len(x)]
-	var s0, s1 float32
+	var s0, s1, s2, s3 float32
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
+	for ; i+4 <= len(x); i += 4 {
 		s0 += f16tab[u16le(w[2*i:])] * x[i]
 		s1 += f16tab[u16le(w[2*i+2:])] * x[i+1]
+		s2 += f16tab[u16le(w[2*i+4:])] * x[i+2]
+		s3 += f16tab[u16le(w[2*i+6:])] * x[i+3]
 	}
-	if i < len(x) {
+	for ; i < len(x); i++ {
 		s0 += f16tab[u16le(w[2*i:])] * x[i]
 	}
-	return s0 + s1
+	return (s0 + s1) + (s2 + s3)
 }
 
 // bf16DotGo is f16DotGo for bfloat16 halves.
 func bf16DotGo(w []byte, x []float32) float32 {
 	w = w[:2*len(x)]
-	var s0, s1 float32
+	var s0, s1, s2, s3 float32
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
+	for ; i+4 <= len(x); i += 4 {
 		s0 += quant.BF16ToF32(u16le(w[2*i:])) * x[i]
 		s1 += quant.BF16ToF32(u16le(w[2*i+2:])) * x[i+1]
+		s2 += quant.BF16ToF32(u16le(w[2*i+4:])) * x[i+2]
+		s3 += quant.BF16ToF32(u16le(w[2*i+6:])) * x[i+3]
 	}
-	if i < len(x) {
+	for ; i < len(x); i++ {
 		s0 += quant.BF16ToF32(u16le(w[2*i:])) * x[i]
 	}
-	return s0 + s1
+	return (s0 + s1) + (s2 + s3)
 }
 
 // axpyGo is `for i, v := range x { y[i] += a * v }`.

@@ -2,7 +2,11 @@
 
 package kernels
 
-import "github.com/klauspost/cpuid/v2"
+import (
+	"github.com/klauspost/cpuid/v2"
+
+	"edgelm/quant"
+)
 
 func archFeatures() []string {
 	var fs []string
@@ -52,8 +56,8 @@ var avx2Variant = withTiles(&variant{
 		nb := len(src) / qk
 		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
 	},
-	f16:  halfDot(f16DotAVX2, f16DotGo),
-	bf16: halfDot(bf16DotAVX2, bf16DotGo),
+	f16:  halfDot(f16DotAVX2, func(h uint16) float32 { return f16tab[h] }),
+	bf16: halfDot(bf16DotAVX2, quant.BF16ToF32),
 	silu: func(x []float32) {
 		n := len(x) &^ 7
 		siluAVX2(x[:n])
@@ -70,8 +74,10 @@ var avx2Variant = withTiles(&variant{
 	},
 })
 
-// halfDot runs the assembly on whole groups of 32 and Go on the tail.
-func halfDot(asm, tail func(w []byte, x []float32) float32) func(w []byte, x []float32) float32 {
+// halfDot runs the assembly on whole groups of 32 and finishes the tail
+// as dotAVX2Go does, so that converting on the fly and dequantizing first
+// give the same bits.
+func halfDot(asm func(w []byte, x []float32) float32, conv func(uint16) float32) func(w []byte, x []float32) float32 {
 	return func(w []byte, x []float32) float32 {
 		w = w[:2*len(x)]
 		n := len(x) &^ 31
@@ -79,8 +85,8 @@ func halfDot(asm, tail func(w []byte, x []float32) float32) func(w []byte, x []f
 		if n > 0 {
 			s = asm(w[:2*n], x[:n])
 		}
-		if n < len(x) {
-			s += tail(w[2*n:], x[n:])
+		for i := n; i < len(x); i++ {
+			s += conv(u16le(w[2*i:])) * x[i]
 		}
 		return s
 	}

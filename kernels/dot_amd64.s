@@ -18,14 +18,15 @@ GLOBL q4shift<>(SB), RODATA|NOPTR, $32
 // Register use: SI weights, DI activations, R8 table, CX block count,
 // Y15 int16 ones, Y14 bytes 0x0f, Y13 bytes 0x08.
 
-// HSUM8 sums the eight lanes of Y0 into X0's low lane.
+// HSUM8 sums the eight lanes of Y0 into X0's low lane in the one order
+// every kernel uses, ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)), so that a
+// row·token result is the same bits whichever kernel (one token, four rows,
+// four tokens, tile) computed it: the engine's batches rely on that.
 #define HSUM8 \
 	VEXTRACTF128 $1, Y0, X1 \
 	VADDPS       X1, X0, X0 \
-	VMOVHLPS     X0, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVSHDUP    X0, X1     \
-	VADDSS       X1, X0, X0
+	VHADDPS      X0, X0, X0 \
+	VHADDPS      X0, X0, X0
 
 // SCALE broadcasts f16(d_w at woff(SI)) * f16(d_x at xoff(xreg)) into dst.
 #define SCALE(woff, xoff, xreg, dst) \
@@ -106,7 +107,7 @@ q8loop:
 	SDOT(2(DI), Y6, Y0)
 	SCALE(34, 34, DI, Y5)
 	LOADQ8(34)
-	SDOT(36(DI), Y5, Y1)
+	SDOT(36(DI), Y5, Y0)
 	ADDQ $68, SI
 	ADDQ $68, DI
 	SUBQ $2, CX
@@ -121,7 +122,6 @@ q8tail:
 	SDOT(2(DI), Y6, Y0)
 
 q8done:
-	VADDPS Y1, Y0, Y0
 	HSUM8
 	VMOVSS X0, ret+64(FP)
 	VZEROUPPER
@@ -145,7 +145,7 @@ q4loop:
 	UDOT(2(DI), Y6, Y0)
 	SCALE(18, 34, DI, Y5)
 	LOADQ4(18)
-	UDOT(36(DI), Y5, Y1)
+	UDOT(36(DI), Y5, Y0)
 	ADDQ $36, SI
 	ADDQ $68, DI
 	SUBQ $2, CX
@@ -160,19 +160,25 @@ q4tail:
 	UDOT(2(DI), Y6, Y0)
 
 q4done:
-	VADDPS Y1, Y0, Y0
 	HSUM8
 	VMOVSS X0, ret+64(FP)
 	VZEROUPPER
 	RET
 
-// HSUM4TO sums the lanes of each of Y0..Y3 and stores the four sums at (R11).
+// HSUM4TO sums the lanes of each of Y0..Y3, in HSUM8's order, and stores
+// the four sums at (R11).
 #define HSUM4TO \
-	VHADDPS      Y1, Y0, Y0 \
-	VHADDPS      Y3, Y2, Y2 \
-	VHADDPS      Y2, Y0, Y0 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
+	VEXTRACTF128 $1, Y0, X4 \
+	VADDPS       X4, X0, X0 \
+	VEXTRACTF128 $1, Y1, X5 \
+	VADDPS       X5, X1, X1 \
+	VEXTRACTF128 $1, Y2, X6 \
+	VADDPS       X6, X2, X2 \
+	VEXTRACTF128 $1, Y3, X7 \
+	VADDPS       X7, X3, X3 \
+	VHADDPS      X1, X0, X0 \
+	VHADDPS      X3, X2, X2 \
+	VHADDPS      X2, X0, X0 \
 	VMOVUPS      X0, (R11)
 
 // func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[65536]float32, dst *[4]float32)

@@ -85,8 +85,7 @@ var (
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		quant: quantizeQ8,
-		f16:   f16DotGo, bf16: bf16DotGo,
-		silu: siluGo, gelu: geluGo, expsum: expSumGo,
+		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
 	})
 	sdotVariant = withTiles(&variant{
 		name:  "neon+dotprod",
@@ -96,8 +95,7 @@ var (
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		quant: quantizeQ8,
-		f16:   f16DotGo, bf16: bf16DotGo,
-		silu: siluGo, gelu: geluGo, expsum: expSumGo,
+		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
 	})
 )
 

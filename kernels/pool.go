@@ -309,12 +309,12 @@ func (p *Pool) chunk(j *job, id, c int) {
 			}
 			row = p.scratch[id][:cols]
 		}
-		if t1-t0 == 1 && (m.Type == F16 || m.Type == BF16) {
+		half := j.v.f16
+		if m.Type == BF16 {
+			half = j.v.bf16
+		}
+		if t1-t0 == 1 && (m.Type == F16 || m.Type == BF16) && half != nil {
 			// One token: convert on the fly, each half read once.
-			half := j.v.f16
-			if m.Type == BF16 {
-				half = j.v.bf16
-			}
 			xt := j.x[t0*cols : (t0+1)*cols]
 			for r := r0; r < r1; r++ {
 				dst[t0*rows+r] = half(m.Data[r*rb:(r+1)*rb], xt)

@@ -45,13 +45,20 @@ GLOBL t44shift<>(SB), RODATA|NOPTR, $32
 	PAIR(2(DI)(R11*2), Y2, Y6, a2)  \
 	PAIR(2(DI)(DX*1), Y3, Y7, a3)
 
-// HSUM4 stores the lane sums of Y0..Y3 at off(AX).
+// HSUM4 stores the lane sums of Y0..Y3 at off(AX), in the order of
+// dot_amd64.s's HSUM8 (results must not depend on the kernel).
 #define HSUM4(off) \
-	VHADDPS      Y1, Y0, Y0 \
-	VHADDPS      Y3, Y2, Y2 \
-	VHADDPS      Y2, Y0, Y0 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
+	VEXTRACTF128 $1, Y0, X4 \
+	VADDPS       X4, X0, X0 \
+	VEXTRACTF128 $1, Y1, X5 \
+	VADDPS       X5, X1, X1 \
+	VEXTRACTF128 $1, Y2, X6 \
+	VADDPS       X6, X2, X2 \
+	VEXTRACTF128 $1, Y3, X7 \
+	VADDPS       X7, X3, X3 \
+	VHADDPS      X1, X0, X0 \
+	VHADDPS      X3, X2, X2 \
+	VHADDPS      X2, X0, X0 \
 	VMOVUPS      X0, off(AX)
 
 // func q4Tile44VNNI(w []byte, rb int, x []byte, stride, nb int, tab *[65536]float32, dst *[16]float32)
