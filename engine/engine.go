@@ -33,6 +33,8 @@ type Engine struct {
 	closing sync.Once
 	closed  atomic.Bool
 	waiting atomic.Int64
+	beat    atomic.Int64 // unix nanoseconds of the scheduler's last loop
+	idle    atomic.Bool  // the scheduler is waiting for work
 
 	mu    sync.Mutex // guards stats
 	stats Stats
@@ -165,6 +167,21 @@ func (e *Engine) Close() error {
 		e.pool.Close()
 	})
 	return e.file.Close()
+}
+
+// stallLimit is how long one scheduler step may take before Alive says the engine is wedged: a long
+// prefill chunk on a slow board takes seconds, never minutes.
+const stallLimit = 2 * time.Minute
+
+// Alive reports whether the scheduler is running: waiting for work, or having finished a step within
+// stallLimit. The service's watchdog pings systemd only while it is.
+func (e *Engine) Alive() bool {
+	select {
+	case <-e.done:
+		return false
+	default:
+	}
+	return e.idle.Load() || time.Since(time.Unix(0, e.beat.Load())) < stallLimit
 }
 
 // Info describes the loaded model.

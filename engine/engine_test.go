@@ -267,3 +267,22 @@ func TestPrefixBudgetLRU(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestAlive: the scheduler reports alive while idle and while serving, and not after Close.
+func TestAlive(t *testing.T) {
+	e, err := Load(filepath.Join(testshared.Dir(t), "models", "aidreams260K-q8_0.gguf"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Alive() {
+		t.Fatal("idle engine not alive")
+	}
+	gen(t, e, Request{Prompt: e.Tokenize("Once", true, false), MaxTokens: 4})
+	if !e.Alive() {
+		t.Fatal("engine not alive after a request")
+	}
+	e.Close()
+	if e.Alive() {
+		t.Fatal("closed engine alive")
+	}
+}

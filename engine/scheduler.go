@@ -81,16 +81,20 @@ func (e *Engine) schedule() {
 	var spans []span
 	b := &model.Batch{}
 	for {
+		e.beat.Store(time.Now().UnixNano())
 		// Admit: block only when there is nothing to do.
 		for len(active) < e.opt.MaxSequences {
 			var j *job
 			if e.held != nil {
 				j, e.held = e.held, nil
 			} else if len(active) == 0 {
+				e.idle.Store(true)
 				select {
 				case j = <-e.queue:
 				case <-e.quit:
 				}
+				e.idle.Store(false)
+				e.beat.Store(time.Now().UnixNano())
 			} else {
 				select {
 				case j = <-e.queue:
