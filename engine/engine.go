@@ -150,6 +150,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 	e.prefix = newPrefixCache()
 	e.stats.KVBudget = e.budget
 	e.stats.KVBytesPerToken = e.shape.BytesPerToken()
+	e.beat.Store(time.Now().UnixNano())
 	go e.schedule()
 	return e, nil
 }
