@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 
 	"edgelm/bench"
@@ -36,6 +37,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "seed of the random prompt tokens")
 	socket := fs.String("socket", "", "benchmark the daemon on this Unix socket instead of a model file")
 	clients := fs.Int("clients", 4, "with --socket: concurrent streams")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file (go tool pprof)")
 	text := fs.String("prompt", "Once upon a time, in a small village by the sea,", "with --socket: the prompt of every request")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,6 +76,17 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	opt := bench.Options{Prompt: *prompt, Gen: *gen, Reps: *reps, KVType: *kvType, BOS: bos, Seed: *seed}
 	if !*asJSON && isTerminal(stderr) {
 		opt.Progress = func(s string) { fmt.Fprintf(stderr, "\r\033[Kbench: %s", s) }
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rs, err := bench.Run(m, pool, opt)
 	if opt.Progress != nil {
