@@ -1,0 +1,125 @@
+package faults
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgelm/daemon"
+	"edgelm/internal/testshared"
+)
+
+// TestServiceTruncatedThenGoodFile runs the whole service (config file, file watch, model swaps)
+// and truncates its model file in place. Requests must get clean errors while the file is bad
+// (the failed reload leaves the old, now faulting, mapping serving) and the process must live;
+// when a good file is renamed over the path, the service reloads it and well-formed requests all
+// succeed again.
+func TestServiceTruncatedThenGoodFile(t *testing.T) {
+	src := filepath.Join(testshared.Dir(t), "models", modelName)
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "edgelm-svc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	model := filepath.Join(dir, "model.gguf")
+	if err := os.WriteFile(model, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "edgelm.toml")
+	if err := os.WriteFile(conf, []byte("model = \"model.gguf\"\nsocket = \"d.sock\"\nthreads = 1\nchat_template = \"chatml\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	sigs := make(chan os.Signal, 1)
+	svc, err := daemon.NewService(daemon.ServiceOptions{ConfigPath: conf, LogOutput: logs, Signals: sigs, Exit: func(int) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	t.Cleanup(func() {
+		sigs <- syscall.SIGTERM
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("service log:\n%s", tail(logs.String(), 40))
+		}
+	})
+	d := &daemonUnderTest{t: t, socket: filepath.Join(dir, "d.sock"), logs: logs}
+	d.client = d.newClient()
+	waitFor(t, 20*time.Second, "the service to serve", func() bool {
+		r, err := d.do(http.MethodGet, "/health", "")
+		return err == nil && r.status == 200
+	})
+	if err := d.sendWellFormed(d.client, wellFormedRequests[0]); err != nil {
+		t.Fatalf("before the fault: %v", err)
+	}
+
+	if err := os.Truncate(model, int64(len(good)/3)); err != nil {
+		t.Fatal(err)
+	}
+	var failed, ok int
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		r, err := d.do(http.MethodPost, "/v1/completions", `{"prompt":"Once upon a time","max_tokens":8}`)
+		switch {
+		case err != nil:
+			t.Fatalf("while the model file is truncated: %v", err)
+		case r.status == 200:
+			ok++
+		case r.status >= 500 && isErrorBody(r.body):
+			failed++
+		default:
+			t.Errorf("while the model file is truncated: %d %s", r.status, r.body)
+		}
+	}
+	t.Logf("while truncated: %d requests failed cleanly, %d succeeded", failed, ok)
+	if failed == 0 {
+		t.Error("no request failed while the model file was truncated: the fault was not exercised")
+	}
+	if r, err := d.do(http.MethodGet, "/health", ""); err != nil || r.status != 200 {
+		t.Errorf("/health while truncated: %v %d %s", err, r.status, r.body)
+	}
+
+	// A good file arrives the way the docs say to install one: written aside, renamed over.
+	tmp := filepath.Join(dir, "model.gguf.new")
+	if err := os.WriteFile(tmp, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, model); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a request to succeed after the good file returned", func() bool {
+		return d.sendWellFormed(d.client, wellFormedRequests[0]) == nil
+	})
+	stop := d.alongside(2)
+	time.Sleep(300 * time.Millisecond)
+	n := stop()
+	t.Logf("after the good file returned: %d well-formed requests succeeded", n)
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "swap") {
+			t.Logf("service log: %.200s", line)
+		}
+	}
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
