@@ -123,3 +123,91 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestServiceGarbageConfigMidLoad replaces the config file with random bytes while requests run,
+// once on its own and once while a model swap (triggered by renaming a new model file into
+// place) is loading. The service must log the failed reload, keep serving with the old
+// configuration, report the failure on /health, and every well-formed request must succeed.
+func TestServiceGarbageConfigMidLoad(t *testing.T) {
+	src := filepath.Join(testshared.Dir(t), "models", modelName)
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "edgelm-svc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	model := filepath.Join(dir, "model.gguf")
+	if err := os.WriteFile(model, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "edgelm.toml")
+	confText := []byte("model = \"model.gguf\"\nsocket = \"d.sock\"\nthreads = 1\nchat_template = \"chatml\"\n")
+	if err := os.WriteFile(conf, confText, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	sigs := make(chan os.Signal, 1)
+	svc, err := daemon.NewService(daemon.ServiceOptions{ConfigPath: conf, LogOutput: logs, Signals: sigs, Exit: func(int) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	t.Cleanup(func() {
+		sigs <- syscall.SIGTERM
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("service log:\n%s", tail(logs.String(), 40))
+		}
+	})
+	d := &daemonUnderTest{t: t, socket: filepath.Join(dir, "d.sock"), logs: logs}
+	d.client = d.newClient()
+	waitFor(t, 20*time.Second, "the service to serve", func() bool {
+		r, err := d.do(http.MethodGet, "/health", "")
+		return err == nil && r.status == 200
+	})
+	stop := d.alongside(3)
+	failures := func() int { return strings.Count(logs.String(), "reload failed") }
+
+	garbage := make([]byte, 4096)
+	for i := range garbage {
+		garbage[i] = byte(i*7919 + i/13) // deterministic noise with NULs and invalid UTF-8
+	}
+	if err := os.WriteFile(conf, garbage, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the failed reload of a garbage config", func() bool { return failures() >= 1 })
+	r, err := d.do(http.MethodGet, "/health", "")
+	if err != nil || r.status != 200 || !strings.Contains(string(r.body), `"ok":false`) {
+		t.Errorf("/health after a garbage config: %v %d %s", err, r.status, r.body)
+	}
+
+	// Good config back, then a model swap with garbage written while the new model loads.
+	if err := os.WriteFile(conf, confText, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "recovery", func() bool {
+		r, err := d.do(http.MethodGet, "/health", "")
+		return err == nil && strings.Contains(string(r.body), `"ok":true`)
+	})
+	before := failures()
+	tmp := filepath.Join(dir, "model.gguf.new")
+	if err := os.WriteFile(tmp, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, model); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, garbage[:1000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the failed reload during the swap", func() bool { return failures() > before })
+	time.Sleep(300 * time.Millisecond)
+	n := stop()
+	t.Logf("%d well-formed requests succeeded across two garbage configs, one during a model swap (%d failed reloads logged)", n, failures())
+}
