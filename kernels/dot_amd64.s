@@ -18,15 +18,21 @@ GLOBL q4shift<>(SB), RODATA|NOPTR, $32
 // Register use: SI weights, DI activations, R8 table, CX block count,
 // Y15 int16 ones, Y14 bytes 0x0f, Y13 bytes 0x08.
 
-// HSUM8 sums the eight lanes of Y0 into X0's low lane in the one order
-// every kernel uses, ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)), so that a
-// row·token result is the same bits whichever kernel (one token, four rows,
-// four tokens, tile) computed it: the engine's batches rely on that.
-#define HSUM8 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VHADDPS      X0, X0, X0 \
-	VHADDPS      X0, X0, X0
+// HSUMY sums the eight lanes of y into x's low lane (tmp is scratch) in the
+// one order every kernel uses, ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)):
+// llama.cpp's hsum_float_8, so that sums match its AVX2 kernels, and so that
+// a row·token result is the same bits whichever kernel (one token, four
+// rows, four tokens, tile) computed it, which the engine's batches rely on.
+#define HSUMY(y, x, tmp) \
+	VEXTRACTF128 $1, y, tmp \
+	VADDPS       tmp, x, x  \
+	VMOVHLPS     x, x, tmp  \
+	VADDPS       tmp, x, x  \
+	VMOVSHDUP    x, tmp     \
+	VADDSS       tmp, x, x
+
+// HSUM8 sums the eight lanes of Y0 into X0's low lane.
+#define HSUM8 HSUMY(Y0, X0, X1)
 
 // SCALE broadcasts f16(d_w at woff(SI)) * f16(d_x at xoff(xreg)) into dst.
 #define SCALE(woff, xoff, xreg, dst) \
@@ -165,21 +171,17 @@ q4done:
 	VZEROUPPER
 	RET
 
-// HSUM4TO sums the lanes of each of Y0..Y3, in HSUM8's order, and stores
+// HSUM4TO sums the lanes of each of Y0..Y3, in HSUMY's order, and stores
 // the four sums at (R11).
 #define HSUM4TO \
-	VEXTRACTF128 $1, Y0, X4 \
-	VADDPS       X4, X0, X0 \
-	VEXTRACTF128 $1, Y1, X5 \
-	VADDPS       X5, X1, X1 \
-	VEXTRACTF128 $1, Y2, X6 \
-	VADDPS       X6, X2, X2 \
-	VEXTRACTF128 $1, Y3, X7 \
-	VADDPS       X7, X3, X3 \
-	VHADDPS      X1, X0, X0 \
-	VHADDPS      X3, X2, X2 \
-	VHADDPS      X2, X0, X0 \
-	VMOVUPS      X0, (R11)
+	HSUMY(Y0, X0, X4)  \
+	HSUMY(Y1, X1, X5)  \
+	HSUMY(Y2, X2, X6)  \
+	HSUMY(Y3, X3, X7)  \
+	VMOVSS  X0, (R11)  \
+	VMOVSS  X1, 4(R11) \
+	VMOVSS  X2, 8(R11) \
+	VMOVSS  X3, 12(R11)
 
 // func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[65536]float32, dst *[4]float32)
 TEXT ·q8Dot4AVX2(SB), NOSPLIT, $0-80
@@ -408,14 +410,6 @@ q4r4done:
 
 DATA q8absmask<>+0(SB)/4, $0x7fffffff
 GLOBL q8absmask<>(SB), RODATA|NOPTR, $4
-DATA q8signmask<>+0(SB)/4, $0x80000000
-GLOBL q8signmask<>(SB), RODATA|NOPTR, $4
-// 0.5 less one ulp (0x3effffff): trunc(p + copysign(this, p)) is C's
-// roundf(p) for |p| < 2^23 in float32 arithmetic, ties away from zero.
-DATA q8half<>+0(SB)/4, $0x3effffff
-GLOBL q8half<>(SB), RODATA|NOPTR, $4
-DATA q8one<>+0(SB)/4, $0x3f800000
-GLOBL q8one<>(SB), RODATA|NOPTR, $4
 DATA q8d127<>+0(SB)/4, $0x42fe0000
 GLOBL q8d127<>(SB), RODATA|NOPTR, $4
 // VPERMD order undoing the lane interleave of the two pack steps.
@@ -429,27 +423,22 @@ DATA q8perm<>+24(SB)/4, $3
 DATA q8perm<>+28(SB)/4, $7
 GLOBL q8perm<>(SB), RODATA|NOPTR, $32
 
-// ROUNDQ8 turns the floats in reg into int32 round(reg*Y8) (ties away).
+// ROUNDQ8 turns the floats in reg into int32 round(reg*Y8), ties to even
+// (VCVTPS2DQ under Go's default MXCSR).
 #define ROUNDQ8(reg) \
 	VMULPS    Y8, reg, reg  \
-	VANDPS    Y13, reg, Y6  \
-	VORPS     Y12, Y6, Y6   \
-	VADDPS    Y6, reg, reg  \
-	VCVTTPS2DQ reg, reg
+	VCVTPS2DQ reg, reg
 
 // func quantizeQ8AVX2(dst []byte, src []float32, nb int)
-// quant.QuantizeQ8_0 for nb blocks, bit for bit: d = amax/127 stored as f16
-// (VCVTPS2PH rounds to nearest even, as quant.F32ToF16), q = roundf(x/d)
-// computed as x*(1/d).
+// quantizeQ8 (dot.go) for nb blocks, bit for bit: d = amax/127 stored as
+// f16 (VCVTPS2PH rounds to nearest even, as quant.F32ToF16),
+// q = round_even(x * (127/amax)).
 TEXT ·quantizeQ8AVX2(SB), NOSPLIT, $0-56
 	MOVQ dst_base+0(FP), DI
 	MOVQ src_base+24(FP), SI
 	MOVQ nb+48(FP), CX
 	VBROADCASTSS q8absmask<>(SB), Y14
-	VBROADCASTSS q8signmask<>(SB), Y13
-	VBROADCASTSS q8half<>(SB), Y12
 	VMOVDQU      q8perm<>(SB), Y11
-	VMOVSS       q8one<>(SB), X10
 	VMOVSS       q8d127<>(SB), X9
 	TESTQ        CX, CX
 	JZ           qdone
@@ -477,9 +466,9 @@ qloop:
 	VMOVD   X5, AX
 	MOVW    AX, (DI)
 	VXORPS  X8, X8, X8
-	VUCOMISS X8, X7
-	JEQ     qzero               // d == 0: id = 0, all quants 0
-	VDIVSS  X7, X10, X8         // id = 1/d
+	VUCOMISS X8, X4
+	JEQ     qzero               // amax == 0: id = 0, all quants 0
+	VDIVSS  X4, X9, X8          // id = 127/amax
 	VBROADCASTSS X8, Y8
 	ROUNDQ8(Y0)
 	ROUNDQ8(Y1)

@@ -106,7 +106,27 @@ func checkClose(t *testing.T, what string, got float32, want, mag float64) {
 	}
 }
 
-func TestQuantizeQ8MatchesQuant(t *testing.T) {
+// llamaQuantize is the activation quantization the kernels promise,
+// written from its definition for the tests: d = amax/127 as f16,
+// q = round-half-even(x*(127/amax)).
+func llamaQuantize(dst []byte, src []float32) {
+	for b := 0; b < len(src)/qk; b++ {
+		var amax float32
+		for _, v := range src[b*qk : b*qk+qk] {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		binary.LittleEndian.PutUint16(dst[b*q8b:], quant.F32ToF16(amax/127))
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
+		for j, v := range src[b*qk : b*qk+qk] {
+			dst[b*q8b+2+j] = byte(int8(math.RoundToEven(float64(v * id))))
+		}
+	}
+}
+
+func TestQuantizeQ8MatchesOracle(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	const nb = 300
 	src := make([]float32, 32*nb)
@@ -120,7 +140,7 @@ func TestQuantizeQ8MatchesQuant(t *testing.T) {
 			src[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8)-4)))
 		}
 	}
-	// Blocks with amax 127 (d = 1, x*id = x): values at and a few ulps
+	// Blocks with amax 127 (id = 1, x*id = x): values at and a few ulps
 	// around every k+0.5, where rounding modes differ.
 	for b := 0; b < 100; b++ {
 		blk := src[b*32 : b*32+32]
@@ -138,7 +158,18 @@ func TestQuantizeQ8MatchesQuant(t *testing.T) {
 	}
 	src[110*32+5] = 1e-30 // a tiny amax: d is an f16 zero but id is not
 	want := make([]byte, nb*q8b)
-	quant.QuantizeQ8_0(want, src)
+	llamaQuantize(want, src)
+	// Against the reference quantizer: the same scales, quants at most one apart.
+	ref := make([]byte, nb*q8b)
+	quant.QuantizeQ8_0(ref, src)
+	for i := range ref {
+		if i%q8b < 2 && ref[i] != want[i] {
+			t.Fatalf("scale byte %d differs from quant.QuantizeQ8_0", i)
+		}
+		if d := int(int8(ref[i])) - int(int8(want[i])); i%q8b >= 2 && (d > 1 || d < -1) {
+			t.Fatalf("quant %d is %d, quant.QuantizeQ8_0 gives %d", i, int8(want[i]), int8(ref[i]))
+		}
+	}
 	for _, v := range variants() {
 		for _, off := range []int{0, 1, 3} {
 			got := misaligned(nb*q8b, off)
@@ -456,7 +487,7 @@ func TestMatMul(t *testing.T) {
 					xr := append([]float32(nil), x...)
 					if wt == Q8_0 || wt == Q4_0 {
 						q := make([]byte, n*cols/qk*q8b)
-						quant.QuantizeQ8_0(q, x)
+						llamaQuantize(q, x)
 						quant.DequantizeQ8_0(xr, q)
 					}
 					for pi, p := range pools {

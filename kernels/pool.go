@@ -171,8 +171,10 @@ var serialPools = sync.Pool{New: func() any {
 // MatMul computes dst[t*m.Rows+r] = (row r of m) · x[t*m.Cols:(t+1)*m.Cols]
 // for r < m.Rows and t < n.
 //
-// For Q8_0 and Q4_0 weights each x_t is first quantized to Q8_0 (as
-// quant.QuantizeQ8_0 does) and every block contributes
+// For Q8_0 and Q4_0 weights each x_t is first quantized to Q8_0 as
+// llama.cpp does at run time (d = amax/127, q = round-to-even(x·127/amax);
+// see quantizeQ8 for how that differs from quant.QuantizeQ8_0) and every
+// block contributes
 // f16(d_w)*f16(d_x)*sumi with sumi the exact integer dot product of the
 // quants (Q4_0: nibble-8), accumulated in float32, as llama.cpp's
 // vec_dot_q8_0_q8_0 and vec_dot_q4_0_q8_0. F16 and BF16 rows are converted

@@ -45,21 +45,26 @@ GLOBL t44shift<>(SB), RODATA|NOPTR, $32
 	PAIR(2(DI)(R11*2), Y2, Y6, a2)  \
 	PAIR(2(DI)(DX*1), Y3, Y7, a3)
 
-// HSUM4 stores the lane sums of Y0..Y3 at off(AX), in the order of
-// dot_amd64.s's HSUM8 (results must not depend on the kernel).
+// HSUMT sums the eight lanes of y into x's low lane, in the order of
+// dot_amd64.s's HSUMY (results must not depend on the kernel).
+#define HSUMT(y, x, tmp) \
+	VEXTRACTF128 $1, y, tmp \
+	VADDPS       tmp, x, x  \
+	VMOVHLPS     x, x, tmp  \
+	VADDPS       tmp, x, x  \
+	VMOVSHDUP    x, tmp     \
+	VADDSS       tmp, x, x
+
+// HSUM4 stores the lane sums of Y0..Y3 at off(AX).
 #define HSUM4(off) \
-	VEXTRACTF128 $1, Y0, X4 \
-	VADDPS       X4, X0, X0 \
-	VEXTRACTF128 $1, Y1, X5 \
-	VADDPS       X5, X1, X1 \
-	VEXTRACTF128 $1, Y2, X6 \
-	VADDPS       X6, X2, X2 \
-	VEXTRACTF128 $1, Y3, X7 \
-	VADDPS       X7, X3, X3 \
-	VHADDPS      X1, X0, X0 \
-	VHADDPS      X3, X2, X2 \
-	VHADDPS      X2, X0, X0 \
-	VMOVUPS      X0, off(AX)
+	HSUMT(Y0, X0, X4)    \
+	HSUMT(Y1, X1, X5)    \
+	HSUMT(Y2, X2, X6)    \
+	HSUMT(Y3, X3, X7)    \
+	VMOVSS  X0, off(AX)  \
+	VMOVSS  X1, off+4(AX) \
+	VMOVSS  X2, off+8(AX) \
+	VMOVSS  X3, off+12(AX)
 
 // func q4Tile44VNNI(w []byte, rb int, x []byte, stride, nb int, tab *[65536]float32, dst *[16]float32)
 // Rows w[k*rb:] for k < 4, tokens x[t*stride:] for t < 4; dst[4*k+t].

@@ -164,7 +164,7 @@ func expf(x float32) float32 {
 
 // DotQ8_0 returns the dot product of two equally long runs of Q8_0 blocks:
 // for each block sumi = Σ q_a[j]*q_b[j] (exact), sum += f16(d_a)*f16(d_b)*sumi,
-// in float32. The quants of b must lie in [-127, 127], as QuantizeQ8_0
+// in float32. The quants of b must lie in [-127, 127], as Q8_0 quantization
 // produces (assembly variants use the sign trick, which needs that of one
 // operand); a may hold any byte.
 func DotQ8_0(a, b []byte) float32 {
