@@ -2,11 +2,7 @@
 
 package kernels
 
-import (
-	"github.com/klauspost/cpuid/v2"
-
-	"edgelm/quant"
-)
+import "github.com/klauspost/cpuid/v2"
 
 func archFeatures() []string {
 	var fs []string
@@ -56,8 +52,6 @@ var avx2Variant = withTiles(&variant{
 		nb := len(src) / qk
 		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
 	},
-	f16:  halfDot(f16DotAVX2, func(h uint16) float32 { return f16tab[h] }),
-	bf16: halfDot(bf16DotAVX2, quant.BF16ToF32),
 	silu: func(x []float32) {
 		n := len(x) &^ 7
 		siluAVX2(x[:n])
@@ -74,24 +68,6 @@ var avx2Variant = withTiles(&variant{
 	},
 })
 
-// halfDot runs the assembly on whole groups of 32 and finishes the tail
-// as dotAVX2Go does, so that converting on the fly and dequantizing first
-// give the same bits.
-func halfDot(asm func(w []byte, x []float32) float32, conv func(uint16) float32) func(w []byte, x []float32) float32 {
-	return func(w []byte, x []float32) float32 {
-		w = w[:2*len(x)]
-		n := len(x) &^ 31
-		var s float32
-		if n > 0 {
-			s = asm(w[:2*n], x[:n])
-		}
-		for i := n; i < len(x); i++ {
-			s += conv(u16le(w[2*i:])) * x[i]
-		}
-		return s
-	}
-}
-
 func q8AVX2Go(w, x []byte) float32 {
 	nb := len(w) / q8b
 	return q8DotAVX2(w, x[:nb*q8b], nb, f16tab)
@@ -104,17 +80,20 @@ func q4AVX2Go(w, x []byte) float32 {
 
 func archVariants() []*variant { return []*variant{vnniVariant, avx2Variant} }
 
+// dotAVX2Go is dotGo, bit for bit: the assembly keeps its four chains in
+// one register's lanes, and the tail joins chain 0 before the final sum.
 func dotAVX2Go(a, b []float32) float32 {
 	b = b[:len(a)]
-	n := len(a) &^ 31
-	var s float32
+	n := len(a) &^ 3
+	var acc [4]float32
 	if n > 0 {
-		s = dotAVX2(a[:n], b[:n])
+		dot4SSE(a[:n], b[:n], &acc)
 	}
+	s0, s1, s2, s3 := acc[0], acc[1], acc[2], acc[3]
 	for i := n; i < len(a); i++ {
-		s += a[i] * b[i]
+		s0 += a[i] * b[i]
 	}
-	return s
+	return (s0 + s1) + (s2 + s3)
 }
 
 func axpyAVX2Go(a float32, x, y []float32) {
@@ -150,12 +129,6 @@ func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[
 func quantizeQ8AVX2(dst []byte, src []float32, nb int)
 
 //go:noescape
-func f16DotAVX2(w []byte, x []float32) float32
-
-//go:noescape
-func bf16DotAVX2(w []byte, x []float32) float32
-
-//go:noescape
 func siluAVX2(x []float32)
 
 //go:noescape
@@ -165,7 +138,7 @@ func geluAVX2(x []float32)
 func expSumAVX2(x []float32, m float32) float64
 
 //go:noescape
-func dotAVX2(a, b []float32) float32
+func dot4SSE(a, b []float32, acc *[4]float32)
 
 //go:noescape
 func axpyAVX2(a float32, x, y []float32)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -374,6 +375,10 @@ func TestFloatKernels(t *testing.T) {
 					}
 					// float32 sums lose up to ~n/k ulps; scale the tolerance with n.
 					got := v.dot(a, b)
+					if runtime.GOARCH == "amd64" && got != dotGo(a, b) {
+						// amd64 keeps dotGo's order: every variant, the same bits.
+						t.Fatalf("dot n=%d off=%d: %v, dotGo %v", n, off, got, dotGo(a, b))
+					}
 					if math.Abs(float64(got)-want) > 1e-7*float64(n+16)*mag+1e-30 {
 						t.Fatalf("dot n=%d off=%d: %v, want %v", n, off, got, want)
 					}
@@ -402,7 +407,14 @@ func TestFloatKernels(t *testing.T) {
 					for i := range y {
 						wantY[i] = y[i] + 0.75*a[i]
 					}
+					yGo := append([]float32(nil), y...)
+					axpyGo(0.75, a, yGo)
 					v.axpy(0.75, a, y)
+					for i := range y {
+						if runtime.GOARCH == "amd64" && y[i] != yGo[i] {
+							t.Fatalf("axpy n=%d [%d]: %v, axpyGo %v", n, i, y[i], yGo[i])
+						}
+					}
 					for i := range y {
 						// With FMA the product is not rounded: allow one ulp of it.
 						if math.Abs(float64(y[i]-wantY[i])) > 1e-6*(math.Abs(float64(wantY[i]))+math.Abs(float64(a[i]))) {
@@ -831,8 +843,19 @@ func TestMatMulSameBitsAnyBatch(t *testing.T) {
 			p := NewPool(2)
 			all := make([]float32, n*m.Rows)
 			one := make([]float32, m.Rows)
+			gen := make([]float32, n*m.Rows)
+			withVariant(genericVariant, func() { p.MatMul(gen, m, x, n) })
 			withVariant(v, func() {
 				p.MatMul(all, m, x, n)
+				if wt == Q8_0 || wt == Q4_0 {
+					// Block sums are exact and added in block order on amd64,
+					// as in Go: every variant there gives the generic bits.
+					for i := range all {
+						if runtime.GOARCH == "amd64" && all[i] != gen[i] {
+							t.Fatalf("%s %v: result %d is %v, generic %v", v.name, wt, i, all[i], gen[i])
+						}
+					}
+				}
 				for tk := range n {
 					p.MatMul(one, m, x[tk*cols:(tk+1)*cols], 1)
 					for rr := range m.Rows {

@@ -1,0 +1,278 @@
+//go:build amd64 && !purego && gc
+
+#include "textflag.h"
+
+// Quantized dot products, AVX2. The arithmetic is the generic one (dot.go)
+// bit for bit: per block the int8 products are summed exactly, first in
+// int32 lanes of four bytes (VPMADDUBSW needs one unsigned operand: Q8_0
+// uses |w|·(x·sign w), Q4_0 nibble·x − 8·x), then across the lanes
+// (VPHADDD), and every block adds round(f16(d_w)·f16(d_x)·sumi) to a float32
+// accumulator in block order. That is the order llama.cpp's golden runs
+// sum in, and it makes a row·token result independent of the kernel (one
+// token, four rows, four tokens, tile), which the engine's batches rely on.
+// Kernels doing four results keep them in the lanes of one XMM register.
+//
+// Register use: R8 the f16 -> f32 table, CX the block count, Y12 the
+// nibble shift counts, Y13 bytes 0x08, Y14 bytes 0x0f, Y15 int16 ones.
+
+// Shift counts for NIB: 0 for the low lane's dwords, 4 for the high lane's.
+DATA qshift<>+0(SB)/8, $0
+DATA qshift<>+8(SB)/8, $0
+DATA qshift<>+16(SB)/8, $0x0000000400000004
+DATA qshift<>+24(SB)/8, $0x0000000400000004
+GLOBL qshift<>(SB), RODATA|NOPTR, $32
+
+#define QCONSTS \
+	VMOVDQU      qshift<>(SB), Y12 \
+	MOVL         $0x08080808, AX   \
+	MOVQ         AX, X13           \
+	VPBROADCASTD X13, Y13          \
+	MOVL         $0x0f0f0f0f, AX   \
+	MOVQ         AX, X14           \
+	VPBROADCASTD X14, Y14          \
+	VPCMPEQW     Y15, Y15, Y15     \
+	VPSRLW       $15, Y15, Y15
+
+// NIB puts the 32 nibbles of the 16 Q4_0 quant bytes at addr in dst as
+// unsigned bytes, elements 0..15 in the low lane and 16..31 in the high one:
+// the bytes go to both lanes and the high lane's dwords shift right by 4.
+#define NIB(addr, dst) \
+	VBROADCASTI128 addr, dst    \
+	VPSRLVD        Y12, dst, dst \
+	VPAND          Y14, dst, dst
+
+// Q4LANES: dst = int32 lanes of Σ (nib-8)·x, x (register or memory) signed,
+// corr = maddubs(8, x). dst may be nib.
+#define Q4LANES(x, nib, corr, dst) \
+	VPMADDUBSW x, nib, dst   \
+	VPSUBW     corr, dst, dst \
+	VPMADDWD   Y15, dst, dst
+
+// Q8LANES: dst = int32 lanes of Σ w·x for the Q8_0 quants at xaddr, with
+// w in Y2 and |w| in Y4.
+#define Q8LANES(xaddr, dst) \
+	VMOVDQU    xaddr, dst    \
+	VPSIGNB    Y2, dst, dst  \
+	VPMADDUBSW dst, Y4, dst  \
+	VPMADDWD   Y15, dst, dst
+
+// REDUCE1: xa = float32(Σ lanes of a), in the low lane (a's XMM is xa).
+#define REDUCE1(a, xa, xt) \
+	VEXTRACTI128 $1, a, xt \
+	VPADDD       xt, xa, xa \
+	VPHADDD      xa, xa, xa \
+	VPHADDD      xa, xa, xa \
+	VCVTDQ2PS    xa, xa
+
+// REDUCE4: xa = float32([Σa, Σb, Σc, Σd]); a and c are clobbered.
+#define REDUCE4(a, b, c, d, xa, xt) \
+	VPHADDD      b, a, a    \
+	VPHADDD      d, c, c    \
+	VPHADDD      c, a, a    \
+	VEXTRACTI128 $1, a, xt  \
+	VPADDD       xt, xa, xa \
+	VCVTDQ2PS    xa, xa
+
+// GATHER4: dst = [f16 at b0, f16 at b1, f16 at b2, f16 at b3] as float32.
+#define GATHER4(b0, b1, b2, b3, dst) \
+	MOVWLZX   b0, AX                        \
+	VMOVSS    (R8)(AX*4), dst               \
+	MOVWLZX   b1, AX                        \
+	VINSERTPS $0x10, (R8)(AX*4), dst, dst   \
+	MOVWLZX   b2, AX                        \
+	VINSERTPS $0x20, (R8)(AX*4), dst, dst   \
+	MOVWLZX   b3, AX                        \
+	VINSERTPS $0x30, (R8)(AX*4), dst, dst
+
+// SCALE1: xs = f16(d_w at (SI)) * f16(d_x at (DI)).
+#define SCALE1(xs) \
+	MOVWLZX (SI), AX             \
+	MOVWLZX (DI), BX             \
+	VMOVSS  (R8)(AX*4), xs       \
+	VMULSS  (R8)(BX*4), xs, xs
+
+// func q8DotAVX2(w, x []byte, nb int, tab *[65536]float32) float32
+TEXT ·q8DotAVX2(SB), NOSPLIT, $0-68
+	MOVQ   w_base+0(FP), SI
+	MOVQ   x_base+24(FP), DI
+	MOVQ   nb+48(FP), CX
+	MOVQ   tab+56(FP), R8
+	QCONSTS
+	VXORPS X0, X0, X0
+	TESTQ  CX, CX
+	JZ     q8done
+
+q8loop:
+	VMOVDQU 2(SI), Y2
+	VPSIGNB Y2, Y2, Y4
+	Q8LANES(2(DI), Y3)
+	REDUCE1(Y3, X3, X5)
+	SCALE1(X6)
+	VMULSS  X6, X3, X3
+	VADDSS  X3, X0, X0
+	ADDQ    $34, SI
+	ADDQ    $34, DI
+	DECQ    CX
+	JNZ     q8loop
+
+q8done:
+	VMOVSS X0, ret+64(FP)
+	VZEROUPPER
+	RET
+
+// func q4DotAVX2(w, x []byte, nb int, tab *[65536]float32) float32
+TEXT ·q4DotAVX2(SB), NOSPLIT, $0-68
+	MOVQ   w_base+0(FP), SI
+	MOVQ   x_base+24(FP), DI
+	MOVQ   nb+48(FP), CX
+	MOVQ   tab+56(FP), R8
+	QCONSTS
+	VXORPS X0, X0, X0
+	TESTQ  CX, CX
+	JZ     q4done
+
+q4loop:
+	NIB(2(SI), Y2)
+	VMOVDQU    2(DI), Y3
+	VPMADDUBSW Y3, Y13, Y4
+	Q4LANES(Y3, Y2, Y4, Y2)
+	REDUCE1(Y2, X2, X5)
+	SCALE1(X6)
+	VMULSS     X6, X2, X2
+	VADDSS     X2, X0, X0
+	ADDQ       $18, SI
+	ADDQ       $34, DI
+	DECQ       CX
+	JNZ        q4loop
+
+q4done:
+	VMOVSS X0, ret+64(FP)
+	VZEROUPPER
+	RET
+
+// TOKQ4: dst = int32 lanes of the block's nibbles (Y2) · the x quants at xq.
+#define TOKQ4(xq, dst) \
+	VPMADDUBSW xq, Y13, Y4 \
+	Q4LANES(xq, Y2, Y4, dst)
+
+// TOKENS4 finishes a block of one row against four tokens: the four lane
+// vectors a, b, c, d are reduced, scaled by d_w (at (SI)) times each token's
+// d_x, and added to X10.
+#define TOKENS4(a, b, c, d) \
+	REDUCE4(a, b, c, d, X0, X3)                                 \
+	GATHER4((DI), (DI)(R9*1), (DI)(R9*2), (DI)(R10*1), X6)      \
+	MOVWLZX      (SI), AX                                       \
+	VBROADCASTSS (R8)(AX*4), X7                                 \
+	VMULPS       X6, X7, X6                                     \
+	VMULPS       X6, X0, X0                                     \
+	VADDPS       X0, X10, X10
+
+// func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[65536]float32, dst *[4]float32)
+// One row against the four tokens at x[t*stride:]: dst[t].
+TEXT ·q8Dot4AVX2(SB), NOSPLIT, $0-80
+	MOVQ   w_base+0(FP), SI
+	MOVQ   x_base+24(FP), DI
+	MOVQ   stride+48(FP), R9
+	MOVQ   nb+56(FP), CX
+	MOVQ   tab+64(FP), R8
+	MOVQ   dst+72(FP), R11
+	LEAQ   (R9)(R9*2), R10
+	QCONSTS
+	VXORPS X10, X10, X10
+	TESTQ  CX, CX
+	JZ     q8x4done
+
+q8x4loop:
+	VMOVDQU 2(SI), Y2
+	VPSIGNB Y2, Y2, Y4
+	Q8LANES(2(DI), Y0)
+	Q8LANES(2(DI)(R9*1), Y1)
+	Q8LANES(2(DI)(R9*2), Y8)
+	Q8LANES(2(DI)(R10*1), Y9)
+	TOKENS4(Y0, Y1, Y8, Y9)
+	ADDQ    $34, SI
+	ADDQ    $34, DI
+	DECQ    CX
+	JNZ     q8x4loop
+
+q8x4done:
+	VMOVUPS X10, (R11)
+	VZEROUPPER
+	RET
+
+// func q4Dot4AVX2(w, x []byte, stride, nb int, tab *[65536]float32, dst *[4]float32)
+TEXT ·q4Dot4AVX2(SB), NOSPLIT, $0-80
+	MOVQ   w_base+0(FP), SI
+	MOVQ   x_base+24(FP), DI
+	MOVQ   stride+48(FP), R9
+	MOVQ   nb+56(FP), CX
+	MOVQ   tab+64(FP), R8
+	MOVQ   dst+72(FP), R11
+	LEAQ   (R9)(R9*2), R10
+	QCONSTS
+	VXORPS X10, X10, X10
+	TESTQ  CX, CX
+	JZ     q4x4done
+
+q4x4loop:
+	NIB(2(SI), Y2)
+	TOKQ4(2(DI), Y0)
+	TOKQ4(2(DI)(R9*1), Y1)
+	TOKQ4(2(DI)(R9*2), Y8)
+	TOKQ4(2(DI)(R10*1), Y9)
+	TOKENS4(Y0, Y1, Y8, Y9)
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  q4x4loop
+
+q4x4done:
+	VMOVUPS X10, (R11)
+	VZEROUPPER
+	RET
+
+// func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[65536]float32, dst *[4]float32)
+// Four rows against one token (decode): the token's block, its scale and
+// its 8·x correction are loaded once for the four rows; dst[k].
+TEXT ·q4Rows4AVX2(SB), NOSPLIT, $0-144
+	MOVQ   w0_base+0(FP), SI
+	MOVQ   w1_base+24(FP), R9
+	MOVQ   w2_base+48(FP), R12
+	MOVQ   w3_base+72(FP), R13
+	MOVQ   x_base+96(FP), DI
+	MOVQ   nb+120(FP), CX
+	MOVQ   tab+128(FP), R8
+	MOVQ   dst+136(FP), R11
+	QCONSTS
+	XORQ   R10, R10
+	VXORPS X9, X9, X9
+	TESTQ  CX, CX
+	JZ     q4r4done
+
+q4r4loop:
+	VMOVDQU      2(DI), Y3
+	VPMADDUBSW   Y3, Y13, Y4
+	NIB(2(SI)(R10*1), Y0)
+	Q4LANES(Y3, Y0, Y4, Y0)
+	NIB(2(R9)(R10*1), Y1)
+	Q4LANES(Y3, Y1, Y4, Y1)
+	NIB(2(R12)(R10*1), Y2)
+	Q4LANES(Y3, Y2, Y4, Y2)
+	NIB(2(R13)(R10*1), Y5)
+	Q4LANES(Y3, Y5, Y4, Y5)
+	REDUCE4(Y0, Y1, Y2, Y5, X0, X8)
+	GATHER4((SI)(R10*1), (R9)(R10*1), (R12)(R10*1), (R13)(R10*1), X6)
+	MOVWLZX      (DI), BX
+	VBROADCASTSS (R8)(BX*4), X7
+	VMULPS       X7, X6, X6
+	VMULPS       X6, X0, X0
+	VADDPS       X0, X9, X9
+	ADDQ         $18, R10
+	ADDQ         $34, DI
+	DECQ         CX
+	JNZ          q4r4loop
+
+q4r4done:
+	VMOVUPS X9, (R11)
+	VZEROUPPER
+	RET
