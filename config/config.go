@@ -40,7 +40,10 @@ type Config struct {
 	MaxQueue      int    // requests waiting for a sequence slot before new ones are refused
 	KVTypeK       string // KV cache element type for keys: f32, f16, q8_0, q4_0
 	KVTypeV       string // and for values
-	KVBudget      Size   // bytes for all cached tokens; 0 means no cap beyond the context
+	KVBudget      Size   // bytes for all cached tokens, live and kept for reuse; 0 means room for 2×max_sequences full contexts
+	KVPolicy      string // a full sequence: "sink-window" drops its middle, "none" fails the request
+	KVSinks       int    // tokens sink-window keeps at the start
+	PrefixCache   bool   // keep finished sequences' KV for requests that start the same way
 	Kernels       string // "" (best available) or a feature cap such as "generic"
 	ChatTemplate  string // chat format name ("gemma", "llama2", "llama3", "chatml") instead of detecting it
 
@@ -83,6 +86,9 @@ func Defaults() Config {
 		MaxQueue:     64,
 		KVTypeK:      "f32",
 		KVTypeV:      "f32",
+		KVPolicy:     "sink-window",
+		KVSinks:      4,
+		PrefixCache:  true,
 		Limits: Limits{
 			MaxBodyBytes:     1 << 20,
 			MaxTokens:        4096,
@@ -176,6 +182,9 @@ func (c *Config) fields() []field {
 		{"kv_type_k", kString, &c.KVTypeK, Swap},
 		{"kv_type_v", kString, &c.KVTypeV, Swap},
 		{"kv_budget", kSize, &c.KVBudget, Swap},
+		{"kv_policy", kString, &c.KVPolicy, Swap},
+		{"kv_sinks", kInt, &c.KVSinks, Swap},
+		{"prefix_cache", kBool, &c.PrefixCache, Swap},
 		{"kernels", kString, &c.Kernels, Swap},
 		{"chat_template", kString, &c.ChatTemplate, Live},
 		{"log_level", kString, &c.LogLevel, Live},
@@ -633,6 +642,8 @@ func (c *Config) check() []*Error {
 	if c.KVBudget < 0 {
 		bad("kv_budget", "size is negative")
 	}
+	oneOf("kv_policy", c.KVPolicy, []string{"sink-window", "none"})
+	between("kv_sinks", c.KVSinks, 1, 1024)
 	for _, r := range c.ChatTemplate {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
 			bad("chat_template", "%q is not a format name such as \"chatml\" or \"llama3\"", c.ChatTemplate)
