@@ -42,7 +42,11 @@ var avx2Variant = withTiles(&variant{
 		_ = x[3*stride+nb*q8b-1]
 		q4Dot4AVX2(w, x, stride, nb, f16tab, dst)
 	},
-	q8r4: rowsOf(q8AVX2Go),
+	q8r4: func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
+		nb := len(w0) / q8b
+		n := len(w0)
+		q8Rows4AVX2(w0, w1[:n], w2[:n], w3[:n], x[:nb*q8b], nb, f16tab, dst)
+	},
 	q4r4: func(w0, w1, w2, w3, x []byte, dst *[4]float32) {
 		nb := len(w0) / q4b
 		n := len(w0)
@@ -121,6 +125,9 @@ func q8Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]floa
 
 //go:noescape
 func q4Dot4AVX2(w, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[4]float32)
+
+//go:noescape
+func q8Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[4]float32)
 
 //go:noescape
 func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[4]float32)

@@ -276,3 +276,51 @@ q4r4done:
 	VMOVUPS X9, (R11)
 	VZEROUPPER
 	RET
+
+// ROWQ8: dst = int32 lanes of Σ w·x for the Q8_0 row block at 2(rb)(R10*1)
+// and the token's quants in Y3.
+#define ROWQ8(rb, dst) \
+	VMOVDQU    2(rb)(R10*1), Y6 \
+	VPSIGNB    Y6, Y6, Y7       \
+	VPSIGNB    Y6, Y3, dst      \
+	VPMADDUBSW dst, Y7, dst     \
+	VPMADDWD   Y15, dst, dst
+
+// func q8Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[65536]float32, dst *[4]float32)
+TEXT ·q8Rows4AVX2(SB), NOSPLIT, $0-144
+	MOVQ   w0_base+0(FP), SI
+	MOVQ   w1_base+24(FP), R9
+	MOVQ   w2_base+48(FP), R12
+	MOVQ   w3_base+72(FP), R13
+	MOVQ   x_base+96(FP), DI
+	MOVQ   nb+120(FP), CX
+	MOVQ   tab+128(FP), R8
+	MOVQ   dst+136(FP), R11
+	QCONSTS
+	XORQ   R10, R10
+	VXORPS X9, X9, X9
+	TESTQ  CX, CX
+	JZ     q8r4done
+
+q8r4loop:
+	VMOVDQU      2(DI), Y3
+	ROWQ8(SI, Y0)
+	ROWQ8(R9, Y1)
+	ROWQ8(R12, Y2)
+	ROWQ8(R13, Y5)
+	REDUCE4(Y0, Y1, Y2, Y5, X0, X8)
+	GATHER4((SI)(R10*1), (R9)(R10*1), (R12)(R10*1), (R13)(R10*1), X6)
+	MOVWLZX      (DI), BX
+	VBROADCASTSS (R8)(BX*4), X7
+	VMULPS       X7, X6, X6
+	VMULPS       X6, X0, X0
+	VADDPS       X0, X9, X9
+	ADDQ         $34, R10
+	ADDQ         $34, DI
+	DECQ         CX
+	JNZ          q8r4loop
+
+q8r4done:
+	VMOVUPS X9, (R11)
+	VZEROUPPER
+	RET
