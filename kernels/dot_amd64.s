@@ -5,19 +5,6 @@
 // AVX2+FMA float kernels, the activation quantizer and the activations;
 // the quantized dot products are in qdot_amd64.s.
 
-// HSUMY sums the eight lanes of y into x's low lane (tmp is scratch):
-// ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)), llama.cpp's hsum_float_8.
-#define HSUMY(y, x, tmp) \
-	VEXTRACTF128 $1, y, tmp \
-	VADDPS       tmp, x, x  \
-	VMOVHLPS     x, x, tmp  \
-	VADDPS       tmp, x, x  \
-	VMOVSHDUP    x, tmp     \
-	VADDSS       tmp, x, x
-
-// HSUM8 sums the eight lanes of Y0 into X0's low lane.
-#define HSUM8 HSUMY(Y0, X0, X1)
-
 // func dot4SSE(a, b []float32, acc *[4]float32)
 // acc[c] = Σ a[4k+c]*b[4k+c] over k, each product rounded and then added
 // in order: dotGo's four chains exactly (one XMM accumulator; len(a) is a
