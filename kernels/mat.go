@@ -9,10 +9,13 @@
 // from the CPU's features (see Features); the environment variable
 // EDGELM_KERNELS and SetMaxFeatures can only turn features off.
 //
-// Quantized products follow llama.cpp: activations are quantized to Q8_0,
-// each block's integer dot product is exact, and the block results are
-// accumulated in float32 as sum += f16(d_w)*f16(d_x)*sumi. Only the order of
-// those float32 additions differs between variants.
+// Quantized products follow llama.cpp: activations are quantized to Q8_0
+// (as its run-time quantizer does), each block's integer dot product is
+// exact, and the block results are accumulated in float32 in block order as
+// sum += f16(d_w)*f16(d_x)*sumi. On amd64 every variant gives the generic
+// code's bits for these and for Dot; the arm64 kernels sum in their own
+// lane order. Within a variant a row·token result never depends on the
+// batch, tile or thread split around it.
 package kernels
 
 import (

@@ -180,6 +180,9 @@ var serialPools = sync.Pool{New: func() any {
 // vec_dot_q8_0_q8_0 and vec_dot_q4_0_q8_0. F16 and BF16 rows are converted
 // to float32 and dotted with x; F32 rows are dotted directly.
 //
+// A token's results do not depend on n, on the other tokens, or on the
+// number of threads, bit for bit. dst must not overlap x.
+//
 // It panics if m is not valid (see Mat.Validate), n < 0, or x or dst is too
 // short. A panic in a worker (such as a fault reading a truncated mapped
 // file, which workers turn into a panic with debug.SetPanicOnFault) is
