@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"edgelm/internal/testshared"
@@ -31,6 +32,13 @@ func TestGolden(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatalf("no golden files in %s/golden", dir)
 	}
+	var mu sync.Mutex
+	var offFiles []string
+	defer func() {
+		if len(offFiles) > 2 {
+			t.Errorf("%d quantized golden files have logprobs outside the tolerance (%v); at most two may", len(offFiles), offFiles)
+		}
+	}()
 	for _, gf := range files {
 		t.Run(filepath.Base(gf), func(t *testing.T) {
 			raw, err := os.ReadFile(gf)
@@ -103,18 +111,21 @@ func TestGolden(t *testing.T) {
 				}
 			}
 			t.Logf("worst logprob difference %.2g (tolerance %g); %d of %d positions outside it", worst, tol, len(over), len(want.Positions))
-			// F32 models must match everywhere. With 8-bit activations, the reference's float evaluation
-			// order (SIMD sums in attention) differs from ours in the last bit; once in a few hundred
-			// positions that rounds one activation to the neighbouring 8-bit level, and the changed key
-			// and value then stay in the cache. Tokens must still agree exactly; logprobs must be within
-			// the tolerance at 60% of positions and within 5× it everywhere. (Known case: q4_0 p3
-			// diverges at position 26 and stays off by up to 0.083 — see docs/correctness.md.)
-			allowed := 0
-			if tol > 2e-3 {
-				allowed = len(want.Positions) * 40 / 100
-			}
-			if len(over) > allowed {
-				t.Errorf("%d positions outside the tolerance %g, at most %d allowed", len(over), tol, allowed)
+			// F32 models must match everywhere, and so must quantized ones but for two files: with 8-bit
+			// activations a last-bit difference somewhere upstream (the reference's evaluation order) can
+			// round one activation to the neighbouring level; the changed key and value then stay in the
+			// cache and later logprobs move by a few hundredths. aidreams260K-q4_0.p3 does this from
+			// position 26 on amd64 (up to 0.074, tokens still equal), and the arm64 kernels' other
+			// summation order moves q4_0.p1 by 0.022; see docs/correctness.md. Every
+			// position stays within 5× the tolerance, and the tokens must match exactly.
+			if len(over) > 0 {
+				if tol <= 2e-3 {
+					t.Errorf("%d positions outside the tolerance %g", len(over), tol)
+				} else {
+					mu.Lock()
+					offFiles = append(offFiles, filepath.Base(gf))
+					mu.Unlock()
+				}
 			}
 		})
 	}
