@@ -286,3 +286,32 @@ func TestAlive(t *testing.T) {
 		t.Fatal("closed engine alive")
 	}
 }
+
+// TestStatsCount: the counters the daemon exports follow the requests.
+func TestStatsCount(t *testing.T) {
+	e := load(t, Options{})
+	ids := e.Tokenize(prompts[0], true, false)
+	started := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		once := false
+		e.Generate(context.Background(), Request{Prompt: ids, MaxTokens: 3000, IgnoreEOS: true}, func(Event) error {
+			if !once {
+				once = true
+				close(started)
+			}
+			return nil
+		})
+	}()
+	<-started
+	if st := e.Stats(); st.ActiveSequences != 1 {
+		t.Errorf("during a request: %d active sequences", st.ActiveSequences)
+	}
+	<-done
+	gen(t, e, Request{Prompt: ids, MaxTokens: 5})
+	st := e.Stats()
+	if st.ActiveSequences != 0 || st.Requests != 2 || st.PromptTokens != int64(2*len(ids)) || st.GeneratedTokens != 3005 || st.PrefillTokens <= 0 || st.KVBytes <= 0 {
+		t.Errorf("after two requests: %+v", st)
+	}
+}

@@ -88,6 +88,7 @@ func (e *Engine) schedule() {
 			if e.held != nil {
 				j, e.held = e.held, nil
 			} else if len(active) == 0 {
+				e.setActive(0)
 				e.idle.Store(true)
 				select {
 				case j = <-e.queue:
@@ -144,6 +145,7 @@ func (e *Engine) schedule() {
 			}
 		}
 		active = live
+		e.setActive(len(active))
 		if len(active) == 0 {
 			continue
 		}
@@ -278,6 +280,9 @@ func (e *Engine) start(j *job) bool {
 	j.tokens = append(make([]int32, 0, len(j.req.Prompt)+min(j.req.MaxTokens, e.opt.ContextLength)), j.req.Prompt...)
 	j.nPrompt = len(j.req.Prompt)
 	j.res.PromptTokens = j.nPrompt
+	e.mu.Lock()
+	e.stats.PromptTokens += int64(j.nPrompt)
+	e.mu.Unlock()
 	j.samp = newSampler(j.req.Sampling)
 	j.stream = e.tok.NewStream()
 	if j.req.MaxTokens == 0 && !(j.req.Echo && j.req.Logprobs > 0) {
@@ -335,6 +340,12 @@ func (e *Engine) reserve(j *job, running int) bool {
 	j.seq = kvcache.NewSeq(e.shape, capacity)
 	e.kvStats()
 	return true
+}
+
+func (e *Engine) setActive(n int) {
+	e.mu.Lock()
+	e.stats.ActiveSequences = n
+	e.mu.Unlock()
 }
 
 func (e *Engine) kvStats() {
