@@ -40,7 +40,13 @@ for t in "${targets[@]}"; do
 	last=$(grep -E '^fuzz: elapsed: .*execs: [0-9]+' "$log" | tail -n 1)
 	elapsed=$(sed -nE 's/^fuzz: elapsed: ([^,]+),.*/\1/p' <<<"$last")
 	execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")
-	rate=$(sed -nE 's/.*execs: [0-9]+ \(([0-9]+)\/sec\).*/\1/p' <<<"$last")
+	# The last line's rate is often 0 (workers report in batches), so average over the run.
+	secs_fuzzed=$(awk '{ t = 0; s = $0
+		if (match(s, /[0-9]+h/)) t += 3600 * substr(s, RSTART, RLENGTH - 1)
+		if (match(s, /[0-9]+m/)) t += 60 * substr(s, RSTART, RLENGTH - 1)
+		if (match(s, /[0-9.]+s/)) t += substr(s, RSTART, RLENGTH - 1)
+		print t }' <<<"${elapsed:-0s}")
+	rate=$(awk -v e="${execs:-0}" -v t="$secs_fuzzed" 'BEGIN { if (t > 0) printf "%.0f", e / t; else print "?" }')
 	newc=$(sed -nE 's/.*new interesting: ([0-9]+).*/\1/p' <<<"$last")
 	total=$(sed -nE 's/.*\(total: ([0-9]+)\).*/\1/p' <<<"$last")
 	crashers=$(sed -nE 's/.*Failing input written to (.*)$/\1/p' "$log" | tr '\n' ' ')
@@ -59,7 +65,7 @@ done
 echo
 echo "Fuzzing, $(date -u '+%Y-%m-%d %H:%M UTC'), $(go version | cut -d' ' -f3), $(nproc) cores, -fuzztime $dur -parallel 1"
 echo
-echo "| Target | Fuzzing time | Execs | Execs/s (last) | New corpus entries | Findings |"
+echo "| Target | Fuzzing time | Execs | Execs/s (mean) | New corpus entries | Findings |"
 echo "|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
