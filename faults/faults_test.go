@@ -140,10 +140,10 @@ func TestTruncatedModel(t *testing.T) {
 // back to where they were) while well-formed requests alongside succeed.
 func TestDisconnectMidStream(t *testing.T) {
 	d := start(t, engine.Options{MaxQueue: 256}, daemon.Settings{})
-	stop := d.alongside(2)
 	d.waitIdle(5 * time.Second)
 	runtime.GC()
 	before := runtime.NumGoroutine()
+	stop := d.alongside(2)
 
 	const burst = 100
 	var wg sync.WaitGroup
@@ -170,6 +170,7 @@ func TestDisconnectMidStream(t *testing.T) {
 	if failed.Load() > 0 || got.Load() == 0 {
 		t.Errorf("%d of %d streams failed before their first chunk", failed.Load(), burst)
 	}
+	time.Sleep(300 * time.Millisecond) // while the engine drops the abandoned sequences
 	n := stop()
 	t.Logf("%d well-formed requests succeeded alongside", n)
 	d.waitIdle(10 * time.Second)
@@ -538,6 +539,7 @@ func TestKVExhaustion(t *testing.T) {
 	base := heapAfterGC()
 
 	var peak atomic.Uint64
+	var peakDone atomic.Bool
 	sampling := make(chan struct{})
 	go func() {
 		defer close(sampling)
@@ -589,8 +591,6 @@ func TestKVExhaustion(t *testing.T) {
 	}
 	d.waitIdle(10 * time.Second)
 }
-
-var peakDone atomic.Bool
 
 // TestKVBudgetBelowOneSequence gives the engine a KV budget smaller than one full context. A
 // request that could never fit must be refused with a client or retry status, not a 500, and
