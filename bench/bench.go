@@ -24,7 +24,7 @@ type Options struct {
 	Prompt int    // ppN: prefill this many tokens; 0 skips the test
 	Gen    int    // tgN: decode this many tokens; 0 skips the test
 	Reps   int    // timed repetitions of each test (0 means 1)
-	KVType string // cache type of keys and values ("" means f16, llama-bench's default)
+	KVType string // cache type of keys and values ("" means the engine's default, f32; llama-bench's is f16)
 	BOS    int32  // first token of every run (llama-bench starts with BOS when the model adds one); -1: random
 	Seed   uint64 // of the random tokens
 	// Progress, when set, is told before each run ("pp512 2/3", "tg128 warm-up").
@@ -45,9 +45,6 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
 		return nil, fmt.Errorf("bench: negative count in %+v", o)
 	}
 	reps := max(o.Reps, 1)
-	if o.KVType == "" {
-		o.KVType = "f16"
-	}
 	kt, err := kvcache.ParseType(o.KVType)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)

@@ -32,7 +32,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("t", 0, "threads (0 = one per core)")
 	reps := fs.Int("r", 3, "repetitions of each test (with --socket: requests per client)")
 	asJSON := fs.Bool("json", false, "print a JSON list instead of a table")
-	kvType := fs.String("kv-type", "f16", "cache type of keys and values: f32, f16, q8_0, q4_0 (llama-bench's default is f16)")
+	kvType := fs.String("kv-type", "f32", "cache type of keys and values: f32 (the engine's default), f16 (llama-bench's default), q8_0, q4_0")
 	kernelCap := fs.String("kernels", "", "cap the kernels used (e.g. generic)")
 	seed := fs.Uint64("seed", 1, "seed of the random prompt tokens")
 	socket := fs.String("socket", "", "benchmark the daemon on this Unix socket instead of a model file")
