@@ -1,8 +1,10 @@
-// Package quantize converts a GGUF model's weights to Q8_0 or Q4_0, as llama-quantize does for those
-// types: every matrix whose rows split into whole 32-element blocks is converted; vectors (norms,
-// biases) and matrices with other row lengths keep their type and bytes; metadata is copied in order
-// with general.file_type and general.quantization_version set. The output is written tensor by tensor,
-// so only one converted tensor is in memory at a time.
+// Package quantize converts a GGUF model's weights to Q8_0 or Q4_0, as `llama-quantize --pure` does
+// for those types: every matrix whose rows split into whole 32-element blocks is converted, the
+// embedding and output matrices included (llama-quantize's default mode would put output.weight in
+// Q6_K, a type edgelm does not compute); vectors (norms, biases) and matrices with other row lengths
+// keep their type and bytes; metadata is copied in order with general.file_type and
+// general.quantization_version set. The output is written tensor by tensor, so only one converted
+// tensor is in memory at a time.
 package quantize
 
 import (
