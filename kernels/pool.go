@@ -53,6 +53,7 @@ type job struct {
 	tokPer  int // tokens per chunk
 	nRowCh  int // chunks along the rows
 	nChunks int
+	fn      func(i, id int) // Run's work: chunk i on participant id (MatMul's fields unused)
 }
 
 // spinIters bounds how long a worker, and the caller waiting for workers,
@@ -238,6 +239,33 @@ func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
 	}
 	j.nRowCh = (m.Rows + j.rowsPer - 1) / j.rowsPer
 	j.nChunks = j.nRowCh * ((n + j.tokPer - 1) / j.tokPer)
+	p.dispatch(j, workers)
+}
+
+// Run calls fn(i, id) for every i in [0, n), spread over the pool's participants; id, in
+// [0, Threads()), names the participant so fn can use per-participant scratch. It returns when every
+// call is done; a panic in fn is re-raised on the caller as MatMul's are. A nil pool runs serially.
+func (p *Pool) Run(n int, fn func(i, id int)) {
+	if n <= 0 {
+		return
+	}
+	if p == nil {
+		for i := 0; i < n; i++ {
+			fn(i, 0)
+		}
+		return
+	}
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	workers := p.threads - 1
+	if p.closed {
+		workers = 0
+	}
+	p.dispatch(job{fn: fn, nChunks: n}, workers)
+}
+
+// dispatch runs the chunks of j on the caller and workers other participants, and waits for them.
+func (p *Pool) dispatch(j job, workers int) {
 	if workers == 0 || j.nChunks == 1 {
 		p.job = j
 		p.next.Store(0)
@@ -284,6 +312,10 @@ func (p *Pool) rethrow() {
 
 // chunk computes chunk c of job j on participant id.
 func (p *Pool) chunk(j *job, id, c int) {
+	if j.fn != nil {
+		j.fn(c, id)
+		return
+	}
 	m := j.m
 	r0 := c % j.nRowCh * j.rowsPer
 	r1 := min(r0+j.rowsPer, m.Rows)

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"edgelm/kernels"
 	"edgelm/kvcache"
@@ -32,19 +33,37 @@ type Runner struct {
 	Shapes []Rows
 
 	cap                 int
-	x, xb, xb2, q, k, v []float32 // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
-	att                 []float32 // (n, q_dim)
-	hb, hb2             []float32 // (n, ffn)
-	attn                kvcache.Scratch
-	rotTab              []float32 // (rope_dim) cos/sin pairs for a query rotation
-	rotPos              [1]int32
-	ropeG, ropeL        []float32 // (n, rope_dim) cos/sin pairs per token, global and local layers
-	slots               []int
+	x, xb, xb2, q, k, v []float32         // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
+	att                 []float32         // (n, q_dim)
+	hb, hb2             []float32         // (n, ffn)
+	attn                []kvcache.Scratch // one per pool participant
+	attnFn              func(i, id int)   // attendToken, bound once
+	step                struct {          // what attendToken reads, set per layer
+		b      *Batch
+		layer  int
+		a      kvcache.Attention
+		q, att []float32
+	}
+	rotMu        sync.Mutex // rotations after a context shift may come from several participants
+	rotTab       []float32  // (rope_dim) cos/sin pairs for a query rotation
+	rotPos       [1]int32
+	ropeG, ropeL []float32 // (n, rope_dim) cos/sin pairs per token, global and local layers
+	slots        []int
 }
 
 // NewRunner makes a runner of m whose matrix products run on pool (nil: serially).
 func NewRunner(m *Model, pool *kernels.Pool) *Runner {
-	return &Runner{m: m, pool: pool, Shapes: make([]Rows, m.Layers)}
+	r := &Runner{m: m, pool: pool, Shapes: make([]Rows, m.Layers), attn: make([]kvcache.Scratch, pool.Threads())}
+	r.attnFn = r.attendToken
+	return r
+}
+
+// attendToken is the attention of entry i of the current step, on pool participant id: entries are
+// independent (each reads its sequence's cache and writes its own output row).
+func (r *Runner) attendToken(i, id int) {
+	st := &r.step
+	qd := r.m.Heads * r.m.HeadDim
+	st.b.Seqs[i].Attend(st.layer, st.a, st.q[i*qd:(i+1)*qd], st.b.Pos[i], st.att[i*qd:(i+1)*qd], &r.attn[id])
 }
 
 // Model returns the model the runner runs.
@@ -160,9 +179,8 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			a.Window = c.SlidingWindow
 			a.Rotate = r.rotateLocal
 		}
-		for i := 0; i < n; i++ {
-			b.Seqs[i].Attend(il, a, q[i*qd:(i+1)*qd], b.Pos[i], att[i*qd:(i+1)*qd], &r.attn)
-		}
+		r.step.b, r.step.layer, r.step.a, r.step.q, r.step.att = b, il, a, q, att
+		r.pool.Run(n, r.attnFn)
 		r.pool.MatMul(xb2, l.Wo, att, n)
 		if c.PostNorms {
 			r.norm(xb2, xb2, l.PostAttnNorm, n, dim)
@@ -245,6 +263,8 @@ func (r *Runner) rotateGlobal(q []float32, delta int32) {
 func (r *Runner) rotateLocal(q []float32, delta int32) { r.rotate(q, delta, r.m.RopeBaseLocal, 1) }
 
 func (r *Runner) rotate(q []float32, delta int32, base, scale float64) {
+	r.rotMu.Lock()
+	defer r.rotMu.Unlock()
 	c := &r.m.Config
 	if len(r.rotTab) < c.RopeDim {
 		r.rotTab = make([]float32, c.RopeDim)
