@@ -93,34 +93,10 @@ func (s *StreamWriter) WriteTo(out io.Writer) (int64, error) {
 	cw := &countWriter{w: out}
 	bw := bufio.NewWriterSize(cw, 1<<16)
 	e := encoder{w: bw}
-	e.raw([]byte(Magic))
-	e.u32(3)
-	e.u64(uint64(len(s.tensors)))
-	e.u64(uint64(len(w.kv)))
-	for _, kv := range w.kv {
-		e.str(kv.Key)
-		e.u32(uint32(kv.Value.Type))
-		if kv.Value.Type == ValueArray {
-			e.u32(uint32(kv.Value.Elem))
-			e.u64(kv.Value.Count)
-		} else if kv.Value.Type == ValueString {
-			e.u64(uint64(len(kv.Value.raw)))
-		}
-		e.raw(kv.Value.raw)
-	}
-	offset := uint64(0)
-	largest := uint64(0)
-	for _, t := range s.tensors {
-		e.str(t.name)
-		e.u32(uint32(len(t.dims)))
-		for _, d := range t.dims {
-			e.u64(d)
-		}
-		e.u32(uint32(t.typ))
-		e.u64(offset)
-		offset = pad(offset+t.size, w.alignment)
-		largest = max(largest, t.size)
-	}
+	largest := e.header(w.kv, len(s.tensors), w.alignment, func(i int) (string, []uint64, Type, uint64) {
+		t := &s.tensors[i]
+		return t.name, t.dims, t.typ, t.size
+	})
 	if e.err != nil {
 		return cw.n + int64(bw.Buffered()), e.err
 	}

@@ -133,32 +133,10 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 	cw := &countWriter{w: out}
 	bw := bufio.NewWriterSize(cw, 1<<16)
 	e := encoder{w: bw}
-	e.raw([]byte(Magic))
-	e.u32(3)
-	e.u64(uint64(len(w.tensors)))
-	e.u64(uint64(len(w.kv)))
-	for _, kv := range w.kv {
-		e.str(kv.Key)
-		e.u32(uint32(kv.Value.Type))
-		if kv.Value.Type == ValueArray {
-			e.u32(uint32(kv.Value.Elem))
-			e.u64(kv.Value.Count)
-		} else if kv.Value.Type == ValueString {
-			e.u64(uint64(len(kv.Value.raw)))
-		}
-		e.raw(kv.Value.raw)
-	}
-	offset := uint64(0)
-	for _, t := range w.tensors {
-		e.str(t.Name)
-		e.u32(uint32(len(t.Dims)))
-		for _, d := range t.Dims {
-			e.u64(d)
-		}
-		e.u32(uint32(t.Type))
-		e.u64(offset)
-		offset = pad(offset+uint64(len(t.Data)), w.alignment)
-	}
+	e.header(w.kv, len(w.tensors), w.alignment, func(i int) (string, []uint64, Type, uint64) {
+		t := &w.tensors[i]
+		return t.Name, t.Dims, t.Type, uint64(len(t.Data))
+	})
 	if e.err != nil {
 		return cw.n + int64(bw.Buffered()), e.err
 	}
@@ -173,6 +151,41 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 		e.err = bw.Flush()
 	}
 	return cw.n, e.err
+}
+
+// header encodes the GGUF v3 header: counts, metadata and the infos of n tensors (tensor(i) gives
+// each one's name, dims, type and data size), data offsets aligned to alignment. It returns the
+// largest tensor's size.
+func (e *encoder) header(kvs []KV, n, alignment int, tensor func(i int) (string, []uint64, Type, uint64)) uint64 {
+	e.raw([]byte(Magic))
+	e.u32(3)
+	e.u64(uint64(n))
+	e.u64(uint64(len(kvs)))
+	for _, kv := range kvs {
+		e.str(kv.Key)
+		e.u32(uint32(kv.Value.Type))
+		if kv.Value.Type == ValueArray {
+			e.u32(uint32(kv.Value.Elem))
+			e.u64(kv.Value.Count)
+		} else if kv.Value.Type == ValueString {
+			e.u64(uint64(len(kv.Value.raw)))
+		}
+		e.raw(kv.Value.raw)
+	}
+	offset, largest := uint64(0), uint64(0)
+	for i := 0; i < n; i++ {
+		name, dims, typ, size := tensor(i)
+		e.str(name)
+		e.u32(uint32(len(dims)))
+		for _, d := range dims {
+			e.u64(d)
+		}
+		e.u32(uint32(typ))
+		e.u64(offset)
+		offset = pad(offset+size, alignment)
+		largest = max(largest, size)
+	}
+	return largest
 }
 
 // WriteFile writes the file to path atomically: into a temporary file in the
