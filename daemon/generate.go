@@ -74,6 +74,11 @@ func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (
 
 // handleCompletions is POST /v1/completions, OpenAI's legacy completions.
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
+	serveJob(s, w, r, s.completionJob)
+}
+
+// serveJob decodes a request body of type T, builds its job on the current backend and runs it.
+func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build func(*runtime, *backendRef, *T) (*job, error)) {
 	rt := s.cfg.Load()
 	ref := s.acquire()
 	if ref == nil {
@@ -81,12 +86,12 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release(ref)
-	var cr completionRequest
-	if err := decodeBody(r, &cr); err != nil {
+	var req T
+	if err := decodeBody(r, &req); err != nil {
 		writeAPIError(w, err)
 		return
 	}
-	j, err := s.completionJob(rt, ref, &cr)
+	j, err := build(rt, ref, &req)
 	if err != nil {
 		writeAPIError(w, err)
 		return
@@ -164,24 +169,7 @@ func (s *Server) template(info engine.Info) (chat.Template, error) {
 // chat format. A model without a recognised chat template gets 400 chat_template_unavailable
 // (unless a format is configured): guessing a format would give quietly wrong answers.
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
-	rt := s.cfg.Load()
-	ref := s.acquire()
-	if ref == nil {
-		writeAPIError(w, errLoading)
-		return
-	}
-	defer s.release(ref)
-	var cr chatRequest
-	if err := decodeBody(r, &cr); err != nil {
-		writeAPIError(w, err)
-		return
-	}
-	j, err := s.chatJob(rt, ref, &cr)
-	if err != nil {
-		writeAPIError(w, err)
-		return
-	}
-	s.run(w, r, rt, j)
+	serveJob(s, w, r, s.chatJob)
 }
 
 func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, error) {
