@@ -632,8 +632,11 @@ func (s *Service) alive(p *liveness, interval time.Duration) bool {
 	}
 	stc := make(chan engine.Stats, 1)
 	go func() {
-		stc <- be.Stats()
+		st := be.Stats()
+		// Clear the flag before answering: the next probe may start as soon as this one is
+		// received, and must not find its predecessor still marked as hanging.
 		p.probing.Store(false)
+		stc <- st
 	}()
 	var st engine.Stats
 	select {
