@@ -231,9 +231,7 @@ func encode(t Type, dst []byte, src []float32) {
 			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
 		}
 	case F16:
-		for i, x := range src {
-			binary.LittleEndian.PutUint16(dst[2*i:], quant.F32ToF16(x))
-		}
+		kernels.FloatToHalf(dst, src) // quant.F32ToF16 per value, bit for bit
 	case Q8_0:
 		quant.QuantizeQ8_0(dst, src)
 	case Q4_0:
@@ -248,9 +246,7 @@ func decode(t Type, dst []float32, src []byte) {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 		}
 	case F16:
-		for i := range dst {
-			dst[i] = quant.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
+		kernels.HalfToFloat(dst, src) // quant.F16ToF32 per value, bit for bit
 	case Q8_0:
 		quant.DequantizeQ8_0(dst, src)
 	case Q4_0:

@@ -5,6 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"edgelm/kernels"
+	"edgelm/quant"
 )
 
 // rope rotates every head of x (pairs (2i, 2i+1), base 10000) to position p: the test's own RoPE.
@@ -213,5 +216,59 @@ func TestParseType(t *testing.T) {
 	}
 	if err := (Shape{Layers: 1, KVHeads: 1, HeadDim: 16, TypeK: Q8_0}).Check(); err == nil {
 		t.Error("q8_0 rows of 16 accepted")
+	}
+}
+
+// TestF16MatchesRoundedF32: an f16 cache stores quant.F32ToF16 of each value and reads back
+// quant.F16ToF32 of it, bit for bit, so it attends exactly like an f32 cache holding those rounded
+// values, under every kernel choice (the conversions are vectorized per CPU feature). Rows of 72
+// values leave a tail after the vector blocks; the inputs include NaN, Inf, overflow and subnormals.
+func TestF16MatchesRoundedF32(t *testing.T) {
+	const heads, kvHeads, hd, n = 4, 2, 36, 21
+	t.Cleanup(func() { kernels.SetMaxFeatures("auto") })
+	special := []float32{float32(math.Inf(1)), float32(math.NaN()), math.Float32frombits(0xffa00001), 70000, -65520,
+		65519, 1e-8, 2.9802322e-08, 6.1e-5, -0, math.Float32frombits(1)}
+	for _, feat := range []string{"generic", "auto"} {
+		if err := kernels.SetMaxFeatures(feat); err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(7, 8))
+		h := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: F16, TypeV: F16}, n+1)
+		f := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: F32, TypeV: F32}, n+1)
+		got := make([]float32, kvHeads*hd)
+		for j := 0; j <= n; j++ {
+			k, v := randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd)
+			if j == n { // a row of specials, read back but kept out of attention
+				for i := range k {
+					k[i] = special[i%len(special)]
+				}
+			}
+			kr, vr := make([]float32, len(k)), make([]float32, len(v))
+			for i := range k {
+				kr[i] = quant.F16ToF32(quant.F32ToF16(k[i]))
+				vr[i] = quant.F16ToF32(quant.F32ToF16(v[i]))
+			}
+			hs, _ := h.Append(int32(j))
+			fs, _ := f.Append(int32(j))
+			h.Store(0, hs, k, v)
+			f.Store(0, fs, kr, vr)
+			h.Key(0, hs, got)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(kr[i]) {
+					t.Fatalf("%s: key %d[%d] = %#08x, want %#08x (from %#08x)", feat, j, i,
+						math.Float32bits(got[i]), math.Float32bits(kr[i]), math.Float32bits(k[i]))
+				}
+			}
+		}
+		q := randVec(rng, heads*hd)
+		a := Attention{Heads: heads, Scale: float32(1 / math.Sqrt(hd))}
+		oh, of := make([]float32, heads*hd), make([]float32, heads*hd)
+		h.Attend(0, a, q, n-1, oh, &Scratch{})
+		f.Attend(0, a, q, n-1, of, &Scratch{})
+		for i := range oh {
+			if math.Float32bits(oh[i]) != math.Float32bits(of[i]) {
+				t.Fatalf("%s: out[%d] = %v from the f16 cache, %v from the f32 one", feat, i, oh[i], of[i])
+			}
+		}
 	}
 }
