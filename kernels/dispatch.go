@@ -25,6 +25,9 @@ type variant struct {
 	// The r4 forms do four weight rows against one activation (decode).
 	q8r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
 	q4r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
+	// The r8 forms do the eight rows w[k*rb:] against one activation, dst[k].
+	q8r8 func(w []byte, rb int, x []byte, dst *[8]float32)
+	q4r8 func(w []byte, rb int, x []byte, dst *[8]float32)
 	// The t44 forms do four rows w[k*rb:] against four activations
 	// x[t*stride:], dst[4*k+t] (prefill).
 	q8t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
@@ -50,8 +53,22 @@ func tileOf(four func(w, x []byte, stride int, dst *[4]float32)) func(w []byte, 
 	}
 }
 
-// withTiles fills in the tile kernels a variant does not have.
+// rows8Of makes an eight-row kernel of a four-row kernel.
+func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte, rb int, x []byte, dst *[8]float32) {
+	return func(w []byte, rb int, x []byte, dst *[8]float32) {
+		four(w[:rb], w[rb:2*rb], w[2*rb:3*rb], w[3*rb:4*rb], x, (*[4]float32)(dst[:4]))
+		four(w[4*rb:5*rb], w[5*rb:6*rb], w[6*rb:7*rb], w[7*rb:8*rb], x, (*[4]float32)(dst[4:]))
+	}
+}
+
+// withTiles fills in the tile and eight-row kernels a variant does not have.
 func withTiles(v *variant) *variant {
+	if v.q8r8 == nil {
+		v.q8r8 = rows8Of(v.q8r4)
+	}
+	if v.q4r8 == nil {
+		v.q4r8 = rows8Of(v.q4r4)
+	}
 	if v.q8t44 == nil {
 		v.q8t44 = tileOf(v.q8x4)
 	}

@@ -52,6 +52,24 @@ var avx2Variant = withTiles(&variant{
 		n := len(w0)
 		q4Rows4AVX2(w0, w1[:n], w2[:n], w3[:n], x[:nb*q8b], nb, f16tab, dst)
 	},
+	q8r8: func(w []byte, rb int, x []byte, dst *[8]float32) {
+		nb := rb / q8b
+		if nb == 0 {
+			*dst = [8]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		q8Rows8AVX2(w, rb, x[:nb*q8b], nb, dst)
+	},
+	q4r8: func(w []byte, rb int, x []byte, dst *[8]float32) {
+		nb := rb / q4b
+		if nb == 0 {
+			*dst = [8]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		q4Rows8AVX2(w, rb, x[:nb*q8b], nb, dst)
+	},
 	quant: func(dst []byte, src []float32) {
 		nb := len(src) / qk
 		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
@@ -131,6 +149,15 @@ func q8Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[
 
 //go:noescape
 func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[4]float32)
+
+// q8Rows8AVX2 and q4Rows8AVX2 compute dst[k] for the rows w[k*rb:], k < 8,
+// against the token x: nb blocks each.
+//
+//go:noescape
+func q8Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
+
+//go:noescape
+func q4Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
 
 //go:noescape
 func quantizeQ8AVX2(dst []byte, src []float32, nb int)

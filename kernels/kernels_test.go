@@ -594,6 +594,7 @@ func TestMatMulWorkerPanic(t *testing.T) {
 		return dotQ8Go(w, x)
 	}
 	boom.q8r4 = rowsOf(boom.q8)
+	boom.q8r8 = rows8Of(boom.q8r4)
 	p := NewPool(2)
 	defer p.Close()
 	m := Mat{Type: Q8_0, Rows: 64, Cols: 32, Data: make([]byte, 64*q8b)}
@@ -867,5 +868,53 @@ func TestMatMulSameBitsAnyBatch(t *testing.T) {
 			})
 			p.Close()
 		}
+	}
+}
+
+// TestRows8 holds the eight-row decode kernels to the one-row kernel of the
+// same variant, bit for bit (a token's result must not depend on how many
+// rows a kernel takes at once), and to an independent float64 sum. Rows
+// differ (random scales and quants over the whole ranges, -128 included
+// for Q8_0, subnormal and negative scales), lengths 0..70 and a few long
+// ones, buffers misaligned.
+func TestRows8(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 21))
+	lengths := []int{}
+	for nb := 0; nb <= 70; nb++ {
+		lengths = append(lengths, nb)
+	}
+	lengths = append(lengths, 128, 257)
+	for _, v := range variants() {
+		t.Run(v.name, func(t *testing.T) {
+			for _, nb := range lengths {
+				w8 := misaligned(8*nb*q8b, nb%4)
+				w4 := misaligned(8*nb*q4b, (nb+1)%4)
+				x := misaligned(nb*q8b, (nb+2)%4)
+				randQ8(r, w8, 0, -128, 127)
+				randQ4(r, w4, 0)
+				randQ8(r, x, 0, -127, 127)
+				if nb > 2 { // a subnormal and a negative weight scale
+					binary.LittleEndian.PutUint16(w8[q8b:], 0x0003)
+					binary.LittleEndian.PutUint16(w4[2*q4b:], 0x8123)
+				}
+				var got8, got4 [8]float32
+				v.q8r8(w8, nb*q8b, x, &got8)
+				v.q4r8(w4, nb*q4b, x, &got4)
+				for k := range 8 {
+					row8 := w8[k*nb*q8b : (k+1)*nb*q8b]
+					row4 := w4[k*nb*q4b : (k+1)*nb*q4b]
+					if one := v.q8(row8, x); math.Float32bits(one) != math.Float32bits(got8[k]) {
+						t.Fatalf("q8r8 %d blocks row %d: %v, one-row kernel %v", nb, k, got8[k], one)
+					}
+					if one := v.q4(row4, x); math.Float32bits(one) != math.Float32bits(got4[k]) {
+						t.Fatalf("q4r8 %d blocks row %d: %v, one-row kernel %v", nb, k, got4[k], one)
+					}
+					s8, m8 := refQ(Q8_0, row8, x)
+					s4, m4 := refQ(Q4_0, row4, x)
+					checkClose(t, fmt.Sprintf("q8r8 %d blocks row %d", nb, k), got8[k], s8, m8)
+					checkClose(t, fmt.Sprintf("q4r8 %d blocks row %d", nb, k), got4[k], s4, m4)
+				}
+			}
+		})
 	}
 }

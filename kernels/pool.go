@@ -37,8 +37,17 @@ type Pool struct {
 
 	xq      []byte        // the activations quantized to Q8_0
 	scratch [][]float32   // per participant (0 is the caller): one dequantized row
-	quads   [][4]float32  // per participant: results of a 4-token kernel (a local would escape)
-	tiles   [][16]float32 // per participant: results of a 4×4 tile kernel
+	outs    []kernelOuts  // per participant: a kernel's results (a local would escape)
+}
+
+// kernelOuts receives the results of the multi-result kernels. The padding
+// keeps two participants' results off a shared cache line, which every call
+// of a decode kernel would otherwise bounce between cores.
+type kernelOuts struct {
+	quad [4]float32  // 4-token and 4-row kernels
+	oct  [8]float32  // 8-row kernels
+	tile [16]float32 // 4×4 tiles
+	_    [64]byte
 }
 
 // job is one MatMul split into chunks of rows × tokens.
@@ -69,7 +78,7 @@ func NewPool(threads int) *Pool {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	p := &Pool{threads: threads, scratch: make([][]float32, threads),
-		quads: make([][4]float32, threads), tiles: make([][16]float32, threads)}
+		outs: make([]kernelOuts, threads)}
 	p.wake.L = &p.mu
 	p.done.L = &p.mu
 	for id := 1; id < threads; id++ {
@@ -166,7 +175,7 @@ func (p *Pool) work(id int) {
 }
 
 var serialPools = sync.Pool{New: func() any {
-	return &Pool{threads: 1, scratch: make([][]float32, 1), quads: make([][4]float32, 1), tiles: make([][16]float32, 1)}
+	return &Pool{threads: 1, scratch: make([][]float32, 1), outs: make([]kernelOuts, 1)}
 }}
 
 // MatMul computes dst[t*m.Rows+r] = (row r of m) · x[t*m.Cols:(t+1)*m.Cols]
@@ -380,14 +389,25 @@ func (p *Pool) chunk(j *job, id, c int) {
 // row × four tokens, and single dots for what is left.
 func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 	m, v := j.m, j.v
-	one, four, rows4, tile := v.q8, v.q8x4, v.q8r4, v.q8t44
+	one, four, rows4, rows8, tile := v.q8, v.q8x4, v.q8r4, v.q8r8, v.q8t44
 	if m.Type == Q4_0 {
-		one, four, rows4, tile = v.q4, v.q4x4, v.q4r4, v.q4t44
+		one, four, rows4, rows8, tile = v.q4, v.q4x4, v.q4r4, v.q4r8, v.q4t44
 	}
 	rb, rows, dst := m.RowBytes(), m.Rows, j.dst
 	xq, stride := p.xq, j.stride
-	out, o16 := &p.quads[id], &p.tiles[id]
+	out, o16 := &p.outs[id].quad, &p.outs[id].tile
 	r := r0
+	if t1-t0 < 4 {
+		// Decode: no tile fits, so eight rows per token, then what is left.
+		o8 := &p.outs[id].oct
+		for ; r+8 <= r1; r += 8 {
+			w := m.Data[r*rb : (r+8)*rb]
+			for t := t0; t < t1; t++ {
+				rows8(w, rb, xq[t*stride:(t+1)*stride], o8)
+				copy(dst[t*rows+r:t*rows+r+8], o8[:])
+			}
+		}
+	}
 	for ; r+4 <= r1; r += 4 {
 		w := m.Data[r*rb : (r+4)*rb]
 		t := t0

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego && gc
 
 #include "textflag.h"
+#define PFD 1152
 
 // Quantized dot products, AVX2. The arithmetic is the generic one (dot.go)
 // bit for bit: per block the int8 products are summed exactly, first in
@@ -250,6 +251,10 @@ TEXT ·q4Rows4AVX2(SB), NOSPLIT, $0-144
 	JZ     q4r4done
 
 q4r4loop:
+	PREFETCHT0   PFD(SI)(R10*1)
+	PREFETCHT0   PFD(R9)(R10*1)
+	PREFETCHT0   PFD(R12)(R10*1)
+	PREFETCHT0   PFD(R13)(R10*1)
 	VMOVDQU      2(DI), Y3
 	VPMADDUBSW   Y3, Y13, Y4
 	NIB(2(SI)(R10*1), Y0)
@@ -322,5 +327,170 @@ q8r4loop:
 
 q8r4done:
 	VMOVUPS X9, (R11)
+	VZEROUPPER
+	RET
+
+// Eight rows against one token (decode). Row k is at w + k·rb. Row k's
+// integer block sum ends in lane k of one YMM register, so one conversion,
+// one f16 scale vector (VCVTPH2PS) and one multiply and add serve eight
+// rows, instead of the per-row reductions and table look-ups of the
+// four-row kernels. The float arithmetic per lane is the generic code's:
+// acc += (d_w·d_x)·float32(sumi), in block order.
+//
+// Registers: SI row 0's block, R9 rb, R10 3·rb, R11 5·rb, R12 7·rb, DI the
+// token's block, CX blocks left, DX dst; Y15 int16 ones, Y14 bytes 0x0f,
+// Y13 bytes 0x08; Y12 the accumulators.
+
+// ROWSCALES8: Y11 = the eight rows' block scales d_w, as float32, times the
+// token's d_x (f16 to f32 is exact, VCVTPH2PS or table alike).
+#define ROWSCALES8 \
+	VPINSRW      $0, (SI), X11, X11        \
+	VPINSRW      $1, (SI)(R9*1), X11, X11  \
+	VPINSRW      $2, (SI)(R9*2), X11, X11  \
+	VPINSRW      $3, (SI)(R10*1), X11, X11 \
+	VPINSRW      $4, (SI)(R9*4), X11, X11  \
+	VPINSRW      $5, (SI)(R11*1), X11, X11 \
+	VPINSRW      $6, (SI)(R10*2), X11, X11 \
+	VPINSRW      $7, (SI)(R12*1), X11, X11 \
+	VCVTPH2PS    X11, Y11                  \
+	VPBROADCASTW (DI), X10                 \
+	VCVTPH2PS    X10, Y10                  \
+	VMULPS       Y10, Y11, Y11
+
+// ACC8: Y12 += Y11 · float32(s), s the eight sums in row order.
+#define ACC8(s) \
+	VCVTDQ2PS s, s      \
+	VMULPS    Y11, s, s \
+	VADDPS    s, Y12, Y12
+
+// ROWS8SETUP: the row offsets and constants, after the arguments' loads.
+#define ROWS8SETUP \
+	LEAQ         (R9)(R9*2), R10   \
+	LEAQ         (R9)(R9*4), R11   \
+	LEAQ         (R10)(R9*4), R12  \
+	LEAQ         (SI)(R9*8), BX    \
+	MOVL         $0x08080808, AX   \
+	MOVQ         AX, X13           \
+	VPBROADCASTD X13, Y13          \
+	MOVL         $0x0f0f0f0f, AX   \
+	MOVQ         AX, X14           \
+	VPBROADCASTD X14, Y14          \
+	VPCMPEQW     Y15, Y15, Y15     \
+	VPSRLW       $15, Y15, Y15     \
+	VXORPS       Y12, Y12, Y12     \
+	VPXOR        X11, X11, X11
+
+// Q4PAIR: dst = int32 lanes 0-3 of Σ (nib-8)·x for the Q4_0 block at lo,
+// lanes 4-7 for the one at hi; xdst is dst's XMM. Y0 and Y1 hold the
+// token's elements 0-15 and 16-31 in both lanes, Y2 the int16 correction
+// maddubs(8, x) of both halves. The int16 sums stay below 2^14: exact.
+#define Q4PAIR(lo, hi, xdst, dst, t) \
+	VMOVDQU     lo, xdst         \
+	VINSERTI128 $1, hi, dst, dst \
+	VPSRLW      $4, dst, t       \
+	VPAND       Y14, dst, dst    \
+	VPAND       Y14, t, t        \
+	VPMADDUBSW  Y0, dst, dst     \
+	VPMADDUBSW  Y1, t, t         \
+	VPADDW      t, dst, dst      \
+	VPSUBW      Y2, dst, dst     \
+	VPMADDWD    Y15, dst, dst
+
+// func q4Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
+TEXT ·q4Rows8AVX2(SB), NOSPLIT, $0-72
+	MOVQ w_base+0(FP), SI
+	MOVQ rb+24(FP), R9
+	MOVQ x_base+32(FP), DI
+	MOVQ nb+56(FP), CX
+	MOVQ dst+64(FP), DX
+	ROWS8SETUP
+	TESTQ CX, CX
+	JZ    q4r8done
+
+q4r8loop:
+	PREFETCHT0     (BX)
+	PREFETCHT0     64(BX)
+	PREFETCHT0     128(BX)
+	ADDQ           $144, BX
+	VBROADCASTI128 2(DI), Y0
+	VBROADCASTI128 18(DI), Y1
+	VPMADDUBSW     Y0, Y13, Y2
+	VPMADDUBSW     Y1, Y13, Y3
+	VPADDW         Y3, Y2, Y2
+	Q4PAIR(2(SI), 2(SI)(R9*4), X4, Y4, Y8)
+	Q4PAIR(2(SI)(R9*1), 2(SI)(R11*1), X5, Y5, Y9)
+	Q4PAIR(2(SI)(R9*2), 2(SI)(R10*2), X6, Y6, Y8)
+	Q4PAIR(2(SI)(R10*1), 2(SI)(R12*1), X7, Y7, Y9)
+	VPHADDD        Y5, Y4, Y4
+	VPHADDD        Y7, Y6, Y6
+	VPHADDD        Y6, Y4, Y4
+	ROWSCALES8
+	ACC8(Y4)
+	ADDQ           $18, SI
+	ADDQ           $34, DI
+	DECQ           CX
+	JNZ            q4r8loop
+
+q4r8done:
+	VMOVUPS Y12, (DX)
+	VZEROUPPER
+	RET
+
+// Q8ROW: dst = int32 lanes of Σ w·x for the Q8_0 block at addr, the
+// token's quants in Y0 (|w|·(x·sign w), as Q8LANES).
+#define Q8ROW(addr, dst) \
+	VMOVDQU    addr, Y10       \
+	VPSIGNB    Y10, Y10, Y11   \
+	VPSIGNB    Y10, Y0, dst    \
+	VPMADDUBSW dst, Y11, dst   \
+	VPMADDWD   Y15, dst, dst
+
+// func q8Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
+TEXT ·q8Rows8AVX2(SB), NOSPLIT, $0-72
+	MOVQ w_base+0(FP), SI
+	MOVQ rb+24(FP), R9
+	MOVQ x_base+32(FP), DI
+	MOVQ nb+56(FP), CX
+	MOVQ dst+64(FP), DX
+	ROWS8SETUP
+	TESTQ CX, CX
+	JZ    q8r8done
+
+q8r8loop:
+	PREFETCHT0 (BX)
+	PREFETCHT0 64(BX)
+	PREFETCHT0 128(BX)
+	PREFETCHT0 192(BX)
+	PREFETCHT0 256(BX)
+	ADDQ       $272, BX
+	VMOVDQU    2(DI), Y0
+	Q8ROW(2(SI), Y1)
+	Q8ROW(2(SI)(R9*1), Y2)
+	Q8ROW(2(SI)(R9*2), Y3)
+	Q8ROW(2(SI)(R10*1), Y4)
+	Q8ROW(2(SI)(R9*4), Y5)
+	Q8ROW(2(SI)(R11*1), Y6)
+	Q8ROW(2(SI)(R10*2), Y7)
+	Q8ROW(2(SI)(R12*1), Y8)
+	// [r0..r3 | r4..r7]: pairwise sums within lanes, then the two
+	// 128-bit halves of each row added across.
+	VPHADDD    Y2, Y1, Y1
+	VPHADDD    Y4, Y3, Y3
+	VPHADDD    Y6, Y5, Y5
+	VPHADDD    Y8, Y7, Y7
+	VPHADDD    Y3, Y1, Y1
+	VPHADDD    Y7, Y5, Y5
+	VPERM2I128 $0x20, Y5, Y1, Y2
+	VPERM2I128 $0x31, Y5, Y1, Y3
+	VPADDD     Y3, Y2, Y1
+	ROWSCALES8
+	ACC8(Y1)
+	ADDQ       $34, SI
+	ADDQ       $34, DI
+	DECQ       CX
+	JNZ        q8r8loop
+
+q8r8done:
+	VMOVUPS Y12, (DX)
 	VZEROUPPER
 	RET
