@@ -35,9 +35,9 @@ type Pool struct {
 	panicked bool
 	panicVal any
 
-	xq      []byte        // the activations quantized to Q8_0
-	scratch [][]float32   // per participant (0 is the caller): one dequantized row
-	outs    []kernelOuts  // per participant: a kernel's results (a local would escape)
+	xq      []byte       // the activations quantized to Q8_0
+	scratch [][]float32  // per participant (0 is the caller): one dequantized row
+	outs    []kernelOuts // per participant: a kernel's results (a local would escape)
 }
 
 // kernelOuts receives the results of the multi-result kernels. The padding
