@@ -32,6 +32,10 @@ type variant struct {
 	// x[t*stride:], dst[4*k+t] (prefill).
 	q8t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
 	q4t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
+	// The t84 forms do eight rows w[k*rb:] against four activations,
+	// dst[8*t+k]; nil where the variant has none (t44 tiles serve).
+	q8t84 func(w []byte, rb int, x []byte, stride int, dst *[32]float32)
+	q4t84 func(w []byte, rb int, x []byte, stride int, dst *[32]float32)
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
 	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x,

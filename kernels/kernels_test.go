@@ -871,7 +871,7 @@ func TestMatMulSameBitsAnyBatch(t *testing.T) {
 	}
 }
 
-// TestRows8 holds the eight-row decode kernels to the one-row kernel of the
+// TestRows8 holds the eight-row decode kernels and the 8×4 prefill tiles to the one-row kernel of the
 // same variant, bit for bit (a token's result must not depend on how many
 // rows a kernel takes at once), and to an independent float64 sum. Rows
 // differ (random scales and quants over the whole ranges, -128 included
@@ -913,6 +913,26 @@ func TestRows8(t *testing.T) {
 					s4, m4 := refQ(Q4_0, row4, x)
 					checkClose(t, fmt.Sprintf("q8r8 %d blocks row %d", nb, k), got8[k], s8, m8)
 					checkClose(t, fmt.Sprintf("q4r8 %d blocks row %d", nb, k), got4[k], s4, m4)
+				}
+				if v.q4t84 == nil {
+					continue
+				}
+				// 8×4 tiles: four tokens at a stride longer than a row.
+				stride := nb*q8b + 3
+				xs := misaligned(4*stride, (nb+3)%4)
+				for tk := range 4 {
+					randQ8(r, xs[tk*stride:tk*stride+nb*q8b], 0, -127, 127)
+				}
+				var tile [32]float32
+				v.q4t84(w4, nb*q4b, xs, stride, &tile)
+				for k := range 8 {
+					row4 := w4[k*nb*q4b : (k+1)*nb*q4b]
+					for tk := range 4 {
+						xt := xs[tk*stride : tk*stride+nb*q8b]
+						if one := v.q4(row4, xt); math.Float32bits(one) != math.Float32bits(tile[8*tk+k]) {
+							t.Fatalf("q4t84 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, tile[8*tk+k], one)
+						}
+					}
 				}
 			}
 		})

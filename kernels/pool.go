@@ -44,10 +44,11 @@ type Pool struct {
 // keeps two participants' results off a shared cache line, which every call
 // of a decode kernel would otherwise bounce between cores.
 type kernelOuts struct {
-	quad [4]float32  // 4-token and 4-row kernels
-	oct  [8]float32  // 8-row kernels
-	tile [16]float32 // 4×4 tiles
-	_    [64]byte
+	quad  [4]float32  // 4-token and 4-row kernels
+	oct   [8]float32  // 8-row kernels
+	tile  [16]float32 // 4×4 tiles
+	tile8 [32]float32 // 8×4 tiles
+	_     [64]byte
 }
 
 // job is one MatMul split into chunks of rows × tokens.
@@ -397,6 +398,24 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 	xq, stride := p.xq, j.stride
 	out, o16 := &p.outs[id].quad, &p.outs[id].tile
 	r := r0
+	if t8 := v.q4t84; m.Type == Q4_0 && t8 != nil && t1-t0 >= 4 {
+		// Prefill: 8×4 tiles where the variant has them; the rest below.
+		o32 := &p.outs[id].tile8
+		for ; r+8 <= r1; r += 8 {
+			w := m.Data[r*rb : (r+8)*rb]
+			t := t0
+			for ; t+4 <= t1; t += 4 {
+				t8(w, rb, xq[t*stride:], stride, o32)
+				for k := range 4 {
+					copy(dst[(t+k)*rows+r:(t+k)*rows+r+8], o32[8*k:8*k+8])
+				}
+			}
+			for ; t < t1; t++ {
+				rows8(w, rb, xq[t*stride:(t+1)*stride], &p.outs[id].oct)
+				copy(dst[t*rows+r:t*rows+r+8], p.outs[id].oct[:])
+			}
+		}
+	}
 	if t1-t0 < 4 {
 		// Decode: no tile fits, so eight rows per token, then what is left.
 		o8 := &p.outs[id].oct

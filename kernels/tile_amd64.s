@@ -179,3 +179,110 @@ t8done:
 	STOREACC
 	VZEROUPPER
 	RET
+
+// 8-row × 4-token Q4_0 tile, the layout of the eight-row decode kernel
+// (qdot_amd64.s): rows k and k+4 share a register, low and high lane, and
+// after three VPHADDD row k's block sum is lane k. Per block the nibbles of
+// the eight rows are unpacked once and VCVTPH2PS makes their eight scales;
+// per token, two VPDPBUSD per row pair and one multiply-add finish eight
+// results. Per lane the float arithmetic is the generic code's.
+//
+// Registers: SI row 0's block, R9 rb, R10 3·rb, R11 5·rb, R12 7·rb; DI token
+// 0's block, R13 the stride, DX 3·stride; CX blocks left. Y0-Y3 the pairs'
+// int32 sums, Y4-Y11 the pairs' low/high nibbles, Y12 the rows' d_w, Y13
+// bytes 0x08, Y14 bytes 0x0f, Y15 zero, Y16-Y19 the tokens' accumulators.
+
+// T84NIB: lo and hi get the low and high nibbles of the Q4_0 quants of the
+// blocks at a (low lane) and b (high lane).
+#define T84NIB(a, b, xlo, lo, hi) \
+	VMOVDQU     a, xlo         \
+	VINSERTI128 $1, b, lo, lo  \
+	VPSRLW      $4, lo, hi     \
+	VPAND       Y14, lo, lo    \
+	VPAND       Y14, hi, hi
+
+// T84PAIR: s = -8·Σx + Σ nibble·x over the pair's two halves.
+#define T84PAIR(lo, hi, s) \
+	VMOVDQA32 Y22, s     \
+	VPDPBUSD  Y20, lo, s \
+	VPDPBUSD  Y21, hi, s
+
+// T84TOK: the token block whose quants are at xlo, xhi and scale at xd,
+// into acc.
+#define T84TOK(xlo, xhi, xd, acc) \
+	VBROADCASTI32X4 xlo, Y20      \
+	VBROADCASTI32X4 xhi, Y21      \
+	VPXORD          Y22, Y22, Y22 \
+	VPDPBUSD        Y20, Y13, Y22 \
+	VPDPBUSD        Y21, Y13, Y22 \
+	VPSUBD          Y22, Y15, Y22 \
+	T84PAIR(Y4, Y5, Y0)           \
+	T84PAIR(Y6, Y7, Y1)           \
+	T84PAIR(Y8, Y9, Y2)           \
+	T84PAIR(Y10, Y11, Y3)         \
+	VPHADDD         Y1, Y0, Y0    \
+	VPHADDD         Y3, Y2, Y2    \
+	VPHADDD         Y2, Y0, Y0    \
+	VCVTDQ2PS       Y0, Y0        \
+	VPBROADCASTW    xd, X23       \
+	VCVTPH2PS       X23, Y23      \
+	VMULPS          Y23, Y12, Y24 \
+	VMULPS          Y24, Y0, Y0   \
+	VADDPS          Y0, acc, acc
+
+// func q4Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+// Rows w[k*rb:] for k < 8, tokens x[t*stride:] for t < 4; dst[8*t+k].
+TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-80
+	MOVQ         w_base+0(FP), SI
+	MOVQ         rb+24(FP), R9
+	MOVQ         x_base+32(FP), DI
+	MOVQ         stride+56(FP), R13
+	MOVQ         nb+64(FP), CX
+	LEAQ         (R9)(R9*2), R10
+	LEAQ         (R9)(R9*4), R11
+	LEAQ         (R10)(R9*4), R12
+	LEAQ         (R13)(R13*2), DX
+	MOVL         $0x08080808, AX
+	VPBROADCASTD AX, Y13
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Y14
+	VPXOR        Y15, Y15, Y15
+	VPXORD       Y16, Y16, Y16
+	VPXORD       Y17, Y17, Y17
+	VPXORD       Y18, Y18, Y18
+	VPXORD       Y19, Y19, Y19
+	VPXOR        X12, X12, X12
+	TESTQ        CX, CX
+	JZ           t84done
+
+t84loop:
+	T84NIB(2(SI), 2(SI)(R9*4), X4, Y4, Y5)
+	T84NIB(2(SI)(R9*1), 2(SI)(R11*1), X6, Y6, Y7)
+	T84NIB(2(SI)(R9*2), 2(SI)(R10*2), X8, Y8, Y9)
+	T84NIB(2(SI)(R10*1), 2(SI)(R12*1), X10, Y10, Y11)
+	VPINSRW   $0, (SI), X12, X12
+	VPINSRW   $1, (SI)(R9*1), X12, X12
+	VPINSRW   $2, (SI)(R9*2), X12, X12
+	VPINSRW   $3, (SI)(R10*1), X12, X12
+	VPINSRW   $4, (SI)(R9*4), X12, X12
+	VPINSRW   $5, (SI)(R11*1), X12, X12
+	VPINSRW   $6, (SI)(R10*2), X12, X12
+	VPINSRW   $7, (SI)(R12*1), X12, X12
+	VCVTPH2PS X12, Y12
+	T84TOK(2(DI), 18(DI), (DI), Y16)
+	T84TOK(2(DI)(R13*1), 18(DI)(R13*1), (DI)(R13*1), Y17)
+	T84TOK(2(DI)(R13*2), 18(DI)(R13*2), (DI)(R13*2), Y18)
+	T84TOK(2(DI)(DX*1), 18(DI)(DX*1), (DI)(DX*1), Y19)
+	ADDQ      $18, SI
+	ADDQ      $34, DI
+	DECQ      CX
+	JNZ       t84loop
+
+t84done:
+	MOVQ    dst+72(FP), AX
+	VMOVUPS Y16, (AX)
+	VMOVUPS Y17, 32(AX)
+	VMOVUPS Y18, 64(AX)
+	VMOVUPS Y19, 96(AX)
+	VZEROUPPER
+	RET
