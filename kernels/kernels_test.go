@@ -914,7 +914,7 @@ func TestRows8(t *testing.T) {
 					checkClose(t, fmt.Sprintf("q8r8 %d blocks row %d", nb, k), got8[k], s8, m8)
 					checkClose(t, fmt.Sprintf("q4r8 %d blocks row %d", nb, k), got4[k], s4, m4)
 				}
-				if v.q4t84 == nil {
+				if v.q4t84 == nil || v.q8t84 == nil {
 					continue
 				}
 				// 8×4 tiles: four tokens at a stride longer than a row.
@@ -923,14 +923,19 @@ func TestRows8(t *testing.T) {
 				for tk := range 4 {
 					randQ8(r, xs[tk*stride:tk*stride+nb*q8b], 0, -127, 127)
 				}
-				var tile [32]float32
+				var tile, tile8 [32]float32
 				v.q4t84(w4, nb*q4b, xs, stride, &tile)
+				v.q8t84(w8, nb*q8b, xs, stride, &tile8)
 				for k := range 8 {
 					row4 := w4[k*nb*q4b : (k+1)*nb*q4b]
+					row8 := w8[k*nb*q8b : (k+1)*nb*q8b]
 					for tk := range 4 {
 						xt := xs[tk*stride : tk*stride+nb*q8b]
 						if one := v.q4(row4, xt); math.Float32bits(one) != math.Float32bits(tile[8*tk+k]) {
 							t.Fatalf("q4t84 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, tile[8*tk+k], one)
+						}
+						if one := v.q8(row8, xt); math.Float32bits(one) != math.Float32bits(tile8[8*tk+k]) {
+							t.Fatalf("q8t84 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, tile8[8*tk+k], one)
 						}
 					}
 				}

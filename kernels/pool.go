@@ -398,7 +398,11 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 	xq, stride := p.xq, j.stride
 	out, o16 := &p.outs[id].quad, &p.outs[id].tile
 	r := r0
-	if t8 := v.q4t84; m.Type == Q4_0 && t8 != nil && t1-t0 >= 4 {
+	t8 := v.q8t84
+	if m.Type == Q4_0 {
+		t8 = v.q4t84
+	}
+	if t8 != nil && t1-t0 >= 4 {
 		// Prefill: 8×4 tiles where the variant has them; the rest below.
 		o32 := &p.outs[id].tile8
 		for ; r+8 <= r1; r += 8 {

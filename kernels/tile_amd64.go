@@ -37,14 +37,27 @@ var vnniVariant = func() *variant {
 		_ = x[3*stride+nb*q8b-1]
 		q4Tile84VNNI(w, rb, x, stride, nb, dst)
 	}
+	v.q8t84 = func(w []byte, rb int, x []byte, stride int, dst *[32]float32) {
+		nb := rb / q8b
+		if nb == 0 {
+			*dst = [32]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		_ = x[3*stride+nb*q8b-1]
+		q8Tile84VNNI(w, rb, x, stride, nb, dst)
+	}
 	return &v
 }()
 
-// q4Tile84VNNI computes dst[8*t+k] for the rows w[k*rb:], k < 8, against the
+// q4Tile84VNNI and q8Tile84VNNI compute dst[8*t+k] for the rows w[k*rb:], k < 8, against the
 // tokens x[t*stride:], t < 4: nb blocks each.
 //
 //go:noescape
 func q4Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+
+//go:noescape
+func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
 
 //go:noescape
 func q4Tile44VNNI(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)

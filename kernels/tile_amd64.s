@@ -286,3 +286,111 @@ t84done:
 	VMOVUPS Y19, 96(AX)
 	VZEROUPPER
 	RET
+
+// 8-row × 4-token Q8_0 tile. A Q8_0 block fills a register, so each row's
+// int32 lanes are reduced with the eight-row decode kernel's tree (six
+// VPHADDD, two VPERM2I128, one add) into lane k; the rest is
+// q4Tile84VNNI's. Tokens are offset to x+128 as in q8Tile44VNNI, and each
+// row's lanes start at -128·Σw.
+//
+// Registers: as q4Tile84VNNI for the addresses; Y0-Y7 the rows' int32
+// lanes for one token, Y8-Y11 temporaries, Y12 the rows' d_w, Y13 bytes
+// 0x80, Y15 zero, Y16-Y19 the tokens' accumulators, Y20 the token's
+// offset quants, Y24-Y31 the rows' -128·Σw.
+
+// T88NEGW: nw = -128·Σw in int32 lanes for the block at wq.
+#define T88NEGW(wq, nw) \
+	VPXORD   nw, nw, nw  \
+	VPDPBUSD wq, Y13, nw \
+	VPSUBD   nw, Y15, nw
+
+// T88ROW: s = Σ x·w in int32 lanes, for the row block at wq, Y20 = x+128.
+#define T88ROW(wq, nw, s) \
+	VMOVDQA32 nw, s       \
+	VPDPBUSD  wq, Y20, s
+
+// T88TOK: the token block with quants at xq and scale at xd, into acc.
+#define T88TOK(xq, xd, acc) \
+	VPXORD       xq, Y13, Y20                    \
+	T88ROW(2(SI), Y24, Y0)                       \
+	T88ROW(2(SI)(R9*1), Y25, Y1)                 \
+	T88ROW(2(SI)(R9*2), Y26, Y2)                 \
+	T88ROW(2(SI)(R10*1), Y27, Y3)                \
+	T88ROW(2(SI)(R9*4), Y28, Y4)                 \
+	T88ROW(2(SI)(R11*1), Y29, Y5)                \
+	T88ROW(2(SI)(R10*2), Y30, Y6)                \
+	T88ROW(2(SI)(R12*1), Y31, Y7)                \
+	VPHADDD      Y1, Y0, Y0                      \
+	VPHADDD      Y3, Y2, Y2                      \
+	VPHADDD      Y5, Y4, Y4                      \
+	VPHADDD      Y7, Y6, Y6                      \
+	VPHADDD      Y2, Y0, Y0                      \
+	VPHADDD      Y6, Y4, Y4                      \
+	VPERM2I128   $0x20, Y4, Y0, Y8               \
+	VPERM2I128   $0x31, Y4, Y0, Y9               \
+	VPADDD       Y9, Y8, Y0                      \
+	VCVTDQ2PS    Y0, Y0                          \
+	VPBROADCASTW xd, X10                         \
+	VCVTPH2PS    X10, Y10                        \
+	VMULPS       Y10, Y12, Y11                   \
+	VMULPS       Y11, Y0, Y0                     \
+	VADDPS       Y0, acc, acc
+
+// func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+// Rows w[k*rb:] for k < 8, tokens x[t*stride:] for t < 4; dst[8*t+k].
+TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-80
+	MOVQ         w_base+0(FP), SI
+	MOVQ         rb+24(FP), R9
+	MOVQ         x_base+32(FP), DI
+	MOVQ         stride+56(FP), R13
+	MOVQ         nb+64(FP), CX
+	LEAQ         (R9)(R9*2), R10
+	LEAQ         (R9)(R9*4), R11
+	LEAQ         (R10)(R9*4), R12
+	LEAQ         (R13)(R13*2), DX
+	MOVL         $0x80808080, AX
+	VPBROADCASTD AX, Y13
+	VPXOR        Y15, Y15, Y15
+	VPXORD       Y16, Y16, Y16
+	VPXORD       Y17, Y17, Y17
+	VPXORD       Y18, Y18, Y18
+	VPXORD       Y19, Y19, Y19
+	VPXOR        X12, X12, X12
+	TESTQ        CX, CX
+	JZ           t88done
+
+t88loop:
+	T88NEGW(2(SI), Y24)
+	T88NEGW(2(SI)(R9*1), Y25)
+	T88NEGW(2(SI)(R9*2), Y26)
+	T88NEGW(2(SI)(R10*1), Y27)
+	T88NEGW(2(SI)(R9*4), Y28)
+	T88NEGW(2(SI)(R11*1), Y29)
+	T88NEGW(2(SI)(R10*2), Y30)
+	T88NEGW(2(SI)(R12*1), Y31)
+	VPINSRW   $0, (SI), X12, X12
+	VPINSRW   $1, (SI)(R9*1), X12, X12
+	VPINSRW   $2, (SI)(R9*2), X12, X12
+	VPINSRW   $3, (SI)(R10*1), X12, X12
+	VPINSRW   $4, (SI)(R9*4), X12, X12
+	VPINSRW   $5, (SI)(R11*1), X12, X12
+	VPINSRW   $6, (SI)(R10*2), X12, X12
+	VPINSRW   $7, (SI)(R12*1), X12, X12
+	VCVTPH2PS X12, Y12
+	T88TOK(2(DI), (DI), Y16)
+	T88TOK(2(DI)(R13*1), (DI)(R13*1), Y17)
+	T88TOK(2(DI)(R13*2), (DI)(R13*2), Y18)
+	T88TOK(2(DI)(DX*1), (DI)(DX*1), Y19)
+	ADDQ      $34, SI
+	ADDQ      $34, DI
+	DECQ      CX
+	JNZ       t88loop
+
+t88done:
+	MOVQ    dst+72(FP), AX
+	VMOVUPS Y16, (AX)
+	VMOVUPS Y17, 32(AX)
+	VMOVUPS Y18, 64(AX)
+	VMOVUPS Y19, 96(AX)
+	VZEROUPPER
+	RET
