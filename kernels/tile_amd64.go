@@ -37,6 +37,15 @@ var vnniVariant = func() *variant {
 		_ = x[3*stride+nb*q8b-1]
 		q4Tile84VNNI(w, rb, x, stride, nb, dst)
 	}
+	v.q4r8 = func(w []byte, rb int, x []byte, dst *[8]float32) {
+		nb := rb / q4b
+		if nb == 0 {
+			*dst = [8]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		q4Rows8VNNI(w, rb, x[:nb*q8b], nb, dst)
+	}
 	v.q8t84 = func(w []byte, rb int, x []byte, stride int, dst *[32]float32) {
 		nb := rb / q8b
 		if nb == 0 {
@@ -55,6 +64,9 @@ var vnniVariant = func() *variant {
 //
 //go:noescape
 func q4Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+
+//go:noescape
+func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, dst *[8]float32)
 
 //go:noescape
 func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
