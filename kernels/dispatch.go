@@ -43,6 +43,9 @@ type variant struct {
 	// (MatMul then converts the row first).
 	f16  func(w []byte, x []float32) float32
 	bf16 func(w []byte, x []float32) float32
+	// dotHeads and axpyHeads are DotHeads and AxpyHeads (vec.go).
+	dotHeads  func(dst, q, k []float32)
+	axpyHeads func(w, v, out []float32)
 	// Activations, as SiLU and GELU; expsum is Softmax's exponentiation.
 	silu, gelu func(x []float32)
 	expsum     func(x []float32, m float32) float64
@@ -65,8 +68,27 @@ func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte
 	}
 }
 
-// withTiles fills in the tile and eight-row kernels a variant does not have.
+// withTiles fills in the tile, eight-row and per-head kernels a variant does
+// not have.
 func withTiles(v *variant) *variant {
+	if v.dotHeads == nil {
+		dot := v.dot
+		v.dotHeads = func(dst, q, k []float32) {
+			n := len(k)
+			for h := range dst {
+				dst[h] = dot(q[h*n:(h+1)*n], k)
+			}
+		}
+	}
+	if v.axpyHeads == nil {
+		axpy := v.axpy
+		v.axpyHeads = func(w, v, out []float32) {
+			n := len(v)
+			for h, a := range w {
+				axpy(a, v, out[h*n:(h+1)*n])
+			}
+		}
+	}
 	if v.q8r8 == nil {
 		v.q8r8 = rows8Of(v.q8r4)
 	}

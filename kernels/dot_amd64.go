@@ -23,6 +23,26 @@ var avx2Variant = withTiles(&variant{
 	name:  "avx2+fma",
 	needs: []string{"avx2", "fma"},
 	dot:   dotAVX2Go, axpy: axpyAVX2Go,
+	dotHeads: func(dst, q, k []float32) {
+		if len(k)%4 != 0 || len(k) == 0 || len(dst) == 0 {
+			for h := range dst {
+				dst[h] = dotAVX2Go(q[h*len(k):(h+1)*len(k)], k)
+			}
+			return
+		}
+		_ = q[len(dst)*len(k)-1]
+		dotHeadsSSE(dst, q, k)
+	},
+	axpyHeads: func(w, v, out []float32) {
+		if len(v)%8 != 0 || len(v) == 0 || len(w) == 0 {
+			for h, a := range w {
+				axpyGo(a, v, out[h*len(v):(h+1)*len(v)])
+			}
+			return
+		}
+		_ = out[len(w)*len(v)-1]
+		axpyHeadsAVX2(w, v, out)
+	},
 	q8: q8AVX2Go, q4: q4AVX2Go,
 	q8x4: func(w, x []byte, stride int, dst *[4]float32) {
 		nb := len(w) / q8b
@@ -131,6 +151,12 @@ func axpyAVX2Go(a float32, x, y []float32) {
 
 // The assembly below handles whole blocks (floats: multiples of 32); the
 // wrappers above check lengths and finish tails.
+
+//go:noescape
+func dotHeadsSSE(dst, q, k []float32)
+
+//go:noescape
+func axpyHeadsAVX2(w, v, out []float32)
 
 //go:noescape
 func q8DotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32

@@ -348,3 +348,123 @@ expsumdone:
 	VMOVSD       X8, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// HSUM4: x[0] = (x0+x1)+(x2+x3), dotGo's final sum.
+#define HSUM4(x) \
+	VMOVSHDUP x, X9     \
+	VADDPS    X9, x, x  \
+	VMOVHLPS  x, X9, X9 \
+	VADDSS    X9, x, x
+
+// func dotHeadsSSE(dst, q, k []float32)
+// dst[h] = dotGo(q[h*len(k):], k) for h < len(dst), len(k) a multiple of 4,
+// bit for bit: each head is dot4SSE's one chain, then (s0+s1)+(s2+s3). Four
+// heads run at once, in four registers: one head's chain waits on the add's
+// latency, four keep the adder busy (attention's dots are short, so the
+// latency was most of their cost).
+TEXT ·dotHeadsSSE(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DX
+	MOVQ dst_len+8(FP), BX
+	MOVQ q_base+24(FP), SI
+	MOVQ k_base+48(FP), DI
+	MOVQ k_len+56(FP), R8
+	SHLQ $2, R8             // bytes per head
+	LEAQ (R8)(R8*2), R9     // 3 heads
+
+dh4:
+	CMPQ   BX, $4
+	JLT    dh1
+	VXORPS X0, X0, X0
+	VXORPS X1, X1, X1
+	VXORPS X2, X2, X2
+	VXORPS X3, X3, X3
+	XORQ   AX, AX
+
+dh4loop:
+	CMPQ    AX, R8
+	JGE     dh4end
+	VMOVUPS (DI)(AX*1), X4
+	LEAQ    (SI)(AX*1), CX
+	VMULPS  (CX), X4, X5
+	VADDPS  X5, X0, X0
+	VMULPS  (CX)(R8*1), X4, X6
+	VADDPS  X6, X1, X1
+	VMULPS  (CX)(R8*2), X4, X7
+	VADDPS  X7, X2, X2
+	VMULPS  (CX)(R9*1), X4, X8
+	VADDPS  X8, X3, X3
+	ADDQ    $16, AX
+	JMP     dh4loop
+
+dh4end:
+	HSUM4(X0)
+	VMOVSS X0, (DX)
+	HSUM4(X1)
+	VMOVSS X1, 4(DX)
+	HSUM4(X2)
+	VMOVSS X2, 8(DX)
+	HSUM4(X3)
+	VMOVSS X3, 12(DX)
+	ADDQ   $16, DX
+	LEAQ   (SI)(R8*4), SI
+	SUBQ   $4, BX
+	JMP    dh4
+
+dh1:
+	TESTQ  BX, BX
+	JZ     dhdone
+	VXORPS X0, X0, X0
+	XORQ   AX, AX
+
+dh1loop:
+	CMPQ    AX, R8
+	JGE     dh1end
+	VMOVUPS (DI)(AX*1), X4
+	VMULPS  (SI)(AX*1), X4, X5
+	VADDPS  X5, X0, X0
+	ADDQ    $16, AX
+	JMP     dh1loop
+
+dh1end:
+	HSUM4(X0)
+	VMOVSS X0, (DX)
+	ADDQ   $4, DX
+	ADDQ   R8, SI
+	DECQ   BX
+	JMP    dh1
+
+dhdone:
+	RET
+
+// func axpyHeadsAVX2(w, v, out []float32)
+// out[h*len(v)+i] += w[h]*v[i] for h < len(w), len(v) a multiple of 8; the
+// product rounded before the add, as axpyGo.
+TEXT ·axpyHeadsAVX2(SB), NOSPLIT, $0-72
+	MOVQ w_base+0(FP), DX
+	MOVQ w_len+8(FP), BX
+	MOVQ v_base+24(FP), SI
+	MOVQ v_len+32(FP), R8
+	MOVQ out_base+48(FP), DI
+	SHLQ $2, R8
+	TESTQ BX, BX
+	JZ   ahdone
+
+ahhead:
+	VBROADCASTSS (DX), Y0
+	XORQ         AX, AX
+
+ahloop:
+	VMULPS  (SI)(AX*1), Y0, Y1
+	VADDPS  (DI)(AX*1), Y1, Y1
+	VMOVUPS Y1, (DI)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, R8
+	JLT     ahloop
+	ADDQ    $4, DX
+	ADDQ    R8, DI
+	DECQ    BX
+	JNZ     ahhead
+
+ahdone:
+	VZEROUPPER
+	RET

@@ -943,3 +943,51 @@ func TestRows8(t *testing.T) {
 		})
 	}
 }
+
+// TestHeads holds DotHeads and AxpyHeads to Dot and Axpy per head, bit for
+// bit, in every variant: any number of heads, head lengths 0..70 and the
+// usual head dimensions, misaligned slices.
+func TestHeads(t *testing.T) {
+	r := rand.New(rand.NewPCG(22, 22))
+	dims := []int{}
+	for n := 0; n <= 70; n++ {
+		dims = append(dims, n)
+	}
+	dims = append(dims, 128, 256)
+	for _, v := range variants() {
+		t.Run(v.name, func(t *testing.T) {
+			withVariant(v, func() {
+				for _, n := range dims {
+					for heads := 0; heads <= 9; heads++ {
+						q := misalignedF32(heads*n, (n+heads)%4*4)
+						k := misalignedF32(n, n%4*4)
+						randF32(r, q)
+						randF32(r, k)
+						got := make([]float32, heads)
+						DotHeads(got, q, k)
+						for h := range heads {
+							want := v.dot(q[h*n:(h+1)*n], k)
+							if math.Float32bits(got[h]) != math.Float32bits(want) {
+								t.Fatalf("DotHeads n=%d heads=%d head %d: %v, Dot %v", n, heads, h, got[h], want)
+							}
+						}
+						w := make([]float32, heads)
+						randF32(r, w)
+						out := misalignedF32(heads*n, (heads+1)%4*4)
+						randF32(r, out)
+						want := append([]float32(nil), out...)
+						AxpyHeads(w, k, out)
+						for h := range heads {
+							v.axpy(w[h], k, want[h*n:(h+1)*n])
+						}
+						for i := range out {
+							if math.Float32bits(out[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("AxpyHeads n=%d heads=%d at %d: %v, Axpy %v", n, heads, i, out[i], want[i])
+							}
+						}
+					}
+				}
+			})
+		})
+	}
+}

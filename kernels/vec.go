@@ -23,6 +23,25 @@ func Axpy(a float32, x, y []float32) {
 	cur().axpy(a, x, y)
 }
 
+// DotHeads sets dst[h] = Dot(q[h*len(k):(h+1)*len(k)], k) for every h <
+// len(dst), bit for bit: the scores of several query heads against one key
+// head, in one call. q must hold len(dst)*len(k) values.
+func DotHeads(dst, q, k []float32) {
+	if len(q) != len(dst)*len(k) {
+		panic(fmt.Sprintf("kernels: DotHeads of %d heads of %d with %d values", len(dst), len(k), len(q)))
+	}
+	cur().dotHeads(dst, q, k)
+}
+
+// AxpyHeads does Axpy(w[h], v, out[h*len(v):(h+1)*len(v)]) for every h <
+// len(w), bit for bit: one value row weighted into several heads' outputs.
+func AxpyHeads(w, v, out []float32) {
+	if len(out) != len(w)*len(v) {
+		panic(fmt.Sprintf("kernels: AxpyHeads of %d heads of %d into %d values", len(w), len(v), len(out)))
+	}
+	cur().axpyHeads(w, v, out)
+}
+
 // Scale is `for i := range x { x[i] *= s }`.
 func Scale(x []float32, s float32) {
 	for i := range x {

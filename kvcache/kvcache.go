@@ -269,6 +269,7 @@ type Attention struct {
 type Scratch struct {
 	scores []float32 // (heads, len)
 	row    []float32 // (kv_dim) one decoded key or value
+	hv     []float32 // (heads) one key's scores, or one value's weights
 	qrot   [][]float32
 	qoff   []int32
 }
@@ -287,7 +288,10 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 	if cap(sc.row) < d {
 		sc.row = make([]float32, d)
 	}
-	scores, row := sc.scores[:a.Heads*n], sc.row[:d]
+	if cap(sc.hv) < a.Heads {
+		sc.hv = make([]float32, a.Heads)
+	}
+	scores, row, hv := sc.scores[:a.Heads*n], sc.row[:d], sc.hv[:a.Heads]
 	sc.qoff = sc.qoff[:0]
 	ninf := float32(math.Inf(-1))
 	for j := 0; j < n; j++ {
@@ -306,9 +310,13 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 			decode(s.shape.TypeK, row, s.k[l][j*s.rowK:(j+1)*s.rowK])
 			k = row
 		}
-		for h := 0; h < a.Heads; h++ {
-			kh := h / group
-			sv := kernels.Dot(qj[h*hd:(h+1)*hd], k[kh*hd:(kh+1)*hd]) * a.Scale
+		// The query heads sharing a key head in one call each: the same
+		// sums as a Dot per head, without a call per head.
+		for kh := 0; kh < s.shape.KVHeads; kh++ {
+			kernels.DotHeads(hv[kh*group:(kh+1)*group], qj[kh*group*hd:(kh+1)*group*hd], k[kh*hd:(kh+1)*hd])
+		}
+		for h, sv := range hv {
+			sv *= a.Scale
 			if a.Softcap > 0 {
 				sv = a.Softcap * float32(math.Tanh(float64(sv/a.Softcap)))
 			}
@@ -334,11 +342,12 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 			decode(s.shape.TypeV, row, s.v[l][j*s.rowV:(j+1)*s.rowV])
 			v = row
 		}
-		for h := 0; h < a.Heads; h++ {
-			if w := scores[h*n+j]; w != 0 {
-				kh := h / group
-				kernels.Axpy(w, v[kh*hd:(kh+1)*hd], out[h*hd:(h+1)*hd])
-			}
+		// A head whose weight is 0 gains 0·v, +0 or -0: its sums keep their values.
+		for h := range hv {
+			hv[h] = scores[h*n+j]
+		}
+		for kh := 0; kh < s.shape.KVHeads; kh++ {
+			kernels.AxpyHeads(hv[kh*group:(kh+1)*group], v[kh*hd:(kh+1)*hd], out[kh*group*hd:(kh+1)*group*hd])
 		}
 	}
 }
