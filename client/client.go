@@ -144,10 +144,31 @@ type wireBody struct {
 	Choices []wireChoice `json:"choices"`
 	Usage   *Usage       `json:"usage"`
 	Error   *struct {
-		Message string `json:"message"`
-		Type    string `json:"type"`
-		Code    string `json:"code"`
+		Message string    `json:"message"`
+		Type    string    `json:"type"`
+		Code    errorCode `json:"code"`
 	} `json:"error"`
+}
+
+// errorCode is an error object's code: a string in OpenAI's API, a number in
+// llama-server's (the HTTP status), null in some; the client talks to all of
+// them, so any of these reads as text.
+type errorCode string
+
+func (c *errorCode) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case nil:
+		*c = ""
+	case string:
+		*c = errorCode(v)
+	default:
+		*c = errorCode(strings.TrimSpace(string(b)))
+	}
+	return nil
 }
 
 func (c *Client) generate(ctx context.Context, path string, body map[string]any, on func(string) error, chat bool) (*Completion, error) {
@@ -217,7 +238,7 @@ func (c *Client) generate(ctx context.Context, path string, body map[string]any,
 			return nil, fmt.Errorf("client: %s: bad stream chunk %q: %w", path, data, err)
 		}
 		if b.Error != nil {
-			return nil, &APIError{Status: http.StatusOK, Type: b.Error.Type, Code: b.Error.Code, Message: b.Error.Message}
+			return nil, &APIError{Status: http.StatusOK, Type: b.Error.Type, Code: string(b.Error.Code), Message: b.Error.Message}
 		}
 		take(&b)
 		for _, ch := range b.Choices {
@@ -266,7 +287,7 @@ func readError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var w wireBody
 	if json.Unmarshal(b, &w) == nil && w.Error != nil {
-		return &APIError{Status: resp.StatusCode, Type: w.Error.Type, Code: w.Error.Code, Message: w.Error.Message}
+		return &APIError{Status: resp.StatusCode, Type: w.Error.Type, Code: string(w.Error.Code), Message: w.Error.Message}
 	}
 	return &APIError{Status: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(b))}
 }

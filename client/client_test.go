@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,5 +153,40 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := c.Load(context.Background(), 0, 1, CompletionRequest{}); err == nil {
 		t.Error("Load with 0 clients succeeded")
+	}
+}
+
+// TestForeignErrors: the client also measures other servers (edgelm bench --socket), whose
+// error objects differ from OpenAI's: llama-server's code is a number; some send null.
+func TestForeignErrors(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "f.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/completions", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"choices\":[{\"text\":\"a\",\"index\":0}]}\n\n")
+		io.WriteString(w, "data: {\"error\":{\"code\":500,\"message\":\"Failed to parse input\",\"type\":\"server_error\"}}\n\n")
+	})
+	mux.HandleFunc("/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"code":null,"message":"Loading model","type":"unavailable_error"}}`)
+	})
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(l)
+	t.Cleanup(func() { hs.Close() })
+	c := New(sock)
+	defer c.Close()
+	ctx := context.Background()
+	var ae *APIError
+	_, err = c.Completions(ctx, CompletionRequest{Prompt: "Hi"}, func(string) error { return nil })
+	if !errors.As(err, &ae) || ae.Code != "500" || ae.Type != "server_error" || ae.Message != "Failed to parse input" {
+		t.Errorf("numeric code in a stream chunk: %v", err)
+	}
+	_, err = c.Chat(ctx, ChatRequest{Messages: []Message{{"user", "Hi"}}}, nil)
+	if !errors.As(err, &ae) || ae.Status != 503 || ae.Code != "" || ae.Message != "Loading model" {
+		t.Errorf("null code in a 503 answer: %v", err)
 	}
 }
