@@ -188,7 +188,9 @@ t8done:
 // results. Per lane the float arithmetic is the generic code's.
 //
 // Registers: SI row 0's block, R9 rb, R10 3·rb, R11 5·rb, R12 7·rb; DI token
-// 0's block, R13 the stride, DX 3·stride; CX blocks left. Y0-Y3 the pairs'
+// 0's block, R13 the stride, DX 3·stride; CX blocks left; BX the prefetch of
+// the next eight rows, as in the decode kernels (a daemon decoding four
+// sequences at once runs these tiles on weights coming from DRAM). Y0-Y3 the pairs'
 // int32 sums, Y4-Y11 the pairs' low/high nibbles, Y12 the rows' d_w, Y13
 // bytes 0x08, Y14 bytes 0x0f, Y15 zero, Y16-Y19 the tokens' accumulators.
 
@@ -242,6 +244,7 @@ TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-80
 	LEAQ         (R9)(R9*4), R11
 	LEAQ         (R10)(R9*4), R12
 	LEAQ         (R13)(R13*2), DX
+	LEAQ         (SI)(R9*8), BX
 	MOVL         $0x08080808, AX
 	VPBROADCASTD AX, Y13
 	MOVL         $0x0f0f0f0f, AX
@@ -256,6 +259,10 @@ TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-80
 	JZ           t84done
 
 t84loop:
+	PREFETCHT1 (BX)
+	PREFETCHT1 64(BX)
+	PREFETCHT1 128(BX)
+	ADDQ       $144, BX
 	T84NIB(2(SI), 2(SI)(R9*4), X4, Y4, Y5)
 	T84NIB(2(SI)(R9*1), 2(SI)(R11*1), X6, Y6, Y7)
 	T84NIB(2(SI)(R9*2), 2(SI)(R10*2), X8, Y8, Y9)
@@ -348,6 +355,7 @@ TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-80
 	LEAQ         (R9)(R9*4), R11
 	LEAQ         (R10)(R9*4), R12
 	LEAQ         (R13)(R13*2), DX
+	LEAQ         (SI)(R9*8), BX
 	MOVL         $0x80808080, AX
 	VPBROADCASTD AX, Y13
 	VPXOR        Y15, Y15, Y15
@@ -360,6 +368,12 @@ TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-80
 	JZ           t88done
 
 t88loop:
+	PREFETCHT1 (BX)
+	PREFETCHT1 64(BX)
+	PREFETCHT1 128(BX)
+	PREFETCHT1 192(BX)
+	PREFETCHT1 256(BX)
+	ADDQ       $272, BX
 	T88NEGW(2(SI), Y24)
 	T88NEGW(2(SI)(R9*1), Y25)
 	T88NEGW(2(SI)(R9*2), Y26)
