@@ -14,8 +14,9 @@ func BenchmarkMatMul(b *testing.B) {
 	r := rand.New(rand.NewPCG(9, 9))
 	type shape struct{ rows, cols, n int }
 	// 16384x8192 is larger than a 32 MiB L3 in both quantized formats: its n=1
-	// figure is the one DRAM bounds, as in a model's decode.
-	shapes := []shape{{2048, 8192, 1}, {16384, 8192, 1}, {2048, 8192, 2}, {2048, 2048, 64}}
+	// figure is the one DRAM bounds, as in a model's decode, and n=4 is the
+	// daemon decoding four sequences at once.
+	shapes := []shape{{2048, 8192, 1}, {16384, 8192, 1}, {16384, 8192, 4}, {2048, 8192, 2}, {2048, 2048, 64}}
 	for _, wt := range []WType{Q4_0, Q8_0, F16, F32} {
 		mats := map[[2]int]Mat{}
 		for _, v := range variants() {
