@@ -26,16 +26,18 @@ type variant struct {
 	q8r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
 	q4r4 func(w0, w1, w2, w3, x []byte, dst *[4]float32)
 	// The r8 forms do the eight rows w[k*rb:] against one activation, dst[k].
-	q8r8 func(w []byte, rb int, x []byte, dst *[8]float32)
-	q4r8 func(w []byte, rb int, x []byte, dst *[8]float32)
+	// The r8 and t84 forms may prefetch pf (the weights the caller reads next;
+	// it may be w itself when nothing follows) while they compute.
+	q8r8 func(w []byte, rb int, x, pf []byte, dst *[8]float32)
+	q4r8 func(w []byte, rb int, x, pf []byte, dst *[8]float32)
 	// The t44 forms do four rows w[k*rb:] against four activations
 	// x[t*stride:], dst[4*k+t] (prefill).
 	q8t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
 	q4t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
 	// The t84 forms do eight rows w[k*rb:] against four activations,
 	// dst[8*t+k]; nil where the variant has none (t44 tiles serve).
-	q8t84 func(w []byte, rb int, x []byte, stride int, dst *[32]float32)
-	q4t84 func(w []byte, rb int, x []byte, stride int, dst *[32]float32)
+	q8t84 func(w []byte, rb int, x []byte, stride int, pf []byte, dst *[32]float32)
+	q4t84 func(w []byte, rb int, x []byte, stride int, pf []byte, dst *[32]float32)
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
 	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x,
@@ -61,8 +63,8 @@ func tileOf(four func(w, x []byte, stride int, dst *[4]float32)) func(w []byte, 
 }
 
 // rows8Of makes an eight-row kernel of a four-row kernel.
-func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte, rb int, x []byte, dst *[8]float32) {
-	return func(w []byte, rb int, x []byte, dst *[8]float32) {
+func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
+	return func(w []byte, rb int, x, _ []byte, dst *[8]float32) {
 		four(w[:rb], w[rb:2*rb], w[2*rb:3*rb], w[3*rb:4*rb], x, (*[4]float32)(dst[:4]))
 		four(w[4*rb:5*rb], w[5*rb:6*rb], w[6*rb:7*rb], w[7*rb:8*rb], x, (*[4]float32)(dst[4:]))
 	}

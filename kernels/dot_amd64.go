@@ -72,23 +72,23 @@ var avx2Variant = withTiles(&variant{
 		n := len(w0)
 		q4Rows4AVX2(w0, w1[:n], w2[:n], w3[:n], x[:nb*q8b], nb, f16tab, dst)
 	},
-	q8r8: func(w []byte, rb int, x []byte, dst *[8]float32) {
+	q8r8: func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
 		nb := rb / q8b
 		if nb == 0 {
 			*dst = [8]float32{}
 			return
 		}
 		_ = w[8*rb-1]
-		q8Rows8AVX2(w, rb, x[:nb*q8b], nb, dst)
+		q8Rows8AVX2(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
 	},
-	q4r8: func(w []byte, rb int, x []byte, dst *[8]float32) {
+	q4r8: func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
 		nb := rb / q4b
 		if nb == 0 {
 			*dst = [8]float32{}
 			return
 		}
 		_ = w[8*rb-1]
-		q4Rows8AVX2(w, rb, x[:nb*q8b], nb, dst)
+		q4Rows8AVX2(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
 	},
 	quant: func(dst []byte, src []float32) {
 		nb := len(src) / qk
@@ -176,14 +176,24 @@ func q8Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[
 //go:noescape
 func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[4]float32)
 
+// prefetchBase is where a kernel's prefetch starts: pf, or w when pf is
+// empty. The kernels prefetch as many bytes as they read (up to a few
+// bytes beyond, which a prefetch may touch: it never faults).
+func prefetchBase(pf, w []byte) *byte {
+	if len(pf) > 0 {
+		return &pf[0]
+	}
+	return &w[0]
+}
+
 // q8Rows8AVX2 and q4Rows8AVX2 compute dst[k] for the rows w[k*rb:], k < 8,
-// against the token x: nb blocks each.
+// against the token x: nb blocks each, prefetching the bytes from pf on.
 //
 //go:noescape
-func q8Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
+func q8Rows8AVX2(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
 
 //go:noescape
-func q4Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
+func q4Rows8AVX2(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
 
 //go:noescape
 func quantizeQ8AVX2(dst []byte, src []float32, nb int)

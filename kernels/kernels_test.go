@@ -898,8 +898,8 @@ func TestRows8(t *testing.T) {
 					binary.LittleEndian.PutUint16(w4[2*q4b:], 0x8123)
 				}
 				var got8, got4 [8]float32
-				v.q8r8(w8, nb*q8b, x, &got8)
-				v.q4r8(w4, nb*q4b, x, &got4)
+				v.q8r8(w8, nb*q8b, x, nil, &got8)
+				v.q4r8(w4, nb*q4b, x, w4[len(w4)/2:], &got4)
 				for k := range 8 {
 					row8 := w8[k*nb*q8b : (k+1)*nb*q8b]
 					row4 := w4[k*nb*q4b : (k+1)*nb*q4b]
@@ -924,8 +924,8 @@ func TestRows8(t *testing.T) {
 					randQ8(r, xs[tk*stride:tk*stride+nb*q8b], 0, -127, 127)
 				}
 				var tile, tile8 [32]float32
-				v.q4t84(w4, nb*q4b, xs, stride, &tile)
-				v.q8t84(w8, nb*q8b, xs, stride, &tile8)
+				v.q4t84(w4, nb*q4b, xs, stride, nil, &tile)
+				v.q8t84(w8, nb*q8b, xs, stride, w8, &tile8)
 				for k := range 8 {
 					row4 := w4[k*nb*q4b : (k+1)*nb*q4b]
 					row8 := w8[k*nb*q8b : (k+1)*nb*q8b]

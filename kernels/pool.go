@@ -48,6 +48,7 @@ type kernelOuts struct {
 	oct   [8]float32  // 8-row kernels
 	tile  [16]float32 // 4×4 tiles
 	tile8 [32]float32 // 8×4 tiles
+	ahead int         // a chunk claimed before its turn (decode prefetches it), or -1
 	_     [64]byte
 }
 
@@ -166,13 +167,49 @@ func (p *Pool) work(id int) {
 		}
 	}()
 	j := &p.job
+	o := &p.outs[id]
+	o.ahead = -1
 	for {
-		c := int(p.next.Add(1)) - 1
+		c := o.ahead
+		if c >= 0 {
+			o.ahead = -1
+		} else {
+			c = int(p.next.Add(1)) - 1
+		}
 		if c >= j.nChunks {
 			return
 		}
 		p.chunk(j, id, c)
 	}
+}
+
+// prefetchNext returns the weights participant id reads after the eight rows
+// at r (of the chunk ending at r1), for the kernel to prefetch meanwhile: the
+// next eight rows, or, at a decode chunk's end, the first rows of the chunk
+// it claims now for its next turn. Chunks are handed out one at a time, so
+// without the claim the prefetch would run into a chunk another participant
+// takes, and each chunk would start on a cold stream. nil when nothing
+// follows.
+func (p *Pool) prefetchNext(j *job, id, r, r1 int) []byte {
+	m := j.m
+	rb := m.RowBytes()
+	switch {
+	case r+16 <= r1:
+		return m.Data[(r+8)*rb : (r+16)*rb]
+	case j.n < 8 && j.fn == nil:
+		o := &p.outs[id]
+		if o.ahead < 0 {
+			o.ahead = int(p.next.Add(1)) - 1
+		}
+		if o.ahead >= j.nChunks {
+			return nil
+		}
+		nr := o.ahead % j.nRowCh * j.rowsPer
+		return m.Data[nr*rb : min(nr+8, m.Rows)*rb]
+	case r+8 < m.Rows:
+		return m.Data[(r+8)*rb : min(r+16, m.Rows)*rb]
+	}
+	return nil
 }
 
 var serialPools = sync.Pool{New: func() any {
@@ -407,15 +444,16 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 		o32 := &p.outs[id].tile8
 		for ; r+8 <= r1; r += 8 {
 			w := m.Data[r*rb : (r+8)*rb]
+			pf := p.prefetchNext(j, id, r, r1)
 			t := t0
 			for ; t+4 <= t1; t += 4 {
-				t8(w, rb, xq[t*stride:], stride, o32)
+				t8(w, rb, xq[t*stride:], stride, pf, o32)
 				for k := range 4 {
 					copy(dst[(t+k)*rows+r:(t+k)*rows+r+8], o32[8*k:8*k+8])
 				}
 			}
 			for ; t < t1; t++ {
-				rows8(w, rb, xq[t*stride:(t+1)*stride], &p.outs[id].oct)
+				rows8(w, rb, xq[t*stride:(t+1)*stride], pf, &p.outs[id].oct)
 				copy(dst[t*rows+r:t*rows+r+8], p.outs[id].oct[:])
 			}
 		}
@@ -425,8 +463,9 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 		o8 := &p.outs[id].oct
 		for ; r+8 <= r1; r += 8 {
 			w := m.Data[r*rb : (r+8)*rb]
+			pf := p.prefetchNext(j, id, r, r1)
 			for t := t0; t < t1; t++ {
-				rows8(w, rb, xq[t*stride:(t+1)*stride], o8)
+				rows8(w, rb, xq[t*stride:(t+1)*stride], pf, o8)
 				copy(dst[t*rows+r:t*rows+r+8], o8[:])
 			}
 		}

@@ -339,8 +339,9 @@ q8r4done:
 //
 // Eight rows are eight interleaved streams, which the hardware prefetchers
 // follow poorly from DRAM; so each block step also prefetches, into L2
-// (PREFETCHT1), the next eight rows' bytes in address order, as many bytes
-// as the step consumes (BX runs 8·rb ahead). Into L1 (PREFETCHT0) the same
+// (PREFETCHT1), the bytes the caller reads next (pf: the next eight rows,
+// or the first rows of the caller's next chunk) in address order, as many
+// bytes as the step consumes. Into L1 (PREFETCHT0) the same
 // prefetch was worth much less: it evicts the rows being read. From DRAM,
 // `go test -bench 'MatMul/Q4_0/.*/16384x8192/n=1'`: about 14 GB/s per
 // thread without it, 23 with it.
@@ -376,7 +377,6 @@ q8r4done:
 	LEAQ         (R9)(R9*2), R10   \
 	LEAQ         (R9)(R9*4), R11   \
 	LEAQ         (R10)(R9*4), R12  \
-	LEAQ         (SI)(R9*8), BX    \
 	MOVL         $0x08080808, AX   \
 	MOVQ         AX, X13           \
 	VPBROADCASTD X13, Y13          \
@@ -404,13 +404,14 @@ q8r4done:
 	VPSUBW      Y2, dst, dst     \
 	VPMADDWD    Y15, dst, dst
 
-// func q4Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
-TEXT ·q4Rows8AVX2(SB), NOSPLIT, $0-72
+// func q4Rows8AVX2(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
+TEXT ·q4Rows8AVX2(SB), NOSPLIT, $0-80
 	MOVQ w_base+0(FP), SI
 	MOVQ rb+24(FP), R9
 	MOVQ x_base+32(FP), DI
 	MOVQ nb+56(FP), CX
-	MOVQ dst+64(FP), DX
+	MOVQ pf+64(FP), BX
+	MOVQ dst+72(FP), DX
 	ROWS8SETUP
 	TESTQ CX, CX
 	JZ    q4r8done
@@ -453,13 +454,14 @@ q4r8done:
 	VPMADDUBSW dst, Y11, dst   \
 	VPMADDWD   Y15, dst, dst
 
-// func q8Rows8AVX2(w []byte, rb int, x []byte, nb int, dst *[8]float32)
-TEXT ·q8Rows8AVX2(SB), NOSPLIT, $0-72
+// func q8Rows8AVX2(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
+TEXT ·q8Rows8AVX2(SB), NOSPLIT, $0-80
 	MOVQ w_base+0(FP), SI
 	MOVQ rb+24(FP), R9
 	MOVQ x_base+32(FP), DI
 	MOVQ nb+56(FP), CX
-	MOVQ dst+64(FP), DX
+	MOVQ pf+64(FP), BX
+	MOVQ dst+72(FP), DX
 	ROWS8SETUP
 	TESTQ CX, CX
 	JZ    q8r8done

@@ -27,7 +27,7 @@ var vnniVariant = func() *variant {
 		_ = x[3*stride+nb*q8b-1]
 		q8Tile44VNNI(w, rb, x, stride, nb, f16tab, dst)
 	}
-	v.q4t84 = func(w []byte, rb int, x []byte, stride int, dst *[32]float32) {
+	v.q4t84 = func(w []byte, rb int, x []byte, stride int, pf []byte, dst *[32]float32) {
 		nb := rb / q4b
 		if nb == 0 {
 			*dst = [32]float32{}
@@ -35,18 +35,18 @@ var vnniVariant = func() *variant {
 		}
 		_ = w[8*rb-1]
 		_ = x[3*stride+nb*q8b-1]
-		q4Tile84VNNI(w, rb, x, stride, nb, dst)
+		q4Tile84VNNI(w, rb, x, stride, nb, prefetchBase(pf, w), dst)
 	}
-	v.q4r8 = func(w []byte, rb int, x []byte, dst *[8]float32) {
+	v.q4r8 = func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
 		nb := rb / q4b
 		if nb == 0 {
 			*dst = [8]float32{}
 			return
 		}
 		_ = w[8*rb-1]
-		q4Rows8VNNI(w, rb, x[:nb*q8b], nb, dst)
+		q4Rows8VNNI(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
 	}
-	v.q8t84 = func(w []byte, rb int, x []byte, stride int, dst *[32]float32) {
+	v.q8t84 = func(w []byte, rb int, x []byte, stride int, pf []byte, dst *[32]float32) {
 		nb := rb / q8b
 		if nb == 0 {
 			*dst = [32]float32{}
@@ -54,7 +54,7 @@ var vnniVariant = func() *variant {
 		}
 		_ = w[8*rb-1]
 		_ = x[3*stride+nb*q8b-1]
-		q8Tile84VNNI(w, rb, x, stride, nb, dst)
+		q8Tile84VNNI(w, rb, x, stride, nb, prefetchBase(pf, w), dst)
 	}
 	return &v
 }()
@@ -63,13 +63,13 @@ var vnniVariant = func() *variant {
 // tokens x[t*stride:], t < 4: nb blocks each.
 //
 //go:noescape
-func q4Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+func q4Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, pf *byte, dst *[32]float32)
 
 //go:noescape
-func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, dst *[8]float32)
+func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
 
 //go:noescape
-func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, pf *byte, dst *[32]float32)
 
 //go:noescape
 func q4Tile44VNNI(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)

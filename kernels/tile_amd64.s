@@ -189,7 +189,7 @@ t8done:
 //
 // Registers: SI row 0's block, R9 rb, R10 3·rb, R11 5·rb, R12 7·rb; DI token
 // 0's block, R13 the stride, DX 3·stride; CX blocks left; BX the prefetch of
-// the next eight rows, as in the decode kernels (a daemon decoding four
+// what the caller reads next, as in the decode kernels (a daemon decoding four
 // sequences at once runs these tiles on weights coming from DRAM). Y0-Y3 the pairs'
 // int32 sums, Y4-Y11 the pairs' low/high nibbles, Y12 the rows' d_w, Y13
 // bytes 0x08, Y14 bytes 0x0f, Y15 zero, Y16-Y19 the tokens' accumulators.
@@ -232,9 +232,9 @@ t8done:
 	VMULPS          Y24, Y0, Y0   \
 	VADDPS          Y0, acc, acc
 
-// func q4Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+// func q4Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, pf *byte, dst *[32]float32)
 // Rows w[k*rb:] for k < 8, tokens x[t*stride:] for t < 4; dst[8*t+k].
-TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-80
+TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-88
 	MOVQ         w_base+0(FP), SI
 	MOVQ         rb+24(FP), R9
 	MOVQ         x_base+32(FP), DI
@@ -244,7 +244,7 @@ TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-80
 	LEAQ         (R9)(R9*4), R11
 	LEAQ         (R10)(R9*4), R12
 	LEAQ         (R13)(R13*2), DX
-	LEAQ         (SI)(R9*8), BX
+	MOVQ         pf+72(FP), BX
 	MOVL         $0x08080808, AX
 	VPBROADCASTD AX, Y13
 	MOVL         $0x0f0f0f0f, AX
@@ -286,7 +286,7 @@ t84loop:
 	JNZ       t84loop
 
 t84done:
-	MOVQ    dst+72(FP), AX
+	MOVQ    dst+80(FP), AX
 	VMOVUPS Y16, (AX)
 	VMOVUPS Y17, 32(AX)
 	VMOVUPS Y18, 64(AX)
@@ -343,9 +343,9 @@ t84done:
 	VMULPS       Y11, Y0, Y0                     \
 	VADDPS       Y0, acc, acc
 
-// func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, dst *[32]float32)
+// func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, pf *byte, dst *[32]float32)
 // Rows w[k*rb:] for k < 8, tokens x[t*stride:] for t < 4; dst[8*t+k].
-TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-80
+TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-88
 	MOVQ         w_base+0(FP), SI
 	MOVQ         rb+24(FP), R9
 	MOVQ         x_base+32(FP), DI
@@ -355,7 +355,7 @@ TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-80
 	LEAQ         (R9)(R9*4), R11
 	LEAQ         (R10)(R9*4), R12
 	LEAQ         (R13)(R13*2), DX
-	LEAQ         (SI)(R9*8), BX
+	MOVQ         pf+72(FP), BX
 	MOVL         $0x80808080, AX
 	VPBROADCASTD AX, Y13
 	VPXOR        Y15, Y15, Y15
@@ -401,7 +401,7 @@ t88loop:
 	JNZ       t88loop
 
 t88done:
-	MOVQ    dst+72(FP), AX
+	MOVQ    dst+80(FP), AX
 	VMOVUPS Y16, (AX)
 	VMOVUPS Y17, 32(AX)
 	VMOVUPS Y18, 64(AX)
@@ -423,17 +423,17 @@ t88done:
 	VPDPBUSD    Y0, Y8, a      \
 	VPDPBUSD    Y1, Y9, a
 
-// func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, dst *[8]float32)
-TEXT ·q4Rows8VNNI(SB), NOSPLIT, $0-72
+// func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
+TEXT ·q4Rows8VNNI(SB), NOSPLIT, $0-80
 	MOVQ         w_base+0(FP), SI
 	MOVQ         rb+24(FP), R9
 	MOVQ         x_base+32(FP), DI
 	MOVQ         nb+56(FP), CX
-	MOVQ         dst+64(FP), DX
+	MOVQ         pf+64(FP), BX
+	MOVQ         dst+72(FP), DX
 	LEAQ         (R9)(R9*2), R10
 	LEAQ         (R9)(R9*4), R11
 	LEAQ         (R10)(R9*4), R12
-	LEAQ         (SI)(R9*8), BX
 	MOVL         $0x08080808, AX
 	VPBROADCASTD AX, Y13
 	MOVL         $0x0f0f0f0f, AX
