@@ -1,0 +1,22 @@
+#!/bin/bash
+# One side-by-side run of docs/performance.md: llama-bench and edgelm bench on the same files, the
+# same 2 threads, back to back; then edgelm's prefill with llama-bench's f16 cache.
+set -u
+. "$(dirname "$0")/common.sh"
+log_to "${OUT:-compare-run-$(date -u +%H%M).log}"
+echo "# $(date -u) $(uname -r) $(nproc) cpus; $(load)"
+grep -m1 "model name" /proc/cpuinfo
+echo "edgelm: $($EDGELM version 2>/dev/null || echo "$EDGELM")"
+for T in q4_0 q8_0; do
+  F=$MODELS/bench-1b-$T.gguf
+  echo; echo "## $T: llama-bench -m $F -t 2 -p 512 -n 128 -r 3"
+  "$LLAMA_BIN/llama-bench" -m "$F" -t 2 -p 512 -n 128 -r 3 -o md 2>/dev/null
+  load
+  echo; echo "## $T: edgelm bench --model $F -p 512 -n 128 -t 2 -r 3"
+  "$EDGELM" bench --model "$F" -p 512 -n 128 -t 2 -r 3
+  load
+done
+F=$MODELS/bench-1b-q4_0.gguf
+echo; echo "## q4_0, llama-bench's cache type: edgelm bench --model $F -p 512 -n 0 -t 2 -r 3 --kv-type f16"
+"$EDGELM" bench --model "$F" -p 512 -n 0 -t 2 -r 3 --kv-type f16
+load

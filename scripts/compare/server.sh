@@ -1,0 +1,35 @@
+#!/bin/bash
+# Daemon throughput: llama-server -np 4 and edgelm serve on the same file and 2 threads, each on a
+# Unix socket, measured by the same client (edgelm bench --socket): one client, then RUNS runs of
+# four concurrent streamed completions of N tokens.
+set -u
+. "$(dirname "$0")/common.sh"
+F=${F:-$MODELS/bench-1b-q4_0.gguf}
+N=${N:-64}
+RUNS=${RUNS:-2}
+log_to "${OUT:-compare-server-$(date -u +%H%M).log}"
+echo "# $(date -u); $(load)"
+clients() { echo 1; for _ in $(seq "$RUNS"); do echo 4; done; }
+measure() {
+  for c in $(clients); do echo "clients $c:"; "$EDGELM" bench --socket "$1" --clients "$c" -n "$N" -r 1; done
+}
+wait_socket() { for _ in $(seq 120); do [ -S "$1" ] && return; sleep 1; done; }
+
+S=/tmp/compare-llama.sock; rm -f $S
+"$LLAMA_BIN/llama-server" -m "$F" -t 2 -np 4 -c 4096 --host $S > compare-llama-server.log 2>&1 &
+LP=$!
+wait_socket $S
+for _ in $(seq 120); do grep -q "listening" compare-llama-server.log && break; sleep 1; done
+sleep 2
+echo "## llama-server -m $F -t 2 -np 4 -c 4096 --host $S"
+measure $S
+kill $LP; wait $LP 2>/dev/null
+
+S=/tmp/compare-edgelm.sock; rm -f $S
+"$EDGELM" serve --model "$F" --socket $S --threads 2 --max-sequences 4 > compare-edgelm-serve.log 2>&1 &
+EP=$!
+wait_socket $S; sleep 2
+echo "## edgelm serve --model $F --socket $S --threads 2 --max-sequences 4"
+measure $S
+kill $EP; wait $EP 2>/dev/null
+load
