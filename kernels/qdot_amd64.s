@@ -1,6 +1,7 @@
 //go:build amd64 && !purego && gc
 
 #include "textflag.h"
+#include "rows8_amd64.h"
 #define PFD 1152
 
 // Quantized dot products, AVX2. The arithmetic is the generic one (dot.go)
@@ -353,15 +354,7 @@ q8r4done:
 // ROWSCALES8: Y11 = the eight rows' block scales d_w, as float32, times the
 // token's d_x (f16 to f32 is exact, VCVTPH2PS or table alike).
 #define ROWSCALES8 \
-	VPINSRW      $0, (SI), X11, X11        \
-	VPINSRW      $1, (SI)(R9*1), X11, X11  \
-	VPINSRW      $2, (SI)(R9*2), X11, X11  \
-	VPINSRW      $3, (SI)(R10*1), X11, X11 \
-	VPINSRW      $4, (SI)(R9*4), X11, X11  \
-	VPINSRW      $5, (SI)(R11*1), X11, X11 \
-	VPINSRW      $6, (SI)(R10*2), X11, X11 \
-	VPINSRW      $7, (SI)(R12*1), X11, X11 \
-	VCVTPH2PS    X11, Y11                  \
+	SCALES8(X11, Y11)                      \
 	VPBROADCASTW (DI), X10                 \
 	VCVTPH2PS    X10, Y10                  \
 	VMULPS       Y10, Y11, Y11
@@ -374,9 +367,7 @@ q8r4done:
 
 // ROWS8SETUP: the row offsets and constants, after the arguments' loads.
 #define ROWS8SETUP \
-	LEAQ         (R9)(R9*2), R10   \
-	LEAQ         (R9)(R9*4), R11   \
-	LEAQ         (R10)(R9*4), R12  \
+	ROWOFFSETS                     \
 	MOVL         $0x08080808, AX   \
 	MOVQ         AX, X13           \
 	VPBROADCASTD X13, Y13          \
@@ -417,10 +408,7 @@ TEXT ·q4Rows8AVX2(SB), NOSPLIT, $0-80
 	JZ    q4r8done
 
 q4r8loop:
-	PREFETCHT1     (BX)
-	PREFETCHT1     64(BX)
-	PREFETCHT1     128(BX)
-	ADDQ           $144, BX
+	PREFETCH144
 	VBROADCASTI128 2(DI), Y0
 	VBROADCASTI128 18(DI), Y1
 	VPMADDUBSW     Y0, Y13, Y2
@@ -441,6 +429,59 @@ q4r8loop:
 	JNZ            q4r8loop
 
 q4r8done:
+	VMOVUPS Y12, (DX)
+	VZEROUPPER
+	RET
+
+// q4Rows8VNNI is q4Rows8AVX2 with VPDPBUSD (AVX-512 VNNI): each pair's int32
+// lanes start at -8·Σx (Y2) and take both halves' nibble·x products
+// directly, which saves the int16 stage. Y3 is zero.
+#define Q4PAIRDP(lo, hi, a) \
+	VMOVDQU     lo, X8         \
+	VINSERTI128 $1, hi, Y8, Y8 \
+	VPSRLW      $4, Y8, Y9     \
+	VPAND       Y14, Y8, Y8    \
+	VPAND       Y14, Y9, Y9    \
+	VMOVDQA     Y2, a          \
+	VPDPBUSD    Y0, Y8, a      \
+	VPDPBUSD    Y1, Y9, a
+
+// func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
+TEXT ·q4Rows8VNNI(SB), NOSPLIT, $0-80
+	MOVQ w_base+0(FP), SI
+	MOVQ rb+24(FP), R9
+	MOVQ x_base+32(FP), DI
+	MOVQ nb+56(FP), CX
+	MOVQ pf+64(FP), BX
+	MOVQ dst+72(FP), DX
+	ROWS8SETUP
+	VPXOR Y3, Y3, Y3
+	TESTQ CX, CX
+	JZ    q4r8vdone
+
+q4r8vloop:
+	PREFETCH144
+	VBROADCASTI128 2(DI), Y0
+	VBROADCASTI128 18(DI), Y1
+	VPXOR          Y2, Y2, Y2
+	VPDPBUSD       Y0, Y13, Y2
+	VPDPBUSD       Y1, Y13, Y2
+	VPSUBD         Y2, Y3, Y2
+	Q4PAIRDP(2(SI), 2(SI)(R9*4), Y4)
+	Q4PAIRDP(2(SI)(R9*1), 2(SI)(R11*1), Y5)
+	Q4PAIRDP(2(SI)(R9*2), 2(SI)(R10*2), Y6)
+	Q4PAIRDP(2(SI)(R10*1), 2(SI)(R12*1), Y7)
+	VPHADDD        Y5, Y4, Y4
+	VPHADDD        Y7, Y6, Y6
+	VPHADDD        Y6, Y4, Y4
+	ROWSCALES8
+	ACC8(Y4)
+	ADDQ           $18, SI
+	ADDQ           $34, DI
+	DECQ           CX
+	JNZ            q4r8vloop
+
+q4r8vdone:
 	VMOVUPS Y12, (DX)
 	VZEROUPPER
 	RET
@@ -467,12 +508,7 @@ TEXT ·q8Rows8AVX2(SB), NOSPLIT, $0-80
 	JZ    q8r8done
 
 q8r8loop:
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 256(BX)
-	ADDQ       $272, BX
+	PREFETCH272
 	VMOVDQU    2(DI), Y0
 	Q8ROW(2(SI), Y1)
 	Q8ROW(2(SI)(R9*1), Y2)

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego && gc
 
 #include "textflag.h"
+#include "rows8_amd64.h"
 
 // 4-row × 4-token tiles for prefill with AVX-512 VL/BW + VNNI on 256-bit
 // registers. Per block, VPDPBUSD forms the int32 lanes of each row·token
@@ -240,9 +241,7 @@ TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-88
 	MOVQ         x_base+32(FP), DI
 	MOVQ         stride+56(FP), R13
 	MOVQ         nb+64(FP), CX
-	LEAQ         (R9)(R9*2), R10
-	LEAQ         (R9)(R9*4), R11
-	LEAQ         (R10)(R9*4), R12
+	ROWOFFSETS
 	LEAQ         (R13)(R13*2), DX
 	MOVQ         pf+72(FP), BX
 	MOVL         $0x08080808, AX
@@ -259,23 +258,12 @@ TEXT ·q4Tile84VNNI(SB), NOSPLIT, $0-88
 	JZ           t84done
 
 t84loop:
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	ADDQ       $144, BX
+	PREFETCH144
 	T84NIB(2(SI), 2(SI)(R9*4), X4, Y4, Y5)
 	T84NIB(2(SI)(R9*1), 2(SI)(R11*1), X6, Y6, Y7)
 	T84NIB(2(SI)(R9*2), 2(SI)(R10*2), X8, Y8, Y9)
 	T84NIB(2(SI)(R10*1), 2(SI)(R12*1), X10, Y10, Y11)
-	VPINSRW   $0, (SI), X12, X12
-	VPINSRW   $1, (SI)(R9*1), X12, X12
-	VPINSRW   $2, (SI)(R9*2), X12, X12
-	VPINSRW   $3, (SI)(R10*1), X12, X12
-	VPINSRW   $4, (SI)(R9*4), X12, X12
-	VPINSRW   $5, (SI)(R11*1), X12, X12
-	VPINSRW   $6, (SI)(R10*2), X12, X12
-	VPINSRW   $7, (SI)(R12*1), X12, X12
-	VCVTPH2PS X12, Y12
+	SCALES8(X12, Y12)
 	T84TOK(2(DI), 18(DI), (DI), Y16)
 	T84TOK(2(DI)(R13*1), 18(DI)(R13*1), (DI)(R13*1), Y17)
 	T84TOK(2(DI)(R13*2), 18(DI)(R13*2), (DI)(R13*2), Y18)
@@ -351,9 +339,7 @@ TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-88
 	MOVQ         x_base+32(FP), DI
 	MOVQ         stride+56(FP), R13
 	MOVQ         nb+64(FP), CX
-	LEAQ         (R9)(R9*2), R10
-	LEAQ         (R9)(R9*4), R11
-	LEAQ         (R10)(R9*4), R12
+	ROWOFFSETS
 	LEAQ         (R13)(R13*2), DX
 	MOVQ         pf+72(FP), BX
 	MOVL         $0x80808080, AX
@@ -368,12 +354,7 @@ TEXT ·q8Tile84VNNI(SB), NOSPLIT, $0-88
 	JZ           t88done
 
 t88loop:
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 256(BX)
-	ADDQ       $272, BX
+	PREFETCH272
 	T88NEGW(2(SI), Y24)
 	T88NEGW(2(SI)(R9*1), Y25)
 	T88NEGW(2(SI)(R9*2), Y26)
@@ -382,15 +363,7 @@ t88loop:
 	T88NEGW(2(SI)(R11*1), Y29)
 	T88NEGW(2(SI)(R10*2), Y30)
 	T88NEGW(2(SI)(R12*1), Y31)
-	VPINSRW   $0, (SI), X12, X12
-	VPINSRW   $1, (SI)(R9*1), X12, X12
-	VPINSRW   $2, (SI)(R9*2), X12, X12
-	VPINSRW   $3, (SI)(R10*1), X12, X12
-	VPINSRW   $4, (SI)(R9*4), X12, X12
-	VPINSRW   $5, (SI)(R11*1), X12, X12
-	VPINSRW   $6, (SI)(R10*2), X12, X12
-	VPINSRW   $7, (SI)(R12*1), X12, X12
-	VCVTPH2PS X12, Y12
+	SCALES8(X12, Y12)
 	T88TOK(2(DI), (DI), Y16)
 	T88TOK(2(DI)(R13*1), (DI)(R13*1), Y17)
 	T88TOK(2(DI)(R13*2), (DI)(R13*2), Y18)
@@ -409,80 +382,3 @@ t88done:
 	VZEROUPPER
 	RET
 
-// q4Rows8VNNI is q4Rows8AVX2 (qdot_amd64.s) with VPDPBUSD: each pair's int32
-// lanes start at -8·Σx and take both halves' nibble·x products directly,
-// which saves the int16 stage. Registers as there; Y2 holds -8·Σx.
-
-#define R8NIBDP(lo, hi, xa, a) \
-	VMOVDQU     lo, X8         \
-	VINSERTI128 $1, hi, Y8, Y8 \
-	VPSRLW      $4, Y8, Y9     \
-	VPAND       Y14, Y8, Y8    \
-	VPAND       Y14, Y9, Y9    \
-	VMOVDQA     Y2, a          \
-	VPDPBUSD    Y0, Y8, a      \
-	VPDPBUSD    Y1, Y9, a
-
-// func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
-TEXT ·q4Rows8VNNI(SB), NOSPLIT, $0-80
-	MOVQ         w_base+0(FP), SI
-	MOVQ         rb+24(FP), R9
-	MOVQ         x_base+32(FP), DI
-	MOVQ         nb+56(FP), CX
-	MOVQ         pf+64(FP), BX
-	MOVQ         dst+72(FP), DX
-	LEAQ         (R9)(R9*2), R10
-	LEAQ         (R9)(R9*4), R11
-	LEAQ         (R10)(R9*4), R12
-	MOVL         $0x08080808, AX
-	VPBROADCASTD AX, Y13
-	MOVL         $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Y14
-	VPXOR        Y15, Y15, Y15
-	VXORPS       Y12, Y12, Y12
-	VPXOR        X11, X11, X11
-	TESTQ        CX, CX
-	JZ           r8vdone
-
-r8vloop:
-	PREFETCHT1     (BX)
-	PREFETCHT1     64(BX)
-	PREFETCHT1     128(BX)
-	ADDQ           $144, BX
-	VBROADCASTI128 2(DI), Y0
-	VBROADCASTI128 18(DI), Y1
-	VPXOR          Y2, Y2, Y2
-	VPDPBUSD       Y0, Y13, Y2
-	VPDPBUSD       Y1, Y13, Y2
-	VPSUBD         Y2, Y15, Y2
-	R8NIBDP(2(SI), 2(SI)(R9*4), X4, Y4)
-	R8NIBDP(2(SI)(R9*1), 2(SI)(R11*1), X5, Y5)
-	R8NIBDP(2(SI)(R9*2), 2(SI)(R10*2), X6, Y6)
-	R8NIBDP(2(SI)(R10*1), 2(SI)(R12*1), X7, Y7)
-	VPHADDD        Y5, Y4, Y4
-	VPHADDD        Y7, Y6, Y6
-	VPHADDD        Y6, Y4, Y4
-	VPINSRW        $0, (SI), X11, X11
-	VPINSRW        $1, (SI)(R9*1), X11, X11
-	VPINSRW        $2, (SI)(R9*2), X11, X11
-	VPINSRW        $3, (SI)(R10*1), X11, X11
-	VPINSRW        $4, (SI)(R9*4), X11, X11
-	VPINSRW        $5, (SI)(R11*1), X11, X11
-	VPINSRW        $6, (SI)(R10*2), X11, X11
-	VPINSRW        $7, (SI)(R12*1), X11, X11
-	VCVTPH2PS      X11, Y11
-	VPBROADCASTW   (DI), X10
-	VCVTPH2PS      X10, Y10
-	VMULPS         Y10, Y11, Y11
-	VCVTDQ2PS      Y4, Y4
-	VMULPS         Y11, Y4, Y4
-	VADDPS         Y4, Y12, Y12
-	ADDQ           $18, SI
-	ADDQ           $34, DI
-	DECQ           CX
-	JNZ            r8vloop
-
-r8vdone:
-	VMOVUPS Y12, (DX)
-	VZEROUPPER
-	RET
