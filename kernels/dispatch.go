@@ -62,6 +62,22 @@ func tileOf(four func(w, x []byte, stride int, dst *[4]float32)) func(w []byte, 
 	}
 }
 
+// dotHeadsLoop is DotHeads with one dot call per head.
+func dotHeadsLoop(dot func(a, b []float32) float32, dst, q, k []float32) {
+	n := len(k)
+	for h := range dst {
+		dst[h] = dot(q[h*n:(h+1)*n], k)
+	}
+}
+
+// axpyHeadsLoop is AxpyHeads with one axpy call per head.
+func axpyHeadsLoop(axpy func(a float32, x, y []float32), w, v, out []float32) {
+	n := len(v)
+	for h, a := range w {
+		axpy(a, v, out[h*n:(h+1)*n])
+	}
+}
+
 // rows8Of makes an eight-row kernel of a four-row kernel.
 func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
 	return func(w []byte, rb int, x, _ []byte, dst *[8]float32) {
@@ -75,21 +91,11 @@ func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte
 func withTiles(v *variant) *variant {
 	if v.dotHeads == nil {
 		dot := v.dot
-		v.dotHeads = func(dst, q, k []float32) {
-			n := len(k)
-			for h := range dst {
-				dst[h] = dot(q[h*n:(h+1)*n], k)
-			}
-		}
+		v.dotHeads = func(dst, q, k []float32) { dotHeadsLoop(dot, dst, q, k) }
 	}
 	if v.axpyHeads == nil {
 		axpy := v.axpy
-		v.axpyHeads = func(w, v, out []float32) {
-			n := len(v)
-			for h, a := range w {
-				axpy(a, v, out[h*n:(h+1)*n])
-			}
-		}
+		v.axpyHeads = func(w, x, out []float32) { axpyHeadsLoop(axpy, w, x, out) }
 	}
 	if v.q8r8 == nil {
 		v.q8r8 = rows8Of(v.q8r4)

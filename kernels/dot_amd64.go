@@ -25,9 +25,7 @@ var avx2Variant = withTiles(&variant{
 	dot:   dotAVX2Go, axpy: axpyAVX2Go,
 	dotHeads: func(dst, q, k []float32) {
 		if len(k)%4 != 0 || len(k) == 0 || len(dst) == 0 {
-			for h := range dst {
-				dst[h] = dotAVX2Go(q[h*len(k):(h+1)*len(k)], k)
-			}
+			dotHeadsLoop(dotAVX2Go, dst, q, k)
 			return
 		}
 		_ = q[len(dst)*len(k)-1]
@@ -35,9 +33,7 @@ var avx2Variant = withTiles(&variant{
 	},
 	axpyHeads: func(w, v, out []float32) {
 		if len(v)%8 != 0 || len(v) == 0 || len(w) == 0 {
-			for h, a := range w {
-				axpyGo(a, v, out[h*len(v):(h+1)*len(v)])
-			}
+			axpyHeadsLoop(axpyAVX2Go, w, v, out)
 			return
 		}
 		_ = out[len(w)*len(v)-1]
