@@ -191,3 +191,34 @@ func BenchmarkVectorOps(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatMulModelShapes runs decode (one token) over bench-1b's matrix
+// shapes, cycling through 160 MB of each so every product reads from DRAM
+// as in a model's forward pass (one 2-9 MB matrix per call, not one large one).
+//
+//	go test -run XXX -bench MatMulModelShapes ./kernels
+func BenchmarkMatMulModelShapes(b *testing.B) {
+	r := rand.New(rand.NewPCG(14, 14))
+	for _, s := range [][2]int{{2048, 2048}, {8192, 2048}, {2048, 8192}} {
+		n := (160 << 20) / (s[0] * s[1] / qk * q4b)
+		mats := make([]Mat, n)
+		for i := range mats {
+			mats[i], _ = randMat(r, Q4_0, s[0], s[1])
+		}
+		x := make([]float32, s[1])
+		randF32(r, x)
+		dst := make([]float32, s[0])
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("Q4_0/%dx%d/t=%d", s[0], s[1], threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(mats[0].Data)))
+				i := 0
+				for b.Loop() {
+					p.MatMul(dst, mats[i%n], x, 1)
+					i++
+				}
+			})
+		}
+	}
+}
