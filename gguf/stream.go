@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 )
 
 // StreamWriter writes a GGUF v3 file whose tensor data is produced one tensor
@@ -122,34 +120,9 @@ func (s *StreamWriter) WriteTo(out io.Writer) (int64, error) {
 
 // WriteFile writes the file to path atomically, as Writer.WriteFile: into a
 // temporary file in the same directory, synced, then renamed over path.
-func (s *StreamWriter) WriteFile(path string) (err error) {
+func (s *StreamWriter) WriteFile(path string) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("gguf: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := s.WriteTo(tmp); err != nil {
-		return fmt.Errorf("gguf: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("gguf: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("gguf: sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("gguf: close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("gguf: %w", err)
-	}
-	return nil
+	return writeFileAtomic(path, s)
 }

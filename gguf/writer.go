@@ -190,10 +190,16 @@ func (e *encoder) header(kvs []KV, n, alignment int, tensor func(i int) (string,
 
 // WriteFile writes the file to path atomically: into a temporary file in the
 // same directory, synced, then renamed over path.
-func (w *Writer) WriteFile(path string) (err error) {
+func (w *Writer) WriteFile(path string) error {
 	if w.err != nil {
 		return w.err
 	}
+	return writeFileAtomic(path, w)
+}
+
+// writeFileAtomic writes src to a temporary file beside path, syncs it and renames it over
+// path, so a reader never sees a half-written model; on error the temporary file is removed.
+func writeFileAtomic(path string, src io.WriterTo) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("gguf: %w", err)
@@ -204,7 +210,7 @@ func (w *Writer) WriteFile(path string) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := w.WriteTo(tmp); err != nil {
+	if _, err := src.WriteTo(tmp); err != nil {
 		return fmt.Errorf("gguf: write %s: %w", path, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
