@@ -20,52 +20,13 @@ import (
 // when a good file is renamed over the path, the service reloads it and well-formed requests all
 // succeed again.
 func TestServiceTruncatedThenGoodFile(t *testing.T) {
-	src := filepath.Join(testshared.Dir(t), "models", modelName)
-	good, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "edgelm-svc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	model := filepath.Join(dir, "model.gguf")
-	if err := os.WriteFile(model, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "edgelm.toml")
-	if err := os.WriteFile(conf, []byte("model = \"model.gguf\"\nsocket = \"d.sock\"\nthreads = 1\nchat_template = \"chatml\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	sigs := make(chan os.Signal, 1)
-	svc, err := daemon.NewService(daemon.ServiceOptions{ConfigPath: conf, LogOutput: logs, Signals: sigs, Exit: func(int) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(context.Background()) }()
-	t.Cleanup(func() {
-		sigs <- syscall.SIGTERM
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service log:\n%s", tail(logs.String(), 40))
-		}
-	})
-	d := &daemonUnderTest{t: t, socket: filepath.Join(dir, "d.sock"), logs: logs}
-	d.client = d.newClient()
-	waitFor(t, 20*time.Second, "the service to serve", func() bool {
-		r, err := d.do(http.MethodGet, "/health", "")
-		return err == nil && r.status == 200
-	})
+	s := startService(t)
+	d, logs, model := s.daemonUnderTest, s.logs, s.model
 	if err := d.sendWellFormed(d.client, wellFormedRequests[0]); err != nil {
 		t.Fatalf("before the fault: %v", err)
 	}
 
-	if err := os.Truncate(model, int64(len(good)/3)); err != nil {
+	if err := os.Truncate(model, int64(len(s.good)/3)); err != nil {
 		t.Fatal(err)
 	}
 	var failed, ok int
@@ -92,13 +53,7 @@ func TestServiceTruncatedThenGoodFile(t *testing.T) {
 	}
 
 	// A good file arrives the way the docs say to install one: written aside, renamed over.
-	tmp := filepath.Join(dir, "model.gguf.new")
-	if err := os.WriteFile(tmp, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, model); err != nil {
-		t.Fatal(err)
-	}
+	s.installModel()
 	waitFor(t, 20*time.Second, "a request to succeed after the good file returned", func() bool {
 		return d.sendWellFormed(d.client, wellFormedRequests[0]) == nil
 	})
@@ -110,6 +65,72 @@ func TestServiceTruncatedThenGoodFile(t *testing.T) {
 		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") || strings.Contains(line, "swap") {
 			t.Logf("service log: %.200s", line)
 		}
+	}
+}
+
+// serviceUnderTest is the whole service (daemon.NewService with a config file) serving a copy of
+// the shared model from a temporary directory; it is stopped with SIGTERM at the test's end.
+type serviceUnderTest struct {
+	*daemonUnderTest        // its model and good are the served file and its bytes
+	dir, conf        string // the temporary directory and the config file in it
+	confText         []byte // the config file's good contents
+}
+
+func startService(t *testing.T) *serviceUnderTest {
+	src := filepath.Join(testshared.Dir(t), "models", modelName)
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "edgelm-svc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	d := &daemonUnderTest{t: t, model: filepath.Join(dir, "model.gguf"), good: good, socket: filepath.Join(dir, "d.sock")}
+	s := &serviceUnderTest{daemonUnderTest: d, dir: dir, conf: filepath.Join(dir, "edgelm.toml"),
+		confText: []byte("model = \"model.gguf\"\nsocket = \"d.sock\"\nthreads = 1\nchat_template = \"chatml\"\n")}
+	if err := os.WriteFile(s.model, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.conf, s.confText, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	sigs := make(chan os.Signal, 1)
+	svc, err := daemon.NewService(daemon.ServiceOptions{ConfigPath: s.conf, LogOutput: logs, Signals: sigs, Exit: func(int) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	t.Cleanup(func() {
+		sigs <- syscall.SIGTERM
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("service log:\n%s", tail(logs.String(), 40))
+		}
+	})
+	d.logs = logs
+	d.client = d.newClient()
+	waitFor(t, 20*time.Second, "the service to serve", func() bool {
+		r, err := d.do(http.MethodGet, "/health", "")
+		return err == nil && r.status == 200
+	})
+	return s
+}
+
+// installModel puts a good model file in place the way the docs say to install one: written
+// aside, then renamed over the served path.
+func (s *serviceUnderTest) installModel() {
+	tmp := filepath.Join(s.dir, "model.gguf.new")
+	if err := os.WriteFile(tmp, s.good, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, s.model); err != nil {
+		s.t.Fatal(err)
 	}
 }
 
@@ -129,48 +150,8 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // place) is loading. The service must log the failed reload, keep serving with the old
 // configuration, report the failure on /health, and every well-formed request must succeed.
 func TestServiceGarbageConfigMidLoad(t *testing.T) {
-	src := filepath.Join(testshared.Dir(t), "models", modelName)
-	good, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "edgelm-svc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	model := filepath.Join(dir, "model.gguf")
-	if err := os.WriteFile(model, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "edgelm.toml")
-	confText := []byte("model = \"model.gguf\"\nsocket = \"d.sock\"\nthreads = 1\nchat_template = \"chatml\"\n")
-	if err := os.WriteFile(conf, confText, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	sigs := make(chan os.Signal, 1)
-	svc, err := daemon.NewService(daemon.ServiceOptions{ConfigPath: conf, LogOutput: logs, Signals: sigs, Exit: func(int) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(context.Background()) }()
-	t.Cleanup(func() {
-		sigs <- syscall.SIGTERM
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("service log:\n%s", tail(logs.String(), 40))
-		}
-	})
-	d := &daemonUnderTest{t: t, socket: filepath.Join(dir, "d.sock"), logs: logs}
-	d.client = d.newClient()
-	waitFor(t, 20*time.Second, "the service to serve", func() bool {
-		r, err := d.do(http.MethodGet, "/health", "")
-		return err == nil && r.status == 200
-	})
+	s := startService(t)
+	d, logs, conf := s.daemonUnderTest, s.logs, s.conf
 	stop := d.alongside(3)
 	failures := func() int { return strings.Count(logs.String(), "reload failed") }
 
@@ -188,7 +169,7 @@ func TestServiceGarbageConfigMidLoad(t *testing.T) {
 	}
 
 	// Good config back, then a model swap with garbage written while the new model loads.
-	if err := os.WriteFile(conf, confText, 0o644); err != nil {
+	if err := os.WriteFile(conf, s.confText, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "recovery", func() bool {
@@ -196,13 +177,7 @@ func TestServiceGarbageConfigMidLoad(t *testing.T) {
 		return err == nil && strings.Contains(string(r.body), `"ok":true`)
 	})
 	before := failures()
-	tmp := filepath.Join(dir, "model.gguf.new")
-	if err := os.WriteFile(tmp, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, model); err != nil {
-		t.Fatal(err)
-	}
+	s.installModel()
 	if err := os.WriteFile(conf, garbage[:1000], 0o644); err != nil {
 		t.Fatal(err)
 	}
