@@ -34,10 +34,13 @@ type variant struct {
 	// x[t*stride:], dst[4*k+t] (prefill).
 	q8t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
 	q4t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
-	// The t84 forms do eight rows w[k*rb:] against four activations,
-	// dst[8*t+k]; nil where the variant has none (t44 tiles serve).
-	q8t84 func(w []byte, rb int, x []byte, stride int, pf []byte, dst *[32]float32)
-	q4t84 func(w []byte, rb int, x []byte, stride int, pf []byte, dst *[32]float32)
+	// The t84 and t88 forms do eight rows w[k*rb:] against four or eight
+	// activations x[t*stride:], dst[8*t+k], with aux[b*an+t] the tokens'
+	// block sums (auxOf); nil where the variant has none (t44 tiles serve).
+	q8t84 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32)
+	q4t84 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32)
+	q8t88 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32)
+	q4t88 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32)
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
 	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x,

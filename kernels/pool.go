@@ -36,6 +36,7 @@ type Pool struct {
 	panicVal any
 
 	xq      []byte       // the activations quantized to Q8_0
+	xa      []xaux       // their block sums for the 8-row tiles, block-major (auxOf)
 	scratch [][]float32  // per participant (0 is the caller): one dequantized row
 	outs    []kernelOuts // per participant: a kernel's results (a local would escape)
 }
@@ -48,8 +49,40 @@ type kernelOuts struct {
 	oct   [8]float32  // 8-row kernels
 	tile  [16]float32 // 4×4 tiles
 	tile8 [32]float32 // 8×4 tiles
+	tile9 [64]float32 // 8×8 tiles
 	ahead int         // a chunk claimed before its turn (decode prefetches it), or -1
 	_     [64]byte
+}
+
+// xaux is what the 8-row tiles need of one token's activation block
+// besides its quants: corr = -off·Σq, the correction for weights that
+// enter the tile offset by off to be unsigned (8 for Q4_0, 128 for Q8_0),
+// and d, the block's scale as float32.
+type xaux struct {
+	corr int32
+	d    float32
+}
+
+// auxOf fills (reusing buf) the entries of the n tokens of xq, token t's
+// blocks at xq[t*stride:], block-major: entry b*n+t.
+func auxOf(buf []xaux, xq []byte, stride, n int, off int32) []xaux {
+	nb := stride / q8b
+	if cap(buf) < nb*n {
+		buf = make([]xaux, nb*n)
+	}
+	buf = buf[:nb*n]
+	for t := range n {
+		row := xq[t*stride : (t+1)*stride]
+		for b := range nb {
+			blk := row[b*q8b : (b+1)*q8b]
+			var sum int32
+			for _, q := range blk[2:] {
+				sum += int32(int8(q))
+			}
+			buf[b*n+t] = xaux{corr: -off * sum, d: f16(blk)}
+		}
+	}
+	return buf
 }
 
 // job is one MatMul split into chunks of rows × tokens.
@@ -280,6 +313,13 @@ func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
 		for t := range n {
 			v.quant(p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols])
 		}
+		if n >= 4 && v.q4t84 != nil {
+			off := int32(128)
+			if m.Type == Q4_0 {
+				off = 8
+			}
+			p.xa = auxOf(p.xa, p.xq, j.stride, n, off)
+		}
 	}
 	workers := p.threads - 1
 	if p.closed {
@@ -390,10 +430,10 @@ func (p *Pool) chunk(j *job, id, c int) {
 			p.blockRect(j, id, r0, r1, t0, t1)
 			return
 		}
-		// Prefill: four tokens at a time (their activations stay in L1)
+		// Prefill: eight tokens at a time (their activations stay in L1)
 		// against every row of the chunk.
-		for t := t0; t < t1; t += 4 {
-			p.blockRect(j, id, r0, r1, t, min(t+4, t1))
+		for t := t0; t < t1; t += 8 {
+			p.blockRect(j, id, r0, r1, t, min(t+8, t1))
 		}
 	default:
 		cols := m.Cols
@@ -446,19 +486,26 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 	xq, stride := p.xq, j.stride
 	out, o16 := &p.outs[id].quad, &p.outs[id].tile
 	r := r0
-	t8 := v.q8t84
+	t84, t88 := v.q8t84, v.q8t88
 	if m.Type == Q4_0 {
-		t8 = v.q4t84
+		t84, t88 = v.q4t84, v.q4t88
 	}
-	if t8 != nil && t1-t0 >= 4 {
-		// Prefill: 8×4 tiles where the variant has them; the rest below.
-		o32 := &p.outs[id].tile8
+	if t84 != nil && t1-t0 >= 4 {
+		// Prefill: 8×8 and 8×4 tiles where the variant has them; the rest below.
+		o32, o64 := &p.outs[id].tile8, &p.outs[id].tile9
+		xa, n := p.xa, j.n
 		for ; r+8 <= r1; r += 8 {
 			w := m.Data[r*rb : (r+8)*rb]
 			pf := p.prefetchNext(j, id, r, r1)
 			t := t0
+			for ; t88 != nil && t+8 <= t1; t += 8 {
+				t88(w, rb, xq[t*stride:], stride, xa[t:], n, pf, o64)
+				for k := range 8 {
+					copy(dst[(t+k)*rows+r:(t+k)*rows+r+8], o64[8*k:8*k+8])
+				}
+			}
 			for ; t+4 <= t1; t += 4 {
-				t8(w, rb, xq[t*stride:], stride, pf, o32)
+				t84(w, rb, xq[t*stride:], stride, xa[t:], n, pf, o32)
 				for k := range 4 {
 					copy(dst[(t+k)*rows+r:(t+k)*rows+r+8], o32[8*k:8*k+8])
 				}
