@@ -281,7 +281,13 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 	hd := s.shape.HeadDim
 	d := s.shape.KVDim()
 	group := a.Heads / s.shape.KVHeads
+	// Slots past the last one the query sees take no part: a prompt's
+	// token during prefill sees the slots before it, as it will in decode,
+	// and its softmax has the same length either way.
 	n := s.n
+	for n > 0 && masked(s.pos[n-1], qpos, a.Window) {
+		n--
+	}
 	if cap(sc.scores) < a.Heads*n {
 		sc.scores = make([]float32, a.Heads*n)
 	}
@@ -295,8 +301,7 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 	sc.qoff = sc.qoff[:0]
 	ninf := float32(math.Inf(-1))
 	for j := 0; j < n; j++ {
-		p := s.pos[j]
-		if p > qpos || (a.Window > 0 && qpos-p >= int32(a.Window)) {
+		if masked(s.pos[j], qpos, a.Window) {
 			for h := 0; h < a.Heads; h++ {
 				scores[h*n+j] = ninf
 			}
@@ -350,6 +355,12 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 			kernels.AxpyHeads(hv[kh*group:(kh+1)*group], v[kh*hd:(kh+1)*hd], out[kh*group*hd:(kh+1)*group*hd])
 		}
 	}
+}
+
+// masked reports whether a query at qpos does not see a key at p: p is
+// ahead of it, or (window > 0) window or more positions behind.
+func masked(p, qpos int32, window int) bool {
+	return p > qpos || (window > 0 && qpos-p >= int32(window))
 }
 
 // query returns q rotated by off more positions, computing each distinct offset's rotation once.
