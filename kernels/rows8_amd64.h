@@ -11,6 +11,7 @@
 // SCALES8: y = the eight rows' current f16 block scales as float32, lane k
 // for row k (x is y's XMM; f16 to f32 is exact).
 #define SCALES8(x, y) \
+	VPXOR     x, x, x               \
 	VPINSRW   $0, (SI), x, x        \
 	VPINSRW   $1, (SI)(R9*1), x, x  \
 	VPINSRW   $2, (SI)(R9*2), x, x  \
