@@ -1011,3 +1011,28 @@ func TestHeads(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantSum holds quantSum to a plain loop over random and extreme blocks.
+func TestQuantSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(30, 30))
+	q := make([]byte, qk)
+	for i := range 2000 {
+		for j := range q {
+			switch i {
+			case 0:
+				q[j] = 0x80 // all -128
+			case 1:
+				q[j] = 0x7f // all 127
+			default:
+				q[j] = byte(r.Uint32())
+			}
+		}
+		var want int32
+		for _, b := range q {
+			want += int32(int8(b))
+		}
+		if got := quantSum(q); got != want {
+			t.Fatalf("block %x: %d, want %d", q, got, want)
+		}
+	}
+}

@@ -40,26 +40,27 @@
 	VMOVDQU     a, x  \
 	VINSERTI128 $1, b, y, y
 
-// Q4QUANTS: Y0-Y7 = the rows' Q4_0 nibbles of this block, transposed.
+// Q4QUANTS: Y0-Y7 = the rows' Q4_0 nibbles of this block, transposed. The
+// bytes are transposed first (lane k of Yi, i < 4, holds bytes 4i..4i+3 of
+// row k), then split: low nibbles are quants 4i..4i+3, high ones 16+4i...
 #define Q4QUANTS \
-	PAIR(2(SI), 2(SI)(R9*4), X0, Y0)    \
-	PAIR(2(SI)(R9*1), 2(SI)(R11*1), X1, Y1)   \
-	PAIR(2(SI)(R9*2), 2(SI)(R10*2), X2, Y2)   \
-	PAIR(2(SI)(R10*1), 2(SI)(R12*1), X3, Y3)  \
-	VPSRLW      $4, Y0, Y4             \
-	VPSRLW      $4, Y1, Y5             \
-	VPSRLW      $4, Y2, Y6             \
-	VPSRLW      $4, Y3, Y7             \
-	VPAND       Y14, Y0, Y0            \
-	VPAND       Y14, Y1, Y1            \
-	VPAND       Y14, Y2, Y2            \
-	VPAND       Y14, Y3, Y3            \
-	VPAND       Y14, Y4, Y4            \
-	VPAND       Y14, Y5, Y5            \
-	VPAND       Y14, Y6, Y6            \
-	VPAND       Y14, Y7, Y7            \
-	TRANSPOSE4(Y0, Y1, Y2, Y3)         \
-	TRANSPOSE4(Y4, Y5, Y6, Y7)
+	PAIR(2(SI), 2(SI)(R9*4), X0, Y0)            \
+	PAIR(2(SI)(R9*1), 2(SI)(R11*1), X1, Y1)     \
+	PAIR(2(SI)(R9*2), 2(SI)(R10*2), X2, Y2)     \
+	PAIR(2(SI)(R10*1), 2(SI)(R12*1), X3, Y3)    \
+	TRANSPOSE4(Y0, Y1, Y2, Y3)                  \
+	VPSRLW      $4, Y0, Y4                      \
+	VPSRLW      $4, Y1, Y5                      \
+	VPSRLW      $4, Y2, Y6                      \
+	VPSRLW      $4, Y3, Y7                      \
+	VPAND       Y14, Y0, Y0                     \
+	VPAND       Y14, Y1, Y1                     \
+	VPAND       Y14, Y2, Y2                     \
+	VPAND       Y14, Y3, Y3                     \
+	VPAND       Y14, Y4, Y4                     \
+	VPAND       Y14, Y5, Y5                     \
+	VPAND       Y14, Y6, Y6                     \
+	VPAND       Y14, Y7, Y7
 
 // Q8QUANTS: Y0-Y7 = the rows' Q8_0 quants of this block + 128, transposed.
 #define Q8QUANTS \
