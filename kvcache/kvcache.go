@@ -278,9 +278,24 @@ type Scratch struct {
 // is at most qpos (and within the window), writing heads*head_dim floats to out. Each key and value row
 // is decoded once per call, into a row-sized scratch.
 func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32, sc *Scratch) {
+	s.AttendHeads(l, a, q, qpos, out, sc, 0, s.shape.KVHeads)
+}
+
+// AttendHeads is Attend for the query heads that share key heads [kh0, kh1) only: it reads those
+// heads of q and writes those heads of out, leaving the others alone, with the bits Attend gives them.
+// Calls for disjoint ranges may run at once (each with its own Scratch), which is how one token's
+// attention is spread over several cores.
+func (s *Seq) AttendHeads(l int, a Attention, q []float32, qpos int32, out []float32, sc *Scratch, kh0, kh1 int) {
 	hd := s.shape.HeadDim
-	d := s.shape.KVDim()
 	group := a.Heads / s.shape.KVHeads
+	h0, h1 := kh0*group, kh1*group // the query heads
+	e0, e1 := kh0*hd, kh1*hd       // their keys' and values' elements in a row
+	if t := s.shape.TypeK; (t == Q8_0 || t == Q4_0) && (e0%32 != 0 || e1%32 != 0) {
+		e0, e1 = 0, s.shape.KVDim() // blocks straddle the range: decode whole rows
+	}
+	if t := s.shape.TypeV; (t == Q8_0 || t == Q4_0) && (e0%32 != 0 || e1%32 != 0) {
+		e0, e1 = 0, s.shape.KVDim()
+	}
 	// Slots past the last one the query sees take no part: a prompt's
 	// token during prefill sees the slots before it, as it will in decode,
 	// and its softmax has the same length either way.
@@ -288,37 +303,33 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 	for n > 0 && masked(s.pos[n-1], qpos, a.Window) {
 		n--
 	}
-	if cap(sc.scores) < a.Heads*n {
-		sc.scores = make([]float32, a.Heads*n)
+	nh := h1 - h0
+	if cap(sc.scores) < nh*n {
+		sc.scores = make([]float32, nh*n)
 	}
-	if cap(sc.row) < d {
-		sc.row = make([]float32, d)
+	if cap(sc.row) < e1-e0 {
+		sc.row = make([]float32, e1-e0)
 	}
-	if cap(sc.hv) < a.Heads {
-		sc.hv = make([]float32, a.Heads)
+	if cap(sc.hv) < nh {
+		sc.hv = make([]float32, nh)
 	}
-	scores, row, hv := sc.scores[:a.Heads*n], sc.row[:d], sc.hv[:a.Heads]
+	// scores[h*n+j] and hv[h] are relative to h0; row holds elements [e0, e1) of a row.
+	scores, row, hv := sc.scores[:nh*n], sc.row[:e1-e0], sc.hv[:nh]
 	sc.qoff = sc.qoff[:0]
 	ninf := float32(math.Inf(-1))
 	for j := 0; j < n; j++ {
 		if masked(s.pos[j], qpos, a.Window) {
-			for h := 0; h < a.Heads; h++ {
+			for h := 0; h < nh; h++ {
 				scores[h*n+j] = ninf
 			}
 			continue
 		}
 		qj := s.query(q, s.off[j], a, sc)
-		var k []float32
-		if s.shape.TypeK == F32 {
-			k = f32view(s.k[l][j*s.rowK : (j+1)*s.rowK])
-		} else {
-			decode(s.shape.TypeK, row, s.k[l][j*s.rowK:(j+1)*s.rowK])
-			k = row
-		}
+		k := s.rowOf(s.shape.TypeK, s.k[l][j*s.rowK:(j+1)*s.rowK], e0, e1, row)
 		// The query heads sharing a key head in one call each: the same
 		// sums as a Dot per head, without a call per head.
-		for kh := 0; kh < s.shape.KVHeads; kh++ {
-			kernels.DotHeads(hv[kh*group:(kh+1)*group], qj[kh*group*hd:(kh+1)*group*hd], k[kh*hd:(kh+1)*hd])
+		for kh := kh0; kh < kh1; kh++ {
+			kernels.DotHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], qj[kh*group*hd:(kh+1)*group*hd], k[kh*hd-e0:(kh+1)*hd-e0])
 		}
 		for h, sv := range hv {
 			sv *= a.Scale
@@ -328,33 +339,37 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 			scores[h*n+j] = sv
 		}
 	}
-	for h := 0; h < a.Heads; h++ {
+	for h := 0; h < nh; h++ {
 		kernels.Softmax(scores[h*n : (h+1)*n])
 	}
-	clear(out[:a.Heads*hd])
+	clear(out[h0*hd : h1*hd])
 	for j := 0; j < n; j++ {
 		any := false
-		for h := 0; h < a.Heads && !any; h++ {
+		for h := 0; h < nh && !any; h++ {
 			any = scores[h*n+j] != 0
 		}
 		if !any {
 			continue
 		}
-		var v []float32
-		if s.shape.TypeV == F32 {
-			v = f32view(s.v[l][j*s.rowV : (j+1)*s.rowV])
-		} else {
-			decode(s.shape.TypeV, row, s.v[l][j*s.rowV:(j+1)*s.rowV])
-			v = row
-		}
+		v := s.rowOf(s.shape.TypeV, s.v[l][j*s.rowV:(j+1)*s.rowV], e0, e1, row)
 		// A head whose weight is 0 gains 0·v, +0 or -0: its sums keep their values.
 		for h := range hv {
 			hv[h] = scores[h*n+j]
 		}
-		for kh := 0; kh < s.shape.KVHeads; kh++ {
-			kernels.AxpyHeads(hv[kh*group:(kh+1)*group], v[kh*hd:(kh+1)*hd], out[kh*group*hd:(kh+1)*group*hd])
+		for kh := kh0; kh < kh1; kh++ {
+			kernels.AxpyHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], v[kh*hd-e0:(kh+1)*hd-e0], out[kh*group*hd:(kh+1)*group*hd])
 		}
 	}
+}
+
+// rowOf returns elements [e0, e1) of the cached row b of type t: a view of b for F32, else decoded
+// into scratch. e0 and e1 are on block boundaries for the block types.
+func (s *Seq) rowOf(t Type, b []byte, e0, e1 int, scratch []float32) []float32 {
+	if t == F32 {
+		return f32view(b)[e0:e1]
+	}
+	decode(t, scratch, b[t.RowBytes(e0):t.RowBytes(e1)])
+	return scratch
 }
 
 // masked reports whether a query at qpos does not see a key at p: p is

@@ -43,6 +43,7 @@ type Runner struct {
 		layer  int
 		a      kvcache.Attention
 		q, att []float32
+		groups int // parts each token's attention is split into, by key heads
 	}
 	rotMu        sync.Mutex // rotations after a context shift may come from several participants
 	rotTab       []float32  // (rope_dim) cos/sin pairs for a query rotation
@@ -58,12 +59,26 @@ func NewRunner(m *Model, pool *kernels.Pool) *Runner {
 	return r
 }
 
-// attendToken is the attention of entry i of the current step, on pool participant id: entries are
-// independent (each reads its sequence's cache and writes its own output row).
-func (r *Runner) attendToken(i, id int) {
+// attendToken is part c of the current step's attention, on pool participant id: part g of entry i,
+// c = i*groups+g, covers the g-th of groups equal ranges of key heads. Parts are independent (each
+// reads its sequence's cache and writes its own heads of its own output row).
+func (r *Runner) attendToken(c, id int) {
 	st := &r.step
+	i, g := c/st.groups, c%st.groups
+	kvh := r.m.KVHeads
 	qd := r.m.Heads * r.m.HeadDim
-	st.b.Seqs[i].Attend(st.layer, st.a, st.q[i*qd:(i+1)*qd], st.b.Pos[i], st.att[i*qd:(i+1)*qd], &r.attn[id])
+	st.b.Seqs[i].AttendHeads(st.layer, st.a, st.q[i*qd:(i+1)*qd], st.b.Pos[i], st.att[i*qd:(i+1)*qd], &r.attn[id],
+		g*kvh/st.groups, (g+1)*kvh/st.groups)
+}
+
+// attnGroups is how many parts each of n tokens' attention is split into: one when the tokens alone
+// keep every participant busy (prefill), else one per key head, so that a decode step's attention
+// runs on all cores while the others would wait.
+func (r *Runner) attnGroups(n int) int {
+	if t := r.pool.Threads(); t == 1 || n >= 2*t {
+		return 1
+	}
+	return r.m.KVHeads
 }
 
 // Model returns the model the runner runs.
@@ -180,7 +195,8 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			a.Rotate = r.rotateLocal
 		}
 		r.step.b, r.step.layer, r.step.a, r.step.q, r.step.att = b, il, a, q, att
-		r.pool.Run(n, r.attnFn)
+		r.step.groups = r.attnGroups(n)
+		r.pool.Run(n*r.step.groups, r.attnFn)
 		r.pool.MatMul(xb2, l.Wo, att, n)
 		if c.PostNorms {
 			r.norm(xb2, xb2, l.PostAttnNorm, n, dim)
