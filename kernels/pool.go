@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool runs MatMul on a fixed set of worker goroutines that live as long
@@ -113,11 +114,33 @@ type job struct {
 	fn      func(i, id int) // Run's work: chunk i on participant id (MatMul's fields unused)
 }
 
-// spinIters bounds how long a worker, and the caller waiting for workers,
-// polls before parking (about 20-50µs): long enough to span the vector
-// work between two matmuls of a forward pass, short enough not to hog a
-// shared core between requests.
-const spinIters = 1 << 14
+// spinFor bounds how long a worker, and the caller waiting for workers,
+// polls before parking. It must span the wait for the last chunk of a
+// matmul (tens of µs for a decode chunk from DRAM) plus the vector work
+// before the next matmul: a parked worker costs a futex wake on the next
+// call. At about 20µs (a count of 2^14 polls) a decode token parked a
+// worker 11 times; 200µs is still nothing between requests.
+const spinFor = 200 * time.Microsecond
+
+// spin polls done (yielding every 256 polls) until it reports true or
+// spinFor has passed; it reports whether done did.
+func spin(done func() bool) bool {
+	var deadline time.Time
+	for i := 1; ; i++ {
+		if done() {
+			return true
+		}
+		if i%256 == 0 {
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(spinFor)
+			} else if now.After(deadline) {
+				return false
+			}
+			runtime.Gosched()
+		}
+	}
+}
 
 // NewPool starts a pool of threads participants: the caller of MatMul and
 // threads-1 workers. threads <= 0 means runtime.GOMAXPROCS(0).
@@ -170,14 +193,8 @@ func (p *Pool) worker(id int) {
 	debug.SetPanicOnFault(true)
 	var seen uint32 // gen starts at 0; a call may already have moved it
 	for {
-		g := p.gen.Load()
-		for i := 0; g == seen && i < spinIters; i++ {
-			if i%256 == 255 {
-				runtime.Gosched()
-			}
-			g = p.gen.Load()
-		}
-		if g == seen {
+		var g uint32
+		if !spin(func() bool { g = p.gen.Load(); return g != seen }) {
 			p.mu.Lock()
 			for p.gen.Load() == seen && !p.closed {
 				p.wake.Wait()
@@ -395,12 +412,7 @@ func (p *Pool) dispatch(j job, workers int) {
 
 	p.work(0)
 
-	for i := 0; p.pending.Load() != 0 && i < spinIters; i++ {
-		if i%256 == 255 {
-			runtime.Gosched()
-		}
-	}
-	if p.pending.Load() != 0 {
+	if !spin(func() bool { return p.pending.Load() == 0 }) {
 		p.mu.Lock()
 		for p.pending.Load() != 0 {
 			p.done.Wait()
