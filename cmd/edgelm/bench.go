@@ -25,7 +25,7 @@ func init() {
 }
 
 func benchCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "--model FILE [-p 512] [-n 128] [-t THREADS] [-r 3] [--json]\n       edgelm bench --socket PATH [--clients 4] [-n 64] [-r 1] [--json]")
+	fs := newFlags("bench", "--model FILE [-p 512] [-n 128] [-t THREADS] [-r 3] [--json]\n       edgelm bench --socket PATH [--clients 4] [-n 64] [-r 1] [--temperature T] [--prompt TEXT] [--json]")
 	modelPath := fs.String("model", "", "GGUF model file")
 	prompt := fs.Int("p", 512, "prefill test: tokens in one batch (0 skips)")
 	gen := fs.Int("n", 128, "decode test: tokens generated one at a time (0 skips)")
@@ -37,6 +37,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "seed of the random prompt tokens")
 	socket := fs.String("socket", "", "benchmark the daemon on this Unix socket instead of a model file")
 	clients := fs.Int("clients", 4, "with --socket: concurrent streams")
+	temp := fs.Float64("temperature", -1, "with --socket: the requests' temperature (0: greedy; default: the server's)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file (go tool pprof)")
 	text := fs.String("prompt", "Once upon a time, in a small village by the sea,", "with --socket: the prompt of every request")
 	if err := fs.Parse(args); err != nil {
@@ -46,7 +47,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: exactly one of --model FILE or --socket PATH is required", errUsage)
 	}
 	if *socket != "" {
-		return benchSocket(stdout, *socket, *clients, *reps, *gen, *text, *asJSON)
+		return benchSocket(stdout, *socket, *clients, *reps, *gen, *text, *temp, *asJSON)
 	}
 	if *kernelCap != "" {
 		if err := kernels.SetMaxFeatures(*kernelCap); err != nil {
@@ -130,13 +131,16 @@ func benchInfo(f *gguf.File, m *model.Model, threads int) bench.Info {
 }
 
 // benchSocket runs clients concurrent streamed completions of n tokens against a daemon.
-func benchSocket(stdout io.Writer, socket string, clients, perClient, n int, prompt string, asJSON bool) error {
+func benchSocket(stdout io.Writer, socket string, clients, perClient, n int, prompt string, temp float64, asJSON bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	c := client.New(socket)
 	defer c.Close()
 	req := client.CompletionRequest{Prompt: prompt}
 	req.MaxTokens = &n
+	if temp >= 0 {
+		req.Temperature = &temp
+	}
 	r, err := c.Load(ctx, clients, max(perClient, 1), req)
 	if err != nil {
 		return err

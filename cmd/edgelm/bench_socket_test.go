@@ -20,17 +20,24 @@ func TestBenchSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	var requests atomic.Int32
+	var temps atomic.Value // the last request's temperature: "none" or its value
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
-			Prompt    string `json:"prompt"`
-			MaxTokens int    `json:"max_tokens"`
-			Stream    bool   `json:"stream"`
+			Prompt      string   `json:"prompt"`
+			MaxTokens   int      `json:"max_tokens"`
+			Stream      bool     `json:"stream"`
+			Temperature *float64 `json:"temperature"`
 		}
 		if r.URL.Path != "/v1/completions" || json.NewDecoder(r.Body).Decode(&body) != nil || !body.Stream || body.MaxTokens != 5 || body.Prompt == "" {
 			http.Error(w, fmt.Sprintf("unexpected request %s %+v", r.URL.Path, body), http.StatusBadRequest)
 			return
 		}
 		requests.Add(1)
+		if body.Temperature == nil {
+			temps.Store("none")
+		} else {
+			temps.Store(fmt.Sprint(*body.Temperature))
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		for range body.MaxTokens {
 			fmt.Fprint(w, "data: {\"choices\":[{\"text\":\" word\"}]}\n\n")
@@ -59,11 +66,17 @@ func TestBenchSocket(t *testing.T) {
 	if r.Test != "clients3_tg5" || r.Requests != 6 || requests.Load() != 6 || r.CompletionTokens != 30 || r.PromptTokens != 18 || !(r.AggregateTPS > 0) {
 		t.Errorf("got %+v (server saw %d requests); want 3 clients x 2 requests of 5 tokens", r, requests.Load())
 	}
+	if temps.Load() != "none" {
+		t.Errorf("temperature %v sent without --temperature; want the server's default", temps.Load())
+	}
 	out.Reset()
-	if err := benchCmd([]string{"--socket", sock, "--clients", "1", "-n", "5", "-r", "1"}, &out, &bytes.Buffer{}); err != nil {
+	if err := benchCmd([]string{"--socket", sock, "--clients", "1", "-n", "5", "-r", "1", "--temperature", "0"}, &out, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(out.Bytes(), []byte("1 clients, 1 requests")) {
 		t.Errorf("text output %q", out.String())
+	}
+	if temps.Load() != "0" {
+		t.Errorf("--temperature 0 sent temperature %v", temps.Load())
 	}
 }

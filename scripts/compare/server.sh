@@ -1,17 +1,21 @@
 #!/bin/bash
 # Daemon throughput: llama-server -np 4 and edgelm serve on the same file and 2 threads, each on a
 # Unix socket, measured by the same client (edgelm bench --socket): one client, then RUNS runs of
-# four concurrent streamed completions of N tokens.
+# four concurrent streamed completions of N tokens. Requests are greedy (temperature 0), so both
+# servers get the same requests and produce the same text; PROMPT is one whose greedy completions
+# on the random bench-1b model llama-server can stream (with others it stops with "Failed to parse
+# input", see docs/performance.md).
 set -u
 . "$(dirname "$0")/common.sh"
 F=${F:-$MODELS/bench-1b-q4_0.gguf}
 N=${N:-64}
 RUNS=${RUNS:-2}
+PROMPT=${PROMPT:-The quick brown fox}
 log_to "${OUT:-compare-server-$(date -u +%H%M).log}"
 echo "# $(date -u); $(load)"
 clients() { echo 1; for _ in $(seq "$RUNS"); do echo 4; done; }
 measure() {
-  for c in $(clients); do echo "clients $c:"; "$EDGELM" bench --socket "$1" --clients "$c" -n "$N" -r 1; done
+  for c in $(clients); do echo "clients $c:"; "$EDGELM" bench --socket "$1" --clients "$c" -n "$N" -r 1 --temperature 0 --prompt "$PROMPT"; done
 }
 wait_socket() { for _ in $(seq 120); do [ -S "$1" ] && return; sleep 1; done; }
 
