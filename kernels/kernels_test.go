@@ -914,7 +914,7 @@ func TestRows8(t *testing.T) {
 					checkClose(t, fmt.Sprintf("q8r8 %d blocks row %d", nb, k), got8[k], s8, m8)
 					checkClose(t, fmt.Sprintf("q4r8 %d blocks row %d", nb, k), got4[k], s4, m4)
 				}
-				if v.q4t84 == nil || v.q8t84 == nil || v.q4t88 == nil || v.q8t88 == nil {
+				if v.q4t84 == nil && v.q8t84 == nil && v.q4t88 == nil && v.q8t88 == nil {
 					continue
 				}
 				// 8×4 and 8×8 tiles: tokens at a stride longer than a row.
@@ -933,10 +933,23 @@ func TestRows8(t *testing.T) {
 				a8 := auxOf(nil, xs, stride, 8, 128)
 				var tile4, tile8 [32]float32
 				var tile48, tile88 [64]float32
-				v.q4t84(w4, nb*q4b, xs, stride, a4, 8, nil, &tile4)
-				v.q8t84(w8, nb*q8b, xs, stride, a8, 8, w8, &tile8)
-				v.q4t88(w4, nb*q4b, xs, stride, a4, 8, w4, &tile48)
-				v.q8t88(w8, nb*q8b, xs, stride, a8, 8, nil, &tile88)
+				// A variant may have some of the tiles: the others' results
+				// are left NaN and not checked.
+				for i := range tile4 {
+					tile4[i], tile8[i] = float32(math.NaN()), float32(math.NaN())
+				}
+				if v.q4t84 != nil {
+					v.q4t84(w4, nb*q4b, xs, stride, a4, 8, nil, &tile4)
+				}
+				if v.q8t84 != nil {
+					v.q8t84(w8, nb*q8b, xs, stride, a8, 8, w8, &tile8)
+				}
+				if v.q4t88 != nil {
+					v.q4t88(w4, nb*q4b, xs, stride, a4, 8, w4, &tile48)
+				}
+				if v.q8t88 != nil {
+					v.q8t88(w8, nb*q8b, xs, stride, a8, 8, nil, &tile88)
+				}
 				for k := range 8 {
 					row4 := w4[k*nb*q4b : (k+1)*nb*q4b]
 					row8 := w8[k*nb*q8b : (k+1)*nb*q8b]
@@ -944,17 +957,17 @@ func TestRows8(t *testing.T) {
 						xt := xs[tk*stride : tk*stride+nb*q8b]
 						one4, one8 := v.q4(row4, xt), v.q8(row8, xt)
 						if tk < 4 {
-							if math.Float32bits(one4) != math.Float32bits(tile4[8*tk+k]) {
+							if v.q4t84 != nil && math.Float32bits(one4) != math.Float32bits(tile4[8*tk+k]) {
 								t.Fatalf("q4t84 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, tile4[8*tk+k], one4)
 							}
-							if math.Float32bits(one8) != math.Float32bits(tile8[8*tk+k]) {
+							if v.q8t84 != nil && math.Float32bits(one8) != math.Float32bits(tile8[8*tk+k]) {
 								t.Fatalf("q8t84 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, tile8[8*tk+k], one8)
 							}
 						}
-						if math.Float32bits(one4) != math.Float32bits(tile48[8*tk+k]) {
+						if v.q4t88 != nil && math.Float32bits(one4) != math.Float32bits(tile48[8*tk+k]) {
 							t.Fatalf("q4t88 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, tile48[8*tk+k], one4)
 						}
-						if math.Float32bits(one8) != math.Float32bits(tile88[8*tk+k]) {
+						if v.q8t88 != nil && math.Float32bits(one8) != math.Float32bits(tile88[8*tk+k]) {
 							t.Fatalf("q8t88 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, tile88[8*tk+k], one8)
 						}
 					}

@@ -221,3 +221,88 @@ q888loop:
 	STORE8
 	VZEROUPPER
 	RET
+
+// The same 8×4 Q4_0 tile on AVX2 alone (no VPDPBUSD, no broadcast operands,
+// sixteen registers): per token, eight VPMADDUBSW of the transposed
+// nibbles with four of the token's quants broadcast (VPBROADCASTD), their
+// int16 pairs summed (at most 8·2·15·127 = 30480, so no int16 overflows;
+// activation quants are within ±127), one VPMADDWD with ones to int32, and
+// the correction added. The accumulators live in dst, which stays in L1.
+// Registers as above but Y13 int16 ones and AX the dst pointer; Y8-Y10 a
+// token's temporaries.
+
+// TOKEN2: dst[off:off+32] += the eight rows' results for the token at q,
+// aux entry at a(R8).
+#define TOKEN2(q, a, off) \
+	VPBROADCASTD 2 q, Y8         \
+	VPMADDUBSW   Y8, Y0, Y9      \
+	VPBROADCASTD 6 q, Y8         \
+	VPMADDUBSW   Y8, Y1, Y10     \
+	VPADDW       Y10, Y9, Y9     \
+	VPBROADCASTD 10 q, Y8        \
+	VPMADDUBSW   Y8, Y2, Y10     \
+	VPADDW       Y10, Y9, Y9     \
+	VPBROADCASTD 14 q, Y8        \
+	VPMADDUBSW   Y8, Y3, Y10     \
+	VPADDW       Y10, Y9, Y9     \
+	VPBROADCASTD 18 q, Y8        \
+	VPMADDUBSW   Y8, Y4, Y10     \
+	VPADDW       Y10, Y9, Y9     \
+	VPBROADCASTD 22 q, Y8        \
+	VPMADDUBSW   Y8, Y5, Y10     \
+	VPADDW       Y10, Y9, Y9     \
+	VPBROADCASTD 26 q, Y8        \
+	VPMADDUBSW   Y8, Y6, Y10     \
+	VPADDW       Y10, Y9, Y9     \
+	VPBROADCASTD 30 q, Y8        \
+	VPMADDUBSW   Y8, Y7, Y10     \
+	VPADDW       Y10, Y9, Y9     \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPBROADCASTD a(R8), Y10      \
+	VPADDD       Y10, Y9, Y9     \
+	VCVTDQ2PS    Y9, Y9          \
+	VBROADCASTSS a+4(R8), Y10    \
+	VMULPS       Y10, Y12, Y10   \
+	VMULPS       Y10, Y9, Y9     \
+	VADDPS       off(AX), Y9, Y9 \
+	VMOVUPS      Y9, off(AX)
+
+// func q4Tile84AVX2(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)
+TEXT ·q4Tile84AVX2(SB), NOSPLIT, $0-104
+	MOVQ         w_base+0(FP), SI
+	MOVQ         rb+24(FP), R9
+	MOVQ         x_base+32(FP), DI
+	MOVQ         stride+56(FP), R13
+	MOVQ         nb+64(FP), CX
+	MOVQ         aux+72(FP), R8
+	MOVQ         pf+88(FP), BX
+	ROWOFFSETS
+	LEAQ         (R13)(R13*2), DX
+	MOVL         $0x0f0f0f0f, AX
+	MOVQ         AX, X14
+	VPBROADCASTD X14, Y14
+	VPCMPEQW     Y13, Y13, Y13
+	VPSRLW       $15, Y13, Y13
+	VPXOR        X12, X12, X12
+	MOVQ         dst+96(FP), AX
+	VPXOR        Y8, Y8, Y8
+	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y8, 32(AX)
+	VMOVUPS      Y8, 64(AX)
+	VMOVUPS      Y8, 96(AX)
+
+q484aloop:
+	PREFETCH144
+	Q4QUANTS
+	SCALES8(X12, Y12)
+	TOKEN2((DI), 0, 0)
+	TOKEN2((DI)(R13*1), 8, 32)
+	TOKEN2((DI)(R13*2), 16, 64)
+	TOKEN2((DI)(DX*1), 24, 96)
+	ADDQ         $18, SI
+	ADDQ         $34, DI
+	ADDQ         astride+80(FP), R8
+	DECQ         CX
+	JNZ          q484aloop
+	VZEROUPPER
+	RET
