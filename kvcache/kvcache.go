@@ -272,6 +272,7 @@ type Scratch struct {
 	hv     []float32 // (heads) one key's scores, or one value's weights
 	qrot   [][]float32
 	qoff   []int32
+	ends   []int // AttendBlock: the slots each query sees
 }
 
 // Attend computes, for each query head, softmax(scores)·V over the cached slots whose logical position
@@ -358,6 +359,119 @@ func (s *Seq) AttendHeads(l int, a Attention, q []float32, qpos int32, out []flo
 		}
 		for kh := kh0; kh < kh1; kh++ {
 			kernels.AxpyHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], v[kh*hd-e0:(kh+1)*hd-e0], out[kh*group*hd:(kh+1)*group*hd])
+		}
+	}
+}
+
+// AttendBlock is Attend for m = len(qpos) queries of this sequence at once (a prompt's tokens during
+// prefill): query g is q[g*qd:(g+1)*qd] at position qpos[g], its result out[g*qd:(g+1)*qd], with
+// qd = a.Heads*head_dim, and every query's result has the bits Attend gives it. Each key and value
+// row is decoded once for all m queries instead of once per query, which is what a quantized or f16
+// cache spends most of a prefill's attention on.
+func (s *Seq) AttendBlock(l int, a Attention, q []float32, qpos []int32, out []float32, sc *Scratch) {
+	m := len(qpos)
+	hd := s.shape.HeadDim
+	qd := a.Heads * hd
+	shifted := false
+	if a.Rotate != nil {
+		for _, o := range s.off[:s.n] {
+			shifted = shifted || o != 0
+		}
+	}
+	if m == 1 || shifted || (s.shape.TypeK == F32 && s.shape.TypeV == F32) {
+		// Nothing to share (f32 rows are read in place), or each query needs its own rotations.
+		for g := range m {
+			s.Attend(l, a, q[g*qd:(g+1)*qd], qpos[g], out[g*qd:(g+1)*qd], sc)
+		}
+		return
+	}
+	group := a.Heads / s.shape.KVHeads
+	d := s.shape.KVDim()
+	if cap(sc.ends) < m {
+		sc.ends = make([]int, m)
+	}
+	ends := sc.ends[:m] // query g sees slots before ends[g] at most, as in Attend
+	nmax := 0
+	for g, p := range qpos {
+		n := s.n
+		for n > 0 && masked(s.pos[n-1], p, a.Window) {
+			n--
+		}
+		ends[g] = n
+		nmax = max(nmax, n)
+	}
+	if cap(sc.scores) < m*a.Heads*nmax {
+		sc.scores = make([]float32, m*a.Heads*nmax)
+	}
+	if cap(sc.row) < d {
+		sc.row = make([]float32, d)
+	}
+	if cap(sc.hv) < a.Heads {
+		sc.hv = make([]float32, a.Heads)
+	}
+	// Query g's scores are scores[g*heads*nmax:][h*ends[g]+j], laid out as Attend lays out its own.
+	scores, row, hv := sc.scores[:m*a.Heads*nmax], sc.row[:d], sc.hv[:a.Heads]
+	ninf := float32(math.Inf(-1))
+	for j := 0; j < nmax; j++ {
+		var k []float32
+		for g, n := range ends {
+			if j >= n {
+				continue
+			}
+			sg := scores[g*a.Heads*nmax:]
+			if masked(s.pos[j], qpos[g], a.Window) {
+				for h := 0; h < a.Heads; h++ {
+					sg[h*n+j] = ninf
+				}
+				continue
+			}
+			if k == nil {
+				k = s.rowOf(s.shape.TypeK, s.k[l][j*s.rowK:(j+1)*s.rowK], 0, d, row)
+			}
+			qg := q[g*qd : (g+1)*qd]
+			for kh := 0; kh < s.shape.KVHeads; kh++ {
+				kernels.DotHeads(hv[kh*group:(kh+1)*group], qg[kh*group*hd:(kh+1)*group*hd], k[kh*hd:(kh+1)*hd])
+			}
+			for h, sv := range hv {
+				sv *= a.Scale
+				if a.Softcap > 0 {
+					sv = a.Softcap * float32(math.Tanh(float64(sv/a.Softcap)))
+				}
+				sg[h*n+j] = sv
+			}
+		}
+	}
+	for g, n := range ends {
+		sg := scores[g*a.Heads*nmax:]
+		for h := 0; h < a.Heads; h++ {
+			kernels.Softmax(sg[h*n : (h+1)*n])
+		}
+		clear(out[g*qd : (g+1)*qd])
+	}
+	for j := 0; j < nmax; j++ {
+		var v []float32
+		for g, n := range ends {
+			if j >= n {
+				continue
+			}
+			sg := scores[g*a.Heads*nmax:]
+			any := false
+			for h := 0; h < a.Heads && !any; h++ {
+				any = sg[h*n+j] != 0
+			}
+			if !any {
+				continue
+			}
+			if v == nil {
+				v = s.rowOf(s.shape.TypeV, s.v[l][j*s.rowV:(j+1)*s.rowV], 0, d, row)
+			}
+			for h := range hv {
+				hv[h] = sg[h*n+j]
+			}
+			og := out[g*qd : (g+1)*qd]
+			for kh := 0; kh < s.shape.KVHeads; kh++ {
+				kernels.AxpyHeads(hv[kh*group:(kh+1)*group], v[kh*hd:(kh+1)*hd], og[kh*group*hd:(kh+1)*group*hd])
+			}
 		}
 	}
 }

@@ -385,3 +385,45 @@ func TestAttendHeadsSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestAttendBlockSameBits: AttendBlock over several queries (a prompt's tokens, some ahead of part of
+// the cache, with and without a window and a soft cap) gives each query the bits Attend gives it alone,
+// for every mix of cache types, and after a Shift (where it falls back to one query at a time).
+func TestAttendBlockSameBits(t *testing.T) {
+	const heads, kvHeads, hd, n = 8, 2, 64, 37
+	rng := rand.New(rand.NewPCG(7, 8))
+	rotate := func(q []float32, delta int32) { rope(q, hd, float64(delta)) }
+	for _, tk := range []Type{F32, F16, Q8_0, Q4_0} {
+		for _, tv := range []Type{F32, F16, Q8_0} {
+			s := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: tk, TypeV: tv}, n+4)
+			for j := range n {
+				slot, _ := s.Append(int32(j))
+				s.Store(0, slot, randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd))
+			}
+			for _, shift := range []bool{false, true} {
+				if shift {
+					s.Shift(3, 2)
+				}
+				qpos := []int32{0, 5, 6, 7, 20, 30, 31, 33}
+				q := randVec(rng, len(qpos)*heads*hd)
+				for _, a := range []Attention{
+					{Heads: heads, Scale: 0.125, Rotate: rotate},
+					{Heads: heads, Scale: 0.125, Window: 6, Softcap: 20, Rotate: rotate},
+				} {
+					got := make([]float32, len(q))
+					s.AttendBlock(0, a, q, qpos, got, &Scratch{})
+					sc := &Scratch{}
+					for g, p := range qpos {
+						want := make([]float32, heads*hd)
+						s.Attend(0, a, q[g*heads*hd:(g+1)*heads*hd], p, want, sc)
+						for i, w := range want {
+							if x := got[g*heads*hd+i]; math.Float32bits(x) != math.Float32bits(w) {
+								t.Fatalf("K %s V %s shift %v window %d query %d at %d: out[%d] %v, Attend %v", tk, tv, shift, a.Window, g, p, i, x, w)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

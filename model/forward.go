@@ -43,7 +43,8 @@ type Runner struct {
 		layer  int
 		a      kvcache.Attention
 		q, att []float32
-		groups int // parts each token's attention is split into, by key heads
+		groups int   // parts each token's attention is split into, by key heads
+		blocks []int // with groups 1: part c is entries [blocks[c], blocks[c+1]) of one sequence
 	}
 	rotMu        sync.Mutex // rotations after a context shift may come from several participants
 	rotTab       []float32  // (rope_dim) cos/sin pairs for a query rotation
@@ -64,11 +65,33 @@ func NewRunner(m *Model, pool *kernels.Pool) *Runner {
 // reads its sequence's cache and writes its own heads of its own output row).
 func (r *Runner) attendToken(c, id int) {
 	st := &r.step
+	if st.groups == 1 {
+		// Consecutive tokens of one sequence together, each of its cache rows decoded once for all.
+		qd := r.m.Heads * r.m.HeadDim
+		i0, i1 := st.blocks[c], st.blocks[c+1]
+		st.b.Seqs[i0].AttendBlock(st.layer, st.a, st.q[i0*qd:i1*qd], st.b.Pos[i0:i1], st.att[i0*qd:i1*qd], &r.attn[id])
+		return
+	}
 	i, g := c/st.groups, c%st.groups
 	kvh := r.m.KVHeads
 	qd := r.m.Heads * r.m.HeadDim
 	st.b.Seqs[i].AttendHeads(st.layer, st.a, st.q[i*qd:(i+1)*qd], st.b.Pos[i], st.att[i*qd:(i+1)*qd], &r.attn[id],
 		g*kvh/st.groups, (g+1)*kvh/st.groups)
+}
+
+// attnBlock is how many tokens of one sequence share one AttendBlock call in a prefill.
+const attnBlock = 4
+
+// attnBlocks splits the batch's n entries into runs of at most attnBlock consecutive entries of the
+// same sequence, as start indices followed by n, reusing buf.
+func attnBlocks(buf []int, b *Batch, n int) []int {
+	buf = buf[:0]
+	for i := 0; i < n; i++ {
+		if len(buf) == 0 || i-buf[len(buf)-1] == attnBlock || b.Seqs[i] != b.Seqs[buf[len(buf)-1]] {
+			buf = append(buf, i)
+		}
+	}
+	return append(buf, n)
 }
 
 // attnGroups is how many parts each of n tokens' attention is split into: one when the tokens alone
@@ -196,7 +219,12 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		}
 		r.step.b, r.step.layer, r.step.a, r.step.q, r.step.att = b, il, a, q, att
 		r.step.groups = r.attnGroups(n)
-		r.pool.Run(n*r.step.groups, r.attnFn)
+		if r.step.groups == 1 {
+			r.step.blocks = attnBlocks(r.step.blocks, b, n)
+			r.pool.Run(len(r.step.blocks)-1, r.attnFn)
+		} else {
+			r.pool.Run(n*r.step.groups, r.attnFn)
+		}
 		r.pool.MatMul(xb2, l.Wo, att, n)
 		if c.PostNorms {
 			r.norm(xb2, xb2, l.PostAttnNorm, n, dim)

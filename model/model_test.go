@@ -533,3 +533,82 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("unknown architecture: got %v", err)
 	}
 }
+
+// TestPrefillBlocksSameBits: with caches whose rows are decoded (f16, q8_0), two prompts prefilled in
+// one batch (their tokens attended in blocks of consecutive tokens of one sequence) give, at each
+// prompt's last token, the logits that feeding the prompts one token at a time gives, bit for bit;
+// a batch that interleaves the two sequences must not put them in one block.
+func TestPrefillBlocksSameBits(t *testing.T) {
+	s := shapes[0]
+	f := randomModel(t, s, 2)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(m, kernels.NewPool(2))
+	prompts := [][]int32{{1, 2, 3, 4, 5, 6, 7}, {8, 9, 10, 11, 12}}
+	for _, typ := range []kvcache.Type{kvcache.F16, kvcache.Q8_0} {
+		sh := kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, TypeK: typ, TypeV: typ}
+		want := make([][]float32, len(prompts))
+		for i, p := range prompts {
+			sq := kvcache.NewSeq(sh, 16)
+			want[i] = make([]float32, m.Vocab)
+			for k, tok := range p {
+				b := &Batch{Tokens: []int32{tok}, Pos: []int32{int32(k)}, Seqs: []*kvcache.Seq{sq}}
+				if err := r.Forward(b, want[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, interleave := range []bool{false, true} {
+			seqs := []*kvcache.Seq{kvcache.NewSeq(sh, 16), kvcache.NewSeq(sh, 16)}
+			b := &Batch{}
+			last := make([]int, len(prompts))
+			add := func(i, k int) {
+				b.Tokens = append(b.Tokens, prompts[i][k])
+				b.Pos = append(b.Pos, int32(k))
+				b.Seqs = append(b.Seqs, seqs[i])
+				b.Logits = append(b.Logits, k == len(prompts[i])-1)
+				if k == len(prompts[i])-1 {
+					last[i] = len(b.Tokens) - 1
+				}
+			}
+			if interleave {
+				for k := 0; k < 7; k++ {
+					for i := range prompts {
+						if k < len(prompts[i]) {
+							add(i, k)
+						}
+					}
+				}
+			} else {
+				for i, p := range prompts {
+					for k := range p {
+						add(i, k)
+					}
+				}
+			}
+			got := make([]float32, len(prompts)*m.Vocab)
+			if err := r.Forward(b, got); err != nil {
+				t.Fatal(err)
+			}
+			// Logits rows come in batch order of the entries that asked for them.
+			row := 0
+			for e := range b.Tokens {
+				if !b.Logits[e] {
+					continue
+				}
+				i := 0
+				if e == last[1] {
+					i = 1
+				}
+				for k := 0; k < m.Vocab; k++ {
+					if g, w := got[row*m.Vocab+k], want[i][k]; math.Float32bits(g) != math.Float32bits(w) {
+						t.Fatalf("%s interleave %v: prompt %d logit %d: %v prefilled, %v fed one by one", typ, interleave, i, k, g, w)
+					}
+				}
+				row++
+			}
+		}
+	}
+}
