@@ -115,12 +115,26 @@ var avx2Variant = withTiles(&variant{
 		_ = aux[(nb-1)*an+3]
 		q4Tile84AVX2(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
 	},
+	q8t84: func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32) {
+		nb := rb / q8b
+		if nb == 0 {
+			*dst = [32]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		_ = x[3*stride+nb*q8b-1]
+		_ = aux[(nb-1)*an+3]
+		q8Tile84AVX2(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
+	},
 })
 
-// q4Tile84AVX2 is q4Tile84VNNI on AVX2 alone (tile8_amd64.s).
+// q4Tile84AVX2 and q8Tile84AVX2 are q4Tile84VNNI and q8Tile84VNNI on AVX2 alone (tile8_amd64.s).
 //
 //go:noescape
 func q4Tile84AVX2(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)
+
+//go:noescape
+func q8Tile84AVX2(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)
 
 func q8AVX2Go(w, x []byte) float32 {
 	nb := len(w) / q8b

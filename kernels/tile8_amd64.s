@@ -113,6 +113,56 @@
 	TOKEN((AX)(R13*2), 48, Y22) \
 	TOKEN((AX)(DX*1), 56, Y23)
 
+// TOKEN8A (q8Tile84AVX2, below; defined before any TEXT so that vet reads
+// its (SP) as the kernel's locals): dst[off:off+32] += the eight rows'
+// results for the token at q, aux entry at a(R8); Y10 its int32 sums.
+#define TOKEN8A(q, a, off) \
+	VPBROADCASTD 2 q, Y8         \
+	VPSIGNB      (SP), Y8, Y9    \
+	VPMADDUBSW   Y9, Y0, Y9      \
+	VPMADDWD     Y13, Y9, Y10    \
+	VPBROADCASTD 6 q, Y8         \
+	VPSIGNB      32(SP), Y8, Y9  \
+	VPMADDUBSW   Y9, Y1, Y9      \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPADDD       Y9, Y10, Y10    \
+	VPBROADCASTD 10 q, Y8        \
+	VPSIGNB      64(SP), Y8, Y9  \
+	VPMADDUBSW   Y9, Y2, Y9      \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPADDD       Y9, Y10, Y10    \
+	VPBROADCASTD 14 q, Y8        \
+	VPSIGNB      96(SP), Y8, Y9  \
+	VPMADDUBSW   Y9, Y3, Y9      \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPADDD       Y9, Y10, Y10    \
+	VPBROADCASTD 18 q, Y8        \
+	VPSIGNB      128(SP), Y8, Y9 \
+	VPMADDUBSW   Y9, Y4, Y9      \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPADDD       Y9, Y10, Y10    \
+	VPBROADCASTD 22 q, Y8        \
+	VPSIGNB      160(SP), Y8, Y9 \
+	VPMADDUBSW   Y9, Y5, Y9      \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPADDD       Y9, Y10, Y10    \
+	VPBROADCASTD 26 q, Y8        \
+	VPSIGNB      192(SP), Y8, Y9 \
+	VPMADDUBSW   Y9, Y6, Y9      \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPADDD       Y9, Y10, Y10    \
+	VPBROADCASTD 30 q, Y8        \
+	VPSIGNB      224(SP), Y8, Y9 \
+	VPMADDUBSW   Y9, Y7, Y9      \
+	VPMADDWD     Y13, Y9, Y9     \
+	VPADDD       Y9, Y10, Y10    \
+	VCVTDQ2PS    Y10, Y10        \
+	VBROADCASTSS a+4(R8), Y9     \
+	VMULPS       Y9, Y12, Y9     \
+	VMULPS       Y9, Y10, Y10    \
+	VADDPS       off(AX), Y10, Y10 \
+	VMOVUPS      Y10, off(AX)
+
 // TILEPRO: the registers above from the arguments; the accumulators zeroed.
 #define TILEPRO \
 	MOVQ         w_base+0(FP), SI   \
@@ -304,5 +354,76 @@ q484aloop:
 	ADDQ         astride+80(FP), R8
 	DECQ         CX
 	JNZ          q484aloop
+	VZEROUPPER
+	RET
+
+// The 8×4 Q8_0 tile on AVX2 alone. Q8_0 weights are signed, and
+// VPMADDUBSW wants one unsigned operand whose pair sums stay within int16:
+// |w| (at most 128, -128 included) against x·sign(w) (within ±127, as
+// activation quants are), at most 2·128·127 = 32512 per pair. So per block
+// the transposed quants go to the stack (the sign source, a memory operand
+// of VPSIGNB) and their absolute values stay in Y0-Y7; per token each of
+// the eight is widened by VPMADDWD before the sum, the int16 pairs of two
+// would not fit. The rest is q4Tile84AVX2's.
+
+// func q8Tile84AVX2(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)
+TEXT ·q8Tile84AVX2(SB), NOSPLIT, $256-104
+	MOVQ         w_base+0(FP), SI
+	MOVQ         rb+24(FP), R9
+	MOVQ         x_base+32(FP), DI
+	MOVQ         stride+56(FP), R13
+	MOVQ         nb+64(FP), CX
+	MOVQ         aux+72(FP), R8
+	MOVQ         pf+88(FP), BX
+	ROWOFFSETS
+	LEAQ         (R13)(R13*2), DX
+	VPCMPEQW     Y13, Y13, Y13
+	VPSRLW       $15, Y13, Y13
+	VPXOR        X12, X12, X12
+	MOVQ         dst+96(FP), AX
+	VPXOR        Y8, Y8, Y8
+	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y8, 32(AX)
+	VMOVUPS      Y8, 64(AX)
+	VMOVUPS      Y8, 96(AX)
+
+q884aloop:
+	PREFETCH272
+	PAIR(2(SI), 2(SI)(R9*4), X0, Y0)
+	PAIR(2(SI)(R9*1), 2(SI)(R11*1), X1, Y1)
+	PAIR(2(SI)(R9*2), 2(SI)(R10*2), X2, Y2)
+	PAIR(2(SI)(R10*1), 2(SI)(R12*1), X3, Y3)
+	PAIR(18(SI), 18(SI)(R9*4), X4, Y4)
+	PAIR(18(SI)(R9*1), 18(SI)(R11*1), X5, Y5)
+	PAIR(18(SI)(R9*2), 18(SI)(R10*2), X6, Y6)
+	PAIR(18(SI)(R10*1), 18(SI)(R12*1), X7, Y7)
+	TRANSPOSE4(Y0, Y1, Y2, Y3)
+	TRANSPOSE4(Y4, Y5, Y6, Y7)
+	VMOVDQU      Y0, (SP)
+	VMOVDQU      Y1, 32(SP)
+	VMOVDQU      Y2, 64(SP)
+	VMOVDQU      Y3, 96(SP)
+	VMOVDQU      Y4, 128(SP)
+	VMOVDQU      Y5, 160(SP)
+	VMOVDQU      Y6, 192(SP)
+	VMOVDQU      Y7, 224(SP)
+	VPABSB       Y0, Y0
+	VPABSB       Y1, Y1
+	VPABSB       Y2, Y2
+	VPABSB       Y3, Y3
+	VPABSB       Y4, Y4
+	VPABSB       Y5, Y5
+	VPABSB       Y6, Y6
+	VPABSB       Y7, Y7
+	SCALES8(X12, Y12)
+	TOKEN8A((DI), 0, 0)
+	TOKEN8A((DI)(R13*1), 8, 32)
+	TOKEN8A((DI)(R13*2), 16, 64)
+	TOKEN8A((DI)(DX*1), 24, 96)
+	ADDQ         $34, SI
+	ADDQ         $34, DI
+	ADDQ         astride+80(FP), R8
+	DECQ         CX
+	JNZ          q884aloop
 	VZEROUPPER
 	RET
