@@ -38,6 +38,7 @@ func Open(path string) (*Mapping, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap: map %s (%d bytes): %w", path, size, err)
 	}
+	adviseHuge(data)
 	return &Mapping{path: path, data: data, mapped: true}, nil
 }
 

@@ -1,0 +1,57 @@
+package mmap
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestOpenAdvisesHugePages: a model mapping carries the kernel's "hg" flag (MADV_HUGEPAGE), so
+// pages read in through it come as 2 MB folios where the kernel and file system can. Skipped on
+// kernels without transparent huge pages, where the advice cannot be given.
+func TestOpenAdvisesHugePages(t *testing.T) {
+	probe, err := unix.Mmap(-1, 0, 4<<20, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(probe)
+	if err := unix.Madvise(probe, unix.MADV_HUGEPAGE); err != nil {
+		t.Skipf("kernel takes no MADV_HUGEPAGE: %v", err)
+	}
+	path := writeTemp(t, make([]byte, 4<<20))
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	flags := vmaFlags(t, uintptr(unsafe.Pointer(&m.Bytes()[0])))
+	if !strings.Contains(" "+flags+" ", " hg ") {
+		t.Errorf("mapping's VmFlags %q lack hg (MADV_HUGEPAGE)", flags)
+	}
+}
+
+// vmaFlags returns the VmFlags line of the /proc/self/smaps entry starting at addr.
+func vmaFlags(t *testing.T, addr uintptr) string {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no smaps: %v", err)
+	}
+	in := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 0 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			in = strings.HasPrefix(fields[0], fmt.Sprintf("%x-", addr))
+			continue
+		}
+		if in && strings.HasPrefix(line, "VmFlags:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmFlags:"))
+		}
+	}
+	t.Fatalf("mapping at %#x not found in /proc/self/smaps", addr)
+	return ""
+}
