@@ -55,3 +55,35 @@ func vmaFlags(t *testing.T, addr uintptr) string {
 	t.Fatalf("mapping at %#x not found in /proc/self/smaps", addr)
 	return ""
 }
+
+// TestHugeBytes: after the whole mapping is read, HugeBytes equals the FilePmdMapped that
+// vmaFields (the test's own smaps reader) finds for it, is a multiple of 2 MB and within the
+// mapping; on a 4 KB mapping of a file just written it may well be 0.
+func TestHugeBytes(t *testing.T) {
+	path := writeTemp(t, make([]byte, 6<<20))
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var sum byte
+	for i := 0; i < m.Len(); i += 4096 {
+		sum += m.Bytes()[i]
+	}
+	got, err := m.HugeBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := vmaFields(t, uintptr(unsafe.Pointer(&m.Bytes()[0])))["FilePmdMapped"]
+	if got != want || got%(2<<20) != 0 || got > int64(m.Len()) {
+		t.Errorf("HugeBytes %d, smaps FilePmdMapped %d, mapping %d bytes", got, want, m.Len())
+	}
+	empty, err := Open(writeTemp(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := empty.HugeBytes(); n != 0 || err != nil {
+		t.Errorf("empty mapping: %d, %v", n, err)
+	}
+	_ = sum
+}

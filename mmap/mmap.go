@@ -68,6 +68,16 @@ func (m *Mapping) Len() int { return len(m.Bytes()) }
 // Path is the path the mapping was opened from.
 func (m *Mapping) Path() string { return m.path }
 
+// HugeBytes is how many bytes of the mapping are mapped in 2 MB pages, as far as this process has
+// touched it (Linux; 0 elsewhere and for a mapping read into memory). Decode reads through fewer
+// TLB entries the more of the weights are so.
+func (m *Mapping) HugeBytes() (int64, error) {
+	if !m.mapped || len(m.data) == 0 {
+		return 0, nil
+	}
+	return hugeBytes(m.data)
+}
+
 // Mapped reports whether the bytes are a real memory mapping (false for
 // empty files and on platforms where Open reads the file into memory).
 func (m *Mapping) Mapped() bool { return m.mapped }

@@ -96,6 +96,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if huge, err := f.Mapping().HugeBytes(); err == nil && f.Mapping().Mapped() {
+		// Decode speed depends on it (docs/performance.md): say it beside the figures.
+		fmt.Fprintf(stderr, "edgelm bench: %s of the %s file mapped in 2 MB pages\n", bytesStr(huge), bytesStr(int64(f.Mapping().Len())))
+	}
 	if *asJSON {
 		return bench.WriteJSON(stdout, rs)
 	}
