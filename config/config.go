@@ -45,6 +45,7 @@ type Config struct {
 	KVSinks       int    // tokens sink-window keeps at the start
 	PrefixCache   bool   // keep finished sequences' KV for requests that start the same way
 	Kernels       string // "" (best available) or a feature cap such as "generic"
+	ModelReread   bool   // drop the model's cached pages at load, so it is read again in 2 MB pages
 	ChatTemplate  string // chat format name ("gemma", "llama2", "llama3", "chatml") instead of detecting it
 
 	Limits   Limits
@@ -186,6 +187,7 @@ func (c *Config) fields() []field {
 		{"kv_sinks", kInt, &c.KVSinks, Swap},
 		{"prefix_cache", kBool, &c.PrefixCache, Swap},
 		{"kernels", kString, &c.Kernels, Swap},
+		{"model_reread", kBool, &c.ModelReread, Swap},
 		{"chat_template", kString, &c.ChatTemplate, Live},
 		{"log_level", kString, &c.LogLevel, Live},
 		{"shutdown_grace", kDuration, &c.ShutdownGrace, Live},

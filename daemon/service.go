@@ -146,6 +146,7 @@ func SettingsFrom(c *config.Config) Settings {
 			KVSinks:       c.KVSinks,
 			NoPrefixCache: !c.PrefixCache,
 			ChatTemplate:  c.ChatTemplate,
+			Reread:        c.ModelReread,
 		},
 		Socket:           c.Socket,
 		SocketMode:       c.SocketMode,

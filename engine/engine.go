@@ -58,6 +58,12 @@ func Load(path string, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.Reread {
+		if err := f.Mapping().DropCache(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
 	e, err := newEngine(f, path, opt)
 	if err != nil {
 		f.Close()

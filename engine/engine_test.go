@@ -315,3 +315,15 @@ func TestStatsCount(t *testing.T) {
 		t.Errorf("after two requests: %+v", st)
 	}
 }
+
+// TestRereadSameTokens: a model loaded with Reread (its cached pages dropped, read again from disk)
+// generates what it generates without.
+func TestRereadSameTokens(t *testing.T) {
+	a, b := load(t, Options{}), load(t, Options{Reread: true})
+	ids := a.Tokenize(prompts[0], true, false)
+	_, ta := gen(t, a, Request{Prompt: ids, MaxTokens: 20})
+	_, tb := gen(t, b, Request{Prompt: ids, MaxTokens: 20})
+	if ta == "" || ta != tb {
+		t.Fatalf("without reread %q, with %q", ta, tb)
+	}
+}

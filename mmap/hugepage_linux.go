@@ -45,3 +45,13 @@ func hugeBytes(b []byte) (int64, error) {
 	}
 	return 0, fmt.Errorf("smaps: no FilePmdMapped for the mapping at %s", start)
 }
+
+// dropCache asks the kernel to drop the file's cached pages that no process has mapped.
+func dropCache(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+}

@@ -35,6 +35,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	kvType := fs.String("kv-type", "f32", "cache type of keys and values: f32 (the engine's default), f16 (llama-bench's default), q8_0, q4_0")
 	kernelCap := fs.String("kernels", "", "cap the kernels used (e.g. generic)")
 	seed := fs.Uint64("seed", 1, "seed of the random prompt tokens")
+	reread := fs.Bool("reread", false, "drop the model's cached pages first, so it is read again in 2 MB pages")
 	socket := fs.String("socket", "", "benchmark the daemon on this Unix socket instead of a model file")
 	clients := fs.Int("clients", 4, "with --socket: concurrent streams")
 	temp := fs.Float64("temperature", -1, "with --socket: the requests' temperature (0: greedy; default: the server's)")
@@ -59,6 +60,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer f.Close()
+	if *reread {
+		if err := f.Mapping().DropCache(); err != nil {
+			return err
+		}
+	}
 	m, err := model.Load(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *modelPath, err)

@@ -27,6 +27,7 @@ func runServe(args []string) error {
 	var (
 		model, socket, group, tcp, tmpl, level, kernels string
 		maxTokens, threads, ctxLen, maxSeq, maxQueue    int
+		reread                                          bool
 	)
 	fs.StringVar(&model, "model", "", "GGUF model file to serve (config: model)")
 	fs.StringVar(&socket, "socket", "", "Unix socket path (config: socket; without a config file $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock)")
@@ -40,6 +41,7 @@ func runServe(args []string) error {
 	fs.IntVar(&maxSeq, "max-sequences", 4, "sequences decoded together (config: max_sequences)")
 	fs.IntVar(&maxQueue, "max-queue", 64, "requests waiting for a sequence slot before 429 (config: max_queue)")
 	fs.StringVar(&kernels, "kernels", "", `kernel feature cap, e.g. "generic" (config: kernels; default: best available)`)
+	fs.BoolVar(&reread, "model-reread", false, "drop the model's cached pages at load so it is read again in 2 MB pages (config: model_reread)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +98,8 @@ func runServe(args []string) error {
 				c.MaxQueue = maxQueue
 			case "kernels":
 				c.Kernels = kernels
+			case "model-reread":
+				c.ModelReread = reread
 			}
 		}
 	}
