@@ -104,28 +104,8 @@ var avx2Variant = withTiles(&variant{
 		n := len(x) &^ 7
 		return expSumAVX2(x[:n], m) + expSumGo(x[n:], m)
 	},
-	q4t84: func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32) {
-		nb := rb / q4b
-		if nb == 0 {
-			*dst = [32]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		_ = x[3*stride+nb*q8b-1]
-		_ = aux[(nb-1)*an+3]
-		q4Tile84AVX2(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
-	},
-	q8t84: func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32) {
-		nb := rb / q8b
-		if nb == 0 {
-			*dst = [32]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		_ = x[3*stride+nb*q8b-1]
-		_ = aux[(nb-1)*an+3]
-		q8Tile84AVX2(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
-	},
+	q4t84: tile84(q4b, q4Tile84AVX2),
+	q8t84: tile84(q8b, q8Tile84AVX2),
 })
 
 // q4Tile84AVX2 and q8Tile84AVX2 are q4Tile84VNNI and q8Tile84VNNI on AVX2 alone (tile8_amd64.s).

@@ -116,46 +116,27 @@
 // TOKEN8A (q8Tile84AVX2, below; defined before any TEXT so that vet reads
 // its (SP) as the kernel's locals): dst[off:off+32] += the eight rows'
 // results for the token at q, aux entry at a(R8); Y10 its int32 sums.
+// Q8STEP: Y10 += the int32 sums of the token's quants at o q (four, broadcast)
+// against the transposed weights T = |w| with their signs at so(SP).
+#define Q8STEP(q, o, so, T) \
+	VPBROADCASTD o q, Y8      \
+	VPSIGNB      so(SP), Y8, Y9 \
+	VPMADDUBSW   Y9, T, Y9    \
+	VPMADDWD     Y13, Y9, Y9  \
+	VPADDD       Y9, Y10, Y10
+
 #define TOKEN8A(q, a, off) \
 	VPBROADCASTD 2 q, Y8         \
 	VPSIGNB      (SP), Y8, Y9    \
 	VPMADDUBSW   Y9, Y0, Y9      \
 	VPMADDWD     Y13, Y9, Y10    \
-	VPBROADCASTD 6 q, Y8         \
-	VPSIGNB      32(SP), Y8, Y9  \
-	VPMADDUBSW   Y9, Y1, Y9      \
-	VPMADDWD     Y13, Y9, Y9     \
-	VPADDD       Y9, Y10, Y10    \
-	VPBROADCASTD 10 q, Y8        \
-	VPSIGNB      64(SP), Y8, Y9  \
-	VPMADDUBSW   Y9, Y2, Y9      \
-	VPMADDWD     Y13, Y9, Y9     \
-	VPADDD       Y9, Y10, Y10    \
-	VPBROADCASTD 14 q, Y8        \
-	VPSIGNB      96(SP), Y8, Y9  \
-	VPMADDUBSW   Y9, Y3, Y9      \
-	VPMADDWD     Y13, Y9, Y9     \
-	VPADDD       Y9, Y10, Y10    \
-	VPBROADCASTD 18 q, Y8        \
-	VPSIGNB      128(SP), Y8, Y9 \
-	VPMADDUBSW   Y9, Y4, Y9      \
-	VPMADDWD     Y13, Y9, Y9     \
-	VPADDD       Y9, Y10, Y10    \
-	VPBROADCASTD 22 q, Y8        \
-	VPSIGNB      160(SP), Y8, Y9 \
-	VPMADDUBSW   Y9, Y5, Y9      \
-	VPMADDWD     Y13, Y9, Y9     \
-	VPADDD       Y9, Y10, Y10    \
-	VPBROADCASTD 26 q, Y8        \
-	VPSIGNB      192(SP), Y8, Y9 \
-	VPMADDUBSW   Y9, Y6, Y9      \
-	VPMADDWD     Y13, Y9, Y9     \
-	VPADDD       Y9, Y10, Y10    \
-	VPBROADCASTD 30 q, Y8        \
-	VPSIGNB      224(SP), Y8, Y9 \
-	VPMADDUBSW   Y9, Y7, Y9      \
-	VPMADDWD     Y13, Y9, Y9     \
-	VPADDD       Y9, Y10, Y10    \
+	Q8STEP(q, 6, 32, Y1)         \
+	Q8STEP(q, 10, 64, Y2)        \
+	Q8STEP(q, 14, 96, Y3)        \
+	Q8STEP(q, 18, 128, Y4)       \
+	Q8STEP(q, 22, 160, Y5)       \
+	Q8STEP(q, 26, 192, Y6)       \
+	Q8STEP(q, 30, 224, Y7)       \
 	VCVTDQ2PS    Y10, Y10        \
 	VBROADCASTSS a+4(R8), Y9     \
 	VMULPS       Y9, Y12, Y9     \
@@ -283,30 +264,23 @@ q888loop:
 
 // TOKEN2: dst[off:off+32] += the eight rows' results for the token at q,
 // aux entry at a(R8).
+// Q4STEP: Y9 += the int16 pair sums of the token's quants at o q (four,
+// broadcast) against the transposed nibbles T.
+#define Q4STEP(q, o, T) \
+	VPBROADCASTD o q, Y8     \
+	VPMADDUBSW   Y8, T, Y10  \
+	VPADDW       Y10, Y9, Y9
+
 #define TOKEN2(q, a, off) \
 	VPBROADCASTD 2 q, Y8         \
 	VPMADDUBSW   Y8, Y0, Y9      \
-	VPBROADCASTD 6 q, Y8         \
-	VPMADDUBSW   Y8, Y1, Y10     \
-	VPADDW       Y10, Y9, Y9     \
-	VPBROADCASTD 10 q, Y8        \
-	VPMADDUBSW   Y8, Y2, Y10     \
-	VPADDW       Y10, Y9, Y9     \
-	VPBROADCASTD 14 q, Y8        \
-	VPMADDUBSW   Y8, Y3, Y10     \
-	VPADDW       Y10, Y9, Y9     \
-	VPBROADCASTD 18 q, Y8        \
-	VPMADDUBSW   Y8, Y4, Y10     \
-	VPADDW       Y10, Y9, Y9     \
-	VPBROADCASTD 22 q, Y8        \
-	VPMADDUBSW   Y8, Y5, Y10     \
-	VPADDW       Y10, Y9, Y9     \
-	VPBROADCASTD 26 q, Y8        \
-	VPMADDUBSW   Y8, Y6, Y10     \
-	VPADDW       Y10, Y9, Y9     \
-	VPBROADCASTD 30 q, Y8        \
-	VPMADDUBSW   Y8, Y7, Y10     \
-	VPADDW       Y10, Y9, Y9     \
+	Q4STEP(q, 6, Y1)             \
+	Q4STEP(q, 10, Y2)            \
+	Q4STEP(q, 14, Y3)            \
+	Q4STEP(q, 18, Y4)            \
+	Q4STEP(q, 22, Y5)            \
+	Q4STEP(q, 26, Y6)            \
+	Q4STEP(q, 30, Y7)            \
 	VPMADDWD     Y13, Y9, Y9     \
 	VPBROADCASTD a(R8), Y10      \
 	VPADDD       Y10, Y9, Y9     \

@@ -36,52 +36,48 @@ var vnniVariant = func() *variant {
 		_ = w[8*rb-1]
 		q4Rows8VNNI(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
 	}
-	v.q4t84 = func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32) {
-		nb := rb / q4b
-		if nb == 0 {
-			*dst = [32]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		_ = x[3*stride+nb*q8b-1]
-		_ = aux[(nb-1)*an+3]
-		q4Tile84VNNI(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
-	}
-	v.q4t88 = func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32) {
-		nb := rb / q4b
-		if nb == 0 {
-			*dst = [64]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		_ = x[7*stride+nb*q8b-1]
-		_ = aux[(nb-1)*an+7]
-		q4Tile88VNNI(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
-	}
-	v.q8t84 = func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32) {
-		nb := rb / q8b
-		if nb == 0 {
-			*dst = [32]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		_ = x[3*stride+nb*q8b-1]
-		_ = aux[(nb-1)*an+3]
-		q8Tile84VNNI(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
-	}
-	v.q8t88 = func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32) {
-		nb := rb / q8b
-		if nb == 0 {
-			*dst = [64]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		_ = x[7*stride+nb*q8b-1]
-		_ = aux[(nb-1)*an+7]
-		q8Tile88VNNI(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
-	}
+	v.q4t84 = tile84(q4b, q4Tile84VNNI)
+	v.q4t88 = tile88(q4b, q4Tile88VNNI)
+	v.q8t84 = tile84(q8b, q8Tile84VNNI)
+	v.q8t88 = tile88(q8b, q8Tile88VNNI)
 	return &v
 }()
+
+// tile84 and tile88 make the t84 and t88 forms of an 8-row tile kernel of this file or
+// tile8_amd64.s, over blocks of bb weight bytes: the operands are bounds-checked here, before the
+// assembly reads them, and a row shorter than a block gives zeros.
+func tile84(bb int, k func(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)) func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32) {
+	return func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32) {
+		if nb := tileBlocks(bb, 4, w, rb, x, stride, aux, an); nb > 0 {
+			k(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
+		} else {
+			*dst = [32]float32{}
+		}
+	}
+}
+
+func tile88(bb int, k func(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[64]float32)) func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32) {
+	return func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32) {
+		if nb := tileBlocks(bb, 8, w, rb, x, stride, aux, an); nb > 0 {
+			k(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
+		} else {
+			*dst = [64]float32{}
+		}
+	}
+}
+
+// tileBlocks returns the blocks per row of eight rows of rb bytes (blocks of bb bytes) against
+// tokens activations, after checking that w, x and aux hold all the tile reads; 0 for none.
+func tileBlocks(bb, tokens int, w []byte, rb int, x []byte, stride int, aux []xaux, an int) int {
+	nb := rb / bb
+	if nb == 0 {
+		return 0
+	}
+	_ = w[8*rb-1]
+	_ = x[(tokens-1)*stride+nb*q8b-1]
+	_ = aux[(nb-1)*an+tokens-1]
+	return nb
+}
 
 // q4Tile84VNNI, q8Tile84VNNI, q4Tile88VNNI and q8Tile88VNNI compute dst[8*t+k] for the rows
 // w[k*rb:], k < 8, against the tokens x[t*stride:], t < 4 or 8: nb blocks each. Token t's entry

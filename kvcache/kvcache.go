@@ -265,6 +265,16 @@ type Attention struct {
 	Rotate func(q []float32, delta int32)
 }
 
+// score is a query head's attention score for the dot product sv of its query and a key: scaled,
+// then soft-capped where the model caps.
+func (a Attention) score(sv float32) float32 {
+	sv *= a.Scale
+	if a.Softcap > 0 {
+		sv = a.Softcap * float32(math.Tanh(float64(sv/a.Softcap)))
+	}
+	return sv
+}
+
 // Scratch is the per-call working memory of Attend; one per goroutine, reused across calls.
 type Scratch struct {
 	scores []float32 // (heads, len)
@@ -333,11 +343,7 @@ func (s *Seq) AttendHeads(l int, a Attention, q []float32, qpos int32, out []flo
 			kernels.DotHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], qj[kh*group*hd:(kh+1)*group*hd], k[kh*hd-e0:(kh+1)*hd-e0])
 		}
 		for h, sv := range hv {
-			sv *= a.Scale
-			if a.Softcap > 0 {
-				sv = a.Softcap * float32(math.Tanh(float64(sv/a.Softcap)))
-			}
-			scores[h*n+j] = sv
+			scores[h*n+j] = a.score(sv)
 		}
 	}
 	for h := 0; h < nh; h++ {
@@ -433,11 +439,7 @@ func (s *Seq) AttendBlock(l int, a Attention, q []float32, qpos []int32, out []f
 				kernels.DotHeads(hv[kh*group:(kh+1)*group], qg[kh*group*hd:(kh+1)*group*hd], k[kh*hd:(kh+1)*hd])
 			}
 			for h, sv := range hv {
-				sv *= a.Scale
-				if a.Softcap > 0 {
-					sv = a.Softcap * float32(math.Tanh(float64(sv/a.Softcap)))
-				}
-				sg[h*n+j] = sv
+				sg[h*n+j] = a.score(sv)
 			}
 		}
 	}
