@@ -282,7 +282,8 @@ type Scratch struct {
 	hv     []float32 // (heads) one key's scores, or one value's weights
 	qrot   [][]float32
 	qoff   []int32
-	ends   []int // AttendBlock: the slots each query sees
+	ends   []int    // the slots each query sees
+	one    [1]int32 // AttendHeads' one query position
 }
 
 // Attend computes, for each query head, softmax(scores)·V over the cached slots whose logical position
@@ -297,76 +298,8 @@ func (s *Seq) Attend(l int, a Attention, q []float32, qpos int32, out []float32,
 // Calls for disjoint ranges may run at once (each with its own Scratch), which is how one token's
 // attention is spread over several cores.
 func (s *Seq) AttendHeads(l int, a Attention, q []float32, qpos int32, out []float32, sc *Scratch, kh0, kh1 int) {
-	hd := s.shape.HeadDim
-	group := a.Heads / s.shape.KVHeads
-	h0, h1 := kh0*group, kh1*group // the query heads
-	e0, e1 := kh0*hd, kh1*hd       // their keys' and values' elements in a row
-	if t := s.shape.TypeK; (t == Q8_0 || t == Q4_0) && (e0%32 != 0 || e1%32 != 0) {
-		e0, e1 = 0, s.shape.KVDim() // blocks straddle the range: decode whole rows
-	}
-	if t := s.shape.TypeV; (t == Q8_0 || t == Q4_0) && (e0%32 != 0 || e1%32 != 0) {
-		e0, e1 = 0, s.shape.KVDim()
-	}
-	// Slots past the last one the query sees take no part: a prompt's
-	// token during prefill sees the slots before it, as it will in decode,
-	// and its softmax has the same length either way.
-	n := s.n
-	for n > 0 && masked(s.pos[n-1], qpos, a.Window) {
-		n--
-	}
-	nh := h1 - h0
-	if cap(sc.scores) < nh*n {
-		sc.scores = make([]float32, nh*n)
-	}
-	if cap(sc.row) < e1-e0 {
-		sc.row = make([]float32, e1-e0)
-	}
-	if cap(sc.hv) < nh {
-		sc.hv = make([]float32, nh)
-	}
-	// scores[h*n+j] and hv[h] are relative to h0; row holds elements [e0, e1) of a row.
-	scores, row, hv := sc.scores[:nh*n], sc.row[:e1-e0], sc.hv[:nh]
-	sc.qoff = sc.qoff[:0]
-	ninf := float32(math.Inf(-1))
-	for j := 0; j < n; j++ {
-		if masked(s.pos[j], qpos, a.Window) {
-			for h := 0; h < nh; h++ {
-				scores[h*n+j] = ninf
-			}
-			continue
-		}
-		qj := s.query(q, s.off[j], a, sc)
-		k := s.rowOf(s.shape.TypeK, s.k[l][j*s.rowK:(j+1)*s.rowK], e0, e1, row)
-		// The query heads sharing a key head in one call each: the same
-		// sums as a Dot per head, without a call per head.
-		for kh := kh0; kh < kh1; kh++ {
-			kernels.DotHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], qj[kh*group*hd:(kh+1)*group*hd], k[kh*hd-e0:(kh+1)*hd-e0])
-		}
-		for h, sv := range hv {
-			scores[h*n+j] = a.score(sv)
-		}
-	}
-	for h := 0; h < nh; h++ {
-		kernels.Softmax(scores[h*n : (h+1)*n])
-	}
-	clear(out[h0*hd : h1*hd])
-	for j := 0; j < n; j++ {
-		any := false
-		for h := 0; h < nh && !any; h++ {
-			any = scores[h*n+j] != 0
-		}
-		if !any {
-			continue
-		}
-		v := s.rowOf(s.shape.TypeV, s.v[l][j*s.rowV:(j+1)*s.rowV], e0, e1, row)
-		// A head whose weight is 0 gains 0·v, +0 or -0: its sums keep their values.
-		for h := range hv {
-			hv[h] = scores[h*n+j]
-		}
-		for kh := kh0; kh < kh1; kh++ {
-			kernels.AxpyHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], v[kh*hd-e0:(kh+1)*hd-e0], out[kh*group*hd:(kh+1)*group*hd])
-		}
-	}
+	sc.one[0] = qpos
+	s.attend(l, a, q, sc.one[:], out, sc, kh0, kh1)
 }
 
 // AttendBlock is Attend for m = len(qpos) queries of this sequence at once (a prompt's tokens during
@@ -375,28 +308,47 @@ func (s *Seq) AttendHeads(l int, a Attention, q []float32, qpos int32, out []flo
 // row is decoded once for all m queries instead of once per query, which is what a quantized or f16
 // cache spends most of a prefill's attention on.
 func (s *Seq) AttendBlock(l int, a Attention, q []float32, qpos []int32, out []float32, sc *Scratch) {
-	m := len(qpos)
-	hd := s.shape.HeadDim
-	qd := a.Heads * hd
+	qd := a.Heads * s.shape.HeadDim
 	shifted := false
 	if a.Rotate != nil {
 		for _, o := range s.off[:s.n] {
 			shifted = shifted || o != 0
 		}
 	}
-	if m == 1 || shifted || (s.shape.TypeK == F32 && s.shape.TypeV == F32) {
-		// Nothing to share (f32 rows are read in place), or each query needs its own rotations.
-		for g := range m {
-			s.Attend(l, a, q[g*qd:(g+1)*qd], qpos[g], out[g*qd:(g+1)*qd], sc)
+	if shifted || (s.shape.TypeK == F32 && s.shape.TypeV == F32) {
+		// Each query needs its own rotations, or there is nothing to share (f32 rows are read in place).
+		for g, p := range qpos {
+			s.Attend(l, a, q[g*qd:(g+1)*qd], p, out[g*qd:(g+1)*qd], sc)
 		}
 		return
 	}
+	s.attend(l, a, q, qpos, out, sc, 0, s.shape.KVHeads)
+}
+
+// attend is AttendHeads for the len(qpos) queries of AttendBlock. Per query it does what attention of
+// that query alone does, in the same order (so the same bits); the queries only share the decoding of
+// each key and value row. With more than one query no slot may need a query rotation (AttendBlock
+// sees to it): the rotation cache of sc holds one query's.
+func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float32, sc *Scratch, kh0, kh1 int) {
+	m := len(qpos)
+	hd := s.shape.HeadDim
+	qd := a.Heads * hd
 	group := a.Heads / s.shape.KVHeads
-	d := s.shape.KVDim()
+	h0, h1 := kh0*group, kh1*group // the query heads
+	nh := h1 - h0
+	e0, e1 := kh0*hd, kh1*hd // their keys' and values' elements in a row
+	if t := s.shape.TypeK; (t == Q8_0 || t == Q4_0) && (e0%32 != 0 || e1%32 != 0) {
+		e0, e1 = 0, s.shape.KVDim() // blocks straddle the range: decode whole rows
+	}
+	if t := s.shape.TypeV; (t == Q8_0 || t == Q4_0) && (e0%32 != 0 || e1%32 != 0) {
+		e0, e1 = 0, s.shape.KVDim()
+	}
+	// Slots past the last one a query sees take no part: a prompt's token during prefill sees the
+	// slots before it, as it will in decode, and its softmax has the same length either way.
 	if cap(sc.ends) < m {
 		sc.ends = make([]int, m)
 	}
-	ends := sc.ends[:m] // query g sees slots before ends[g] at most, as in Attend
+	ends := sc.ends[:m]
 	nmax := 0
 	for g, p := range qpos {
 		n := s.n
@@ -406,17 +358,19 @@ func (s *Seq) AttendBlock(l int, a Attention, q []float32, qpos []int32, out []f
 		ends[g] = n
 		nmax = max(nmax, n)
 	}
-	if cap(sc.scores) < m*a.Heads*nmax {
-		sc.scores = make([]float32, m*a.Heads*nmax)
+	if cap(sc.scores) < m*nh*nmax {
+		sc.scores = make([]float32, m*nh*nmax)
 	}
-	if cap(sc.row) < d {
-		sc.row = make([]float32, d)
+	if cap(sc.row) < e1-e0 {
+		sc.row = make([]float32, e1-e0)
 	}
-	if cap(sc.hv) < a.Heads {
-		sc.hv = make([]float32, a.Heads)
+	if cap(sc.hv) < nh {
+		sc.hv = make([]float32, nh)
 	}
-	// Query g's scores are scores[g*heads*nmax:][h*ends[g]+j], laid out as Attend lays out its own.
-	scores, row, hv := sc.scores[:m*a.Heads*nmax], sc.row[:d], sc.hv[:a.Heads]
+	// Query g's scores are scores[g*nh*nmax:][h*ends[g]+j], heads h counted from h0; hv[h] too; row
+	// holds elements [e0, e1) of a row.
+	scores, row, hv := sc.scores[:m*nh*nmax], sc.row[:e1-e0], sc.hv[:nh]
+	sc.qoff = sc.qoff[:0]
 	ninf := float32(math.Inf(-1))
 	for j := 0; j < nmax; j++ {
 		var k []float32
@@ -424,19 +378,21 @@ func (s *Seq) AttendBlock(l int, a Attention, q []float32, qpos []int32, out []f
 			if j >= n {
 				continue
 			}
-			sg := scores[g*a.Heads*nmax:]
+			sg := scores[g*nh*nmax:]
 			if masked(s.pos[j], qpos[g], a.Window) {
-				for h := 0; h < a.Heads; h++ {
+				for h := 0; h < nh; h++ {
 					sg[h*n+j] = ninf
 				}
 				continue
 			}
 			if k == nil {
-				k = s.rowOf(s.shape.TypeK, s.k[l][j*s.rowK:(j+1)*s.rowK], 0, d, row)
+				k = s.rowOf(s.shape.TypeK, s.k[l][j*s.rowK:(j+1)*s.rowK], e0, e1, row)
 			}
-			qg := q[g*qd : (g+1)*qd]
-			for kh := 0; kh < s.shape.KVHeads; kh++ {
-				kernels.DotHeads(hv[kh*group:(kh+1)*group], qg[kh*group*hd:(kh+1)*group*hd], k[kh*hd:(kh+1)*hd])
+			qj := s.query(q[g*qd:(g+1)*qd], s.off[j], a, sc)
+			// The query heads sharing a key head in one call each: the same sums as a Dot per
+			// head, without a call per head.
+			for kh := kh0; kh < kh1; kh++ {
+				kernels.DotHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], qj[kh*group*hd:(kh+1)*group*hd], k[kh*hd-e0:(kh+1)*hd-e0])
 			}
 			for h, sv := range hv {
 				sg[h*n+j] = a.score(sv)
@@ -444,11 +400,11 @@ func (s *Seq) AttendBlock(l int, a Attention, q []float32, qpos []int32, out []f
 		}
 	}
 	for g, n := range ends {
-		sg := scores[g*a.Heads*nmax:]
-		for h := 0; h < a.Heads; h++ {
+		sg := scores[g*nh*nmax:]
+		for h := 0; h < nh; h++ {
 			kernels.Softmax(sg[h*n : (h+1)*n])
 		}
-		clear(out[g*qd : (g+1)*qd])
+		clear(out[g*qd+h0*hd : g*qd+h1*hd])
 	}
 	for j := 0; j < nmax; j++ {
 		var v []float32
@@ -456,23 +412,24 @@ func (s *Seq) AttendBlock(l int, a Attention, q []float32, qpos []int32, out []f
 			if j >= n {
 				continue
 			}
-			sg := scores[g*a.Heads*nmax:]
+			sg := scores[g*nh*nmax:]
 			any := false
-			for h := 0; h < a.Heads && !any; h++ {
+			for h := 0; h < nh && !any; h++ {
 				any = sg[h*n+j] != 0
 			}
 			if !any {
 				continue
 			}
 			if v == nil {
-				v = s.rowOf(s.shape.TypeV, s.v[l][j*s.rowV:(j+1)*s.rowV], 0, d, row)
+				v = s.rowOf(s.shape.TypeV, s.v[l][j*s.rowV:(j+1)*s.rowV], e0, e1, row)
 			}
+			// A head whose weight is 0 gains 0·v, +0 or -0: its sums keep their values.
 			for h := range hv {
 				hv[h] = sg[h*n+j]
 			}
 			og := out[g*qd : (g+1)*qd]
-			for kh := 0; kh < s.shape.KVHeads; kh++ {
-				kernels.AxpyHeads(hv[kh*group:(kh+1)*group], v[kh*hd:(kh+1)*hd], og[kh*group*hd:(kh+1)*group*hd])
+			for kh := kh0; kh < kh1; kh++ {
+				kernels.AxpyHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], v[kh*hd-e0:(kh+1)*hd-e0], og[kh*group*hd:(kh+1)*group*hd])
 			}
 		}
 	}
