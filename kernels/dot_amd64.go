@@ -68,24 +68,10 @@ var avx2Variant = withTiles(&variant{
 		n := len(w0)
 		q4Rows4AVX2(w0, w1[:n], w2[:n], w3[:n], x[:nb*q8b], nb, f16tab, dst)
 	},
-	q8r8: func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
-		nb := rb / q8b
-		if nb == 0 {
-			*dst = [8]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		q8Rows8AVX2(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
-	},
-	q4r8: func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
-		nb := rb / q4b
-		if nb == 0 {
-			*dst = [8]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		q4Rows8AVX2(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
-	},
+	q8r8: rows8Form(q8b, q8Rows8AVX2),
+
+	q4r8: rows8Form(q4b, q4Rows8AVX2),
+
 	quant: func(dst []byte, src []float32) {
 		nb := len(src) / qk
 		quantizeQ8AVX2(dst[:nb*q8b], src[:nb*qk], nb)
@@ -181,6 +167,21 @@ func q8Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[
 
 //go:noescape
 func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[4]float32)
+
+// rows8Form makes the r8 form of an eight-row decode kernel (qdot_amd64.s) over blocks of bb weight
+// bytes: the operands are bounds-checked here, before the assembly reads them, and a row shorter
+// than a block gives zeros.
+func rows8Form(bb int, k func(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)) func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
+	return func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
+		nb := rb / bb
+		if nb == 0 {
+			*dst = [8]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		k(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
+	}
+}
 
 // prefetchBase is where a kernel's prefetch starts: pf, or w when pf is
 // empty. The kernels prefetch as many bytes as they read (up to a few

@@ -27,15 +27,7 @@ var vnniVariant = func() *variant {
 		_ = x[3*stride+nb*q8b-1]
 		q8Tile44VNNI(w, rb, x, stride, nb, f16tab, dst)
 	}
-	v.q4r8 = func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
-		nb := rb / q4b
-		if nb == 0 {
-			*dst = [8]float32{}
-			return
-		}
-		_ = w[8*rb-1]
-		q4Rows8VNNI(w, rb, x[:nb*q8b], nb, prefetchBase(pf, w), dst)
-	}
+	v.q4r8 = rows8Form(q4b, q4Rows8VNNI)
 	v.q4t84 = tile84(q4b, q4Tile84VNNI)
 	v.q4t88 = tile88(q4b, q4Tile88VNNI)
 	v.q8t84 = tile84(q8b, q8Tile84VNNI)
