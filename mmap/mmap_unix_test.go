@@ -112,38 +112,57 @@ func smapsRollup(t *testing.T) map[string]int64 {
 	return out
 }
 
-// vmaFields reads the kB fields of the /proc/self/smaps entry starting at addr.
-func vmaFields(t *testing.T, addr uintptr) map[string]int64 {
+// vmaLines returns the lines of the /proc/self/smaps entry of the mapping starting at addr, after
+// its header line.
+func vmaLines(t *testing.T, addr uintptr) []string {
 	t.Helper()
 	raw, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		t.Skipf("no smaps: %v", err)
 	}
 	prefix := fmt.Sprintf("%x-", addr)
-	var out map[string]int64
+	var out []string
+	in := false
 	for _, line := range strings.Split(string(raw), "\n") {
 		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		if strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			if out != nil {
+		if len(fields) > 0 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			if in {
 				break
 			}
-			if strings.HasPrefix(fields[0], prefix) {
-				out = map[string]int64{}
-			}
+			in = strings.HasPrefix(fields[0], prefix)
 			continue
 		}
-		if out != nil && len(fields) == 3 && fields[2] == "kB" {
+		if in {
+			out = append(out, line)
+		}
+	}
+	if !in {
+		t.Fatalf("mapping at %#x not found in /proc/self/smaps", addr)
+	}
+	return out
+}
+
+// vmaFields reads the kB fields of the /proc/self/smaps entry starting at addr.
+func vmaFields(t *testing.T, addr uintptr) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, line := range vmaLines(t, addr) {
+		fields := strings.Fields(line)
+		if len(fields) == 3 && fields[2] == "kB" {
 			v, _ := strconv.ParseInt(fields[1], 10, 64)
 			out[strings.TrimSuffix(fields[0], ":")] = v * 1024
 		}
 	}
-	if out == nil {
-		t.Fatalf("mapping at %#x not found in /proc/self/smaps", addr)
-	}
 	return out
+}
+
+// pattern returns size bytes that differ from page to page and are never zero.
+func pattern(size int) []byte {
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i>>12) | 1
+	}
+	return data
 }
 
 // Reading a whole mapped file must not grow the process's anonymous or
@@ -153,10 +172,7 @@ func vmaFields(t *testing.T, addr uintptr) map[string]int64 {
 // heap copy of the file.
 func TestMappedBytesAreNotPrivateMemory(t *testing.T) {
 	const size = 32 << 20
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i>>12) | 1
-	}
+	data := pattern(size)
 	path := writeTemp(t, data)
 	data = nil
 	// Freshly written page-cache pages are dirty until written back, and
