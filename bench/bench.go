@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +28,11 @@ type Options struct {
 	KVType string // cache type of keys and values ("" means the engine's default, f32; llama-bench's is f16)
 	BOS    int32  // first token of every run (llama-bench starts with BOS when the model adds one); -1: random
 	Seed   uint64 // of the random tokens
+	// Weights, when set, are read once before each timed decode run, split over the pool's threads,
+	// and the rate reported as the run's ReadGBps: the memory bandwidth of that moment, which bounds
+	// decode (every weight is read once per token). On a shared machine it moves from run to run,
+	// so a decode figure is only comparable with the bandwidth measured beside it.
+	Weights [][]byte
 	// Progress, when set, is told before each run ("pp512 2/3", "tg128 warm-up").
 	Progress func(string)
 }
@@ -37,6 +43,9 @@ type Result struct {
 	TPS     float64   `json:"tps"`    // mean tokens per second over the repetitions
 	Stddev  float64   `json:"stddev"` // sample standard deviation of the per-run tokens per second
 	Samples []float64 `json:"samples"`
+	// ReadGBps is the mean rate (10^9 bytes/s) of a plain read of Options.Weights before each run
+	// of a tgN test; 0 when not measured.
+	ReadGBps float64 `json:"read_gbps,omitempty"`
 }
 
 // Run runs the tests of o on m with pool's threads and returns their results, prefill first.
@@ -84,8 +93,12 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
 			return nil, err
 		}
 		res := Result{Test: t.name}
+		var reads []float64
 		for i := range reps {
 			progress(fmt.Sprintf("%s %d/%d", t.name, i+1, reps))
+			if strings.HasPrefix(t.name, "tg") && len(o.Weights) > 0 {
+				reads = append(reads, ReadRate(pool, o.Weights))
+			}
 			d, err := t.run(t.n)
 			if err != nil {
 				return nil, err
@@ -93,6 +106,7 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
 			res.Samples = append(res.Samples, float64(t.n)/d.Seconds())
 		}
 		res.TPS, res.Stddev = meanStddev(res.Samples)
+		res.ReadGBps, _ = meanStddev(reads)
 		out = append(out, res)
 	}
 	return out, nil
@@ -148,6 +162,54 @@ func (b *runner) decode(n int) (time.Duration, error) {
 		tok[0] = b.token(false)
 	}
 	return time.Since(start), nil
+}
+
+// readChunk is the piece of the weights one participant reads at a time in ReadRate.
+const readChunk = 1 << 20
+
+// ReadRate reads every cache line of bufs once, spread over pool's threads in chunks of 1 MiB as a
+// matmul spreads its rows, and returns the rate in 10^9 bytes per second.
+func ReadRate(pool *kernels.Pool, bufs [][]byte) float64 {
+	var pieces [][]byte
+	var total int
+	for _, b := range bufs {
+		total += len(b)
+		for len(b) > 0 {
+			n := min(len(b), readChunk)
+			pieces = append(pieces, b[:n])
+			b = b[n:]
+		}
+	}
+	sums := make([]uint64, max(pool.Threads(), 1))
+	start := time.Now()
+	pool.Run(len(pieces), func(i, id int) { sums[id] += readLines(pieces[i]) })
+	d := time.Since(start)
+	var s uint64
+	for _, v := range sums {
+		s += v
+	}
+	sink = s
+	return float64(total) / d.Seconds() / 1e9
+}
+
+// sink keeps readLines' result alive so the reads are not optimised away.
+var sink uint64
+
+// readLines sums one word of every 16 bytes of b: a plain read of every cache line of it, with four
+// independent sums so loads, not the adds, are the bound.
+func readLines(b []byte) uint64 {
+	var s0, s1, s2, s3 uint64
+	i := 0
+	for ; i+64 <= len(b); i += 64 {
+		s0 += binary.LittleEndian.Uint64(b[i:])
+		s1 += binary.LittleEndian.Uint64(b[i+16:])
+		s2 += binary.LittleEndian.Uint64(b[i+32:])
+		s3 += binary.LittleEndian.Uint64(b[i+48:])
+	}
+	for ; i < len(b); i++ {
+		s0 += uint64(b[i])
+	}
+	return s0 + s1 + s2 + s3
 }
 
 // meanStddev returns the mean and the sample standard deviation (0 for one sample), as

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"testing"
+
+	"edgelm/kernels"
 )
 
 func TestMeanStddev(t *testing.T) {
@@ -35,5 +37,41 @@ func TestWriteTable(t *testing.T) {
 		"| llama 1B Q4_0 | 592.56 MiB | 1.10 B | CPU avx2 | 2 | tg128 | 40.00 ± 1.80 |\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestReadLines checks the read loop reads what it should: one word of every 16 bytes, and the
+// tail's bytes, summed here independently byte by byte.
+func TestReadLines(t *testing.T) {
+	for _, n := range []int{0, 1, 63, 64, 65, 1000, 4096 + 17} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + 3)
+		}
+		var want uint64
+		full := n &^ 63
+		for i := 0; i < full; i += 16 {
+			for k := 0; k < 8; k++ {
+				want += uint64(b[i+k]) << (8 * k)
+			}
+		}
+		for i := full; i < n; i++ {
+			want += uint64(b[i])
+		}
+		if got := readLines(b); got != want {
+			t.Errorf("n=%d: %d, want %d", n, got, want)
+		}
+	}
+}
+
+func TestReadRate(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	bufs := [][]byte{make([]byte, 3<<20+5), nil, make([]byte, 100)}
+	if r := ReadRate(pool, bufs); !(r > 0) || math.IsInf(r, 0) {
+		t.Errorf("rate %v GB/s", r)
+	}
+	if r := ReadRate(nil, bufs); !(r > 0) {
+		t.Errorf("without a pool: rate %v GB/s", r)
 	}
 }

@@ -35,6 +35,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	kvType := fs.String("kv-type", "f32", "cache type of keys and values: f32 (the engine's default), f16 (llama-bench's default), q8_0, q4_0")
 	kernelCap := fs.String("kernels", "", "cap the kernels used (e.g. generic)")
 	seed := fs.Uint64("seed", 1, "seed of the random prompt tokens")
+	noRead := fs.Bool("no-read", false, "skip the plain read of the weights before each decode run (the memory bandwidth of the moment)")
 	reread := fs.Bool("reread", false, "drop the model's cached pages first, so it is read again in 2 MB pages")
 	socket := fs.String("socket", "", "benchmark the daemon on this Unix socket instead of a model file")
 	clients := fs.Int("clients", 4, "with --socket: concurrent streams")
@@ -81,6 +82,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	opt := bench.Options{Prompt: *prompt, Gen: *gen, Reps: *reps, KVType: *kvType, BOS: bos, Seed: *seed}
+	if !*noRead {
+		for _, t := range f.Tensors {
+			opt.Weights = append(opt.Weights, t.Data)
+		}
+	}
 	if !*asJSON && isTerminal(stderr) {
 		opt.Progress = func(s string) { fmt.Fprintf(stderr, "\r\033[Kbench: %s", s) }
 	}
@@ -106,10 +112,19 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		// Decode speed depends on it (docs/performance.md): say it beside the figures.
 		fmt.Fprintf(stderr, "edgelm bench: %s of the %s file mapped in 2 MB pages\n", bytesStr(huge), bytesStr(int64(f.Mapping().Len())))
 	}
+	info := benchInfo(f, m, *threads)
+	for _, r := range rs {
+		if r.ReadGBps > 0 {
+			// Decode reads every weight once per token: its rate set beside the machine's at the time.
+			moved := r.TPS * float64(info.Size) / 1e9
+			fmt.Fprintf(stderr, "edgelm bench: %s read %.1f GB/s of weights (%.2f t/s × %s); a plain read of them with %d threads between the runs: %.1f GB/s (%.0f %%)\n",
+				r.Test, moved, r.TPS, bytesStr(info.Size), *threads, r.ReadGBps, 100*moved/r.ReadGBps)
+		}
+	}
 	if *asJSON {
 		return bench.WriteJSON(stdout, rs)
 	}
-	return bench.WriteTable(stdout, benchInfo(f, m, *threads), rs)
+	return bench.WriteTable(stdout, info, rs)
 }
 
 // benchInfo fills llama-bench's model columns: "llama 1B Q4_0", weight bytes, parameters.

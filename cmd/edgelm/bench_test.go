@@ -82,15 +82,16 @@ func TestBenchOutput(t *testing.T) {
 		}
 	}
 
-	var js bytes.Buffer
-	if err := benchCmd([]string{"--model", path, "-p", "8", "-n", "4", "-r", "2", "--json"}, &js, io.Discard); err != nil {
+	var js, errs bytes.Buffer
+	if err := benchCmd([]string{"--model", path, "-p", "8", "-n", "4", "-r", "2", "--json"}, &js, &errs); err != nil {
 		t.Fatal(err)
 	}
 	var rs []struct {
-		Test    string    `json:"test"`
-		TPS     float64   `json:"tps"`
-		Stddev  float64   `json:"stddev"`
-		Samples []float64 `json:"samples"`
+		Test     string    `json:"test"`
+		TPS      float64   `json:"tps"`
+		Stddev   float64   `json:"stddev"`
+		Samples  []float64 `json:"samples"`
+		ReadGBps float64   `json:"read_gbps"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &rs); err != nil {
 		t.Fatalf("%v in %s", err, js.String())
@@ -106,6 +107,20 @@ func TestBenchOutput(t *testing.T) {
 		if m := (r.Samples[0] + r.Samples[1]) / 2; abs(m-r.TPS) > 1e-9*m {
 			t.Errorf("%s: tps %v, mean of samples %v", r.Test, r.TPS, m)
 		}
+	}
+	// The decode test carries the bandwidth of the moment, and stderr sets the two side by side.
+	if rs[0].ReadGBps != 0 || !(rs[1].ReadGBps > 0) {
+		t.Errorf("read_gbps: pp8 %v (want none), tg4 %v (want > 0)", rs[0].ReadGBps, rs[1].ReadGBps)
+	}
+	if !regexp.MustCompile(`tg4 read [0-9.]+ GB/s of weights .* a plain read of them with \d+ threads between the runs: [0-9.]+ GB/s \(\d+ %\)`).MatchString(errs.String()) {
+		t.Errorf("stderr has no bandwidth line:\n%s", errs.String())
+	}
+	js.Reset()
+	if err := benchCmd([]string{"--model", path, "-p", "0", "-n", "2", "-r", "1", "--json", "--no-read"}, &js, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(js.String(), "read_gbps") {
+		t.Errorf("--no-read still reads: %s", js.String())
 	}
 	if err := benchCmd([]string{"-p", "8"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("no model: %v, want a usage error", err)
