@@ -28,8 +28,10 @@ type variant struct {
 	// The r8 forms do the eight rows w[k*rb:] against one activation, dst[k].
 	// The r8 and t84 forms may prefetch pf (the weights the caller reads next;
 	// it may be w itself when nothing follows) while they compute.
-	q8r8 func(w []byte, rb int, x, pf []byte, dst *[8]float32)
-	q4r8 func(w []byte, rb int, x, pf []byte, dst *[8]float32)
+	// aux[b*an] is the token's entry of block b (auxOf), for the kernels that
+	// take it.
+	q8r8 func(w []byte, rb int, x []byte, aux []xaux, an int, pf []byte, dst *[8]float32)
+	q4r8 func(w []byte, rb int, x []byte, aux []xaux, an int, pf []byte, dst *[8]float32)
 	// The t44 forms do four rows w[k*rb:] against four activations
 	// x[t*stride:], dst[4*k+t] (prefill).
 	q8t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)
@@ -82,8 +84,8 @@ func axpyHeadsLoop(axpy func(a float32, x, y []float32), w, v, out []float32) {
 }
 
 // rows8Of makes an eight-row kernel of a four-row kernel.
-func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
-	return func(w []byte, rb int, x, _ []byte, dst *[8]float32) {
+func rows8Of(four func(w0, w1, w2, w3, x []byte, dst *[4]float32)) func(w []byte, rb int, x []byte, _ []xaux, _ int, _ []byte, dst *[8]float32) {
+	return func(w []byte, rb int, x []byte, _ []xaux, _ int, _ []byte, dst *[8]float32) {
 		four(w[:rb], w[rb:2*rb], w[2*rb:3*rb], w[3*rb:4*rb], x, (*[4]float32)(dst[:4]))
 		four(w[4*rb:5*rb], w[5*rb:6*rb], w[6*rb:7*rb], w[7*rb:8*rb], x, (*[4]float32)(dst[4:]))
 	}

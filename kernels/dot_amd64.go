@@ -171,8 +171,8 @@ func q4Rows4AVX2(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, dst *[
 // rows8Form makes the r8 form of an eight-row decode kernel (qdot_amd64.s) over blocks of bb weight
 // bytes: the operands are bounds-checked here, before the assembly reads them, and a row shorter
 // than a block gives zeros.
-func rows8Form(bb int, k func(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)) func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
-	return func(w []byte, rb int, x, pf []byte, dst *[8]float32) {
+func rows8Form(bb int, k func(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)) func(w []byte, rb int, x []byte, _ []xaux, _ int, pf []byte, dst *[8]float32) {
+	return func(w []byte, rb int, x []byte, _ []xaux, _ int, pf []byte, dst *[8]float32) {
 		nb := rb / bb
 		if nb == 0 {
 			*dst = [8]float32{}

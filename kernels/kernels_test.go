@@ -898,8 +898,9 @@ func TestRows8(t *testing.T) {
 					binary.LittleEndian.PutUint16(w4[2*q4b:], 0x8123)
 				}
 				var got8, got4 [8]float32
-				v.q8r8(w8, nb*q8b, x, nil, &got8)
-				v.q4r8(w4, nb*q4b, x, w4[len(w4)/2:], &got4)
+				x8a, x4a := auxOf(nil, x, nb*q8b, 1, 128), auxOf(nil, x, nb*q8b, 1, 8)
+				v.q8r8(w8, nb*q8b, x, x8a, 1, nil, &got8)
+				v.q4r8(w4, nb*q4b, x, x4a, 1, w4[len(w4)/2:], &got4)
 				for k := range 8 {
 					row8 := w8[k*nb*q8b : (k+1)*nb*q8b]
 					row4 := w4[k*nb*q4b : (k+1)*nb*q4b]

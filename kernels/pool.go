@@ -83,6 +83,14 @@ func auxOf(buf []xaux, xq []byte, stride, n int, off int32) []xaux {
 	return buf
 }
 
+// auxFrom is xa from token t's entries on; nil when the variant has none.
+func auxFrom(xa []xaux, t int) []xaux {
+	if len(xa) == 0 {
+		return nil
+	}
+	return xa[t:]
+}
+
 // quantSum returns the sum of the 32 int8 quants q, eight bytes at a time:
 // each byte offset by 128 to be unsigned, pairs of bytes summed into 16-bit
 // lanes (at most 4·2·255 after four words), the lanes summed by a multiply.
@@ -343,7 +351,9 @@ func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
 		for t := range n {
 			v.quant(p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols])
 		}
-		if n >= 4 && v.q4t84 != nil {
+		p.xa = p.xa[:0]
+		if v.q4t84 != nil {
+			// The 8-row tiles and the variant's decode kernels take these.
 			off := int32(128)
 			if m.Type == Q4_0 {
 				off = 8
@@ -536,7 +546,7 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 				}
 			}
 			for ; t < t1; t++ {
-				rows8(w, rb, xq[t*stride:(t+1)*stride], pf, &p.outs[id].oct)
+				rows8(w, rb, xq[t*stride:(t+1)*stride], auxFrom(xa, t), n, pf, &p.outs[id].oct)
 				copy(dst[t*rows+r:t*rows+r+8], p.outs[id].oct[:])
 			}
 		}
@@ -548,7 +558,7 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 			w := m.Data[r*rb : (r+8)*rb]
 			pf := p.prefetchNext(j, id, r, r1)
 			for t := t0; t < t1; t++ {
-				rows8(w, rb, xq[t*stride:(t+1)*stride], pf, o8)
+				rows8(w, rb, xq[t*stride:(t+1)*stride], auxFrom(p.xa, t), j.n, pf, o8)
 				copy(dst[t*rows+r:t*rows+r+8], o8[:])
 			}
 		}

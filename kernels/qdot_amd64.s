@@ -433,29 +433,51 @@ q4r8done:
 	VZEROUPPER
 	RET
 
-// q4Rows8VNNI is q4Rows8AVX2 with VPDPBUSD (AVX-512 VNNI): each pair's int32
-// lanes start at -8·Σx (Y2) and take both halves' nibble·x products
-// directly, which saves the int16 stage. Y3 is zero.
+// q4Rows8VNNI is q4Rows8AVX2 with VPDPBUSD (AVX-512 VNNI), taking the
+// token's block entries from aux (auxOf): each pair's int32 lanes take both
+// halves' nibble·x products directly, which saves the int16 stage; the
+// correction -8·Σx is added once to the eight rows' sums and d_x
+// multiplies their scales, each an EVEX broadcast from aux; the scales
+// come by scalar loads (SCALES8G) and the lanes are summed by SHUFSUM4.
+// Per block about ten vector operations fewer than q4Rows8AVX2's scheme:
+// `go test -bench 'Tile8/Q4_0/avx2\+fma\+avx512vnni/n=1'` (weights in L2,
+// alternating builds) 12.2 → 11.3 µs.
+
+// SHUFSUM4: per 128-bit lane, a = [Σa, Σb, Σc, Σd] of the four lanes of
+// each of a, b, c, d (as VPHADDD b, a, a then d, c, c then c, a, a), with
+// shuffles and adds that are one operation each; t and u are clobbered.
+#define SHUFSUM4(a, b, c, d, t, u) \
+	VSHUFPS $0x88, b, a, t \
+	VSHUFPS $0xdd, b, a, u \
+	VPADDD  u, t, a        \
+	VSHUFPS $0x88, d, c, t \
+	VSHUFPS $0xdd, d, c, u \
+	VPADDD  u, t, c        \
+	VSHUFPS $0x88, c, a, t \
+	VSHUFPS $0xdd, c, a, u \
+	VPADDD  u, t, a
+
 #define Q4PAIRDP(lo, hi, a) \
 	VMOVDQU     lo, X8         \
 	VINSERTI128 $1, hi, Y8, Y8 \
 	VPSRLW      $4, Y8, Y9     \
 	VPAND       Y14, Y8, Y8    \
 	VPAND       Y14, Y9, Y9    \
-	VMOVDQA     Y2, a          \
+	VPXOR       a, a, a        \
 	VPDPBUSD    Y0, Y8, a      \
 	VPDPBUSD    Y1, Y9, a
 
-// func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
-TEXT ·q4Rows8VNNI(SB), NOSPLIT, $0-80
+// func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, aux *xaux, astride int, pf *byte, dst *[8]float32)
+TEXT ·q4Rows8VNNI(SB), NOSPLIT, $0-96
 	MOVQ w_base+0(FP), SI
 	MOVQ rb+24(FP), R9
 	MOVQ x_base+32(FP), DI
 	MOVQ nb+56(FP), CX
-	MOVQ pf+64(FP), BX
-	MOVQ dst+72(FP), DX
+	MOVQ aux+64(FP), R13
+	MOVQ astride+72(FP), R14
+	MOVQ pf+80(FP), BX
+	MOVQ dst+88(FP), DX
 	ROWS8SETUP
-	VPXOR Y3, Y3, Y3
 	TESTQ CX, CX
 	JZ    q4r8vdone
 
@@ -463,21 +485,18 @@ q4r8vloop:
 	PREFETCH144
 	VBROADCASTI128 2(DI), Y0
 	VBROADCASTI128 18(DI), Y1
-	VPXOR          Y2, Y2, Y2
-	VPDPBUSD       Y0, Y13, Y2
-	VPDPBUSD       Y1, Y13, Y2
-	VPSUBD         Y2, Y3, Y2
 	Q4PAIRDP(2(SI), 2(SI)(R9*4), Y4)
 	Q4PAIRDP(2(SI)(R9*1), 2(SI)(R11*1), Y5)
 	Q4PAIRDP(2(SI)(R9*2), 2(SI)(R10*2), Y6)
 	Q4PAIRDP(2(SI)(R10*1), 2(SI)(R12*1), Y7)
-	VPHADDD        Y5, Y4, Y4
-	VPHADDD        Y7, Y6, Y6
-	VPHADDD        Y6, Y4, Y4
-	ROWSCALES8
+	SHUFSUM4(Y4, Y5, Y6, Y7, Y8, Y9)
+	VPADDD.BCST    (R13), Y4, Y4
+	SCALES8G(X11, Y11, X10)
+	VMULPS.BCST    4(R13), Y11, Y11
 	ACC8(Y4)
 	ADDQ           $18, SI
 	ADDQ           $34, DI
+	ADDQ           R14, R13
 	DECQ           CX
 	JNZ            q4r8vloop
 

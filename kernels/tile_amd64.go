@@ -27,7 +27,7 @@ var vnniVariant = func() *variant {
 		_ = x[3*stride+nb*q8b-1]
 		q8Tile44VNNI(w, rb, x, stride, nb, f16tab, dst)
 	}
-	v.q4r8 = rows8Form(q4b, q4Rows8VNNI)
+	v.q4r8 = rows8AuxForm(q4b, q4Rows8VNNI)
 	v.q4t84 = tile84(q4b, q4Tile84VNNI)
 	v.q4t88 = tile88(q4b, q4Tile88VNNI)
 	v.q8t84 = tile84(q8b, q8Tile84VNNI)
@@ -84,8 +84,26 @@ func q4Tile88VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride
 //go:noescape
 func q8Tile88VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[64]float32)
 
+// q4Rows8VNNI is q4Rows8AVX2 taking the token's block entries from aux:
+// block b's at aux + b*astride bytes.
+//
 //go:noescape
-func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, pf *byte, dst *[8]float32)
+func q4Rows8VNNI(w []byte, rb int, x []byte, nb int, aux *xaux, astride int, pf *byte, dst *[8]float32)
+
+// rows8AuxForm is rows8Form for a kernel that takes the token's block
+// entries (auxOf) besides its quants.
+func rows8AuxForm(bb int, k func(w []byte, rb int, x []byte, nb int, aux *xaux, astride int, pf *byte, dst *[8]float32)) func(w []byte, rb int, x []byte, aux []xaux, an int, pf []byte, dst *[8]float32) {
+	return func(w []byte, rb int, x []byte, aux []xaux, an int, pf []byte, dst *[8]float32) {
+		nb := rb / bb
+		if nb == 0 {
+			*dst = [8]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		_ = aux[(nb-1)*an]
+		k(w, rb, x[:nb*q8b], nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
+	}
+}
 
 //go:noescape
 func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)
