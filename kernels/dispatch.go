@@ -53,6 +53,10 @@ type variant struct {
 	// dotHeads and axpyHeads are DotHeads and AxpyHeads (vec.go).
 	dotHeads  func(dst, q, k []float32)
 	axpyHeads func(w, v, out []float32)
+	// dotHeadsRows and axpyHeadsRows are DotHeadsRows and AxpyHeadsRows
+	// (vec.go), their arguments checked.
+	dotHeadsRows  func(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int)
+	axpyHeadsRows func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32)
 	// Activations, as SiLU and GELU; expsum is Softmax's exponentiation.
 	silu, gelu func(x []float32)
 	expsum     func(x []float32, m float32) float64
@@ -72,6 +76,41 @@ func dotHeadsLoop(dot func(a, b []float32) float32, dst, q, k []float32) {
 	n := len(k)
 	for h := range dst {
 		dst[h] = dot(q[h*n:(h+1)*n], k)
+	}
+}
+
+// dotHeadsRowsLoop is DotHeadsRows with one dotHeads call per key, from
+// key j0 on.
+func dotHeadsRowsLoop(dotHeads func(dst, q, k []float32), dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n, j0 int) {
+	hd := len(q) / heads
+	var buf [16]float32
+	tmp := buf[:]
+	if heads > len(buf) {
+		tmp = make([]float32, heads)
+	}
+	tmp = tmp[:heads]
+	for j := j0; j < n; j++ {
+		dotHeads(tmp, q, k[j*kstride:j*kstride+hd])
+		for h, v := range tmp {
+			dst[h*dstride+j] = v
+		}
+	}
+}
+
+// axpyHeadsRowsLoop is AxpyHeadsRows with one axpyHeads call per key.
+func axpyHeadsRowsLoop(axpyHeads func(w, v, out []float32), w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
+	hd := len(out) / heads
+	var buf [16]float32
+	tmp := buf[:]
+	if heads > len(buf) {
+		tmp = make([]float32, heads)
+	}
+	tmp = tmp[:heads]
+	for j := range n {
+		for h := range tmp {
+			tmp[h] = w[h*wstride+j]
+		}
+		axpyHeads(tmp, v[j*vstride:j*vstride+hd], out)
 	}
 }
 
@@ -101,6 +140,18 @@ func withTiles(v *variant) *variant {
 	if v.axpyHeads == nil {
 		axpy := v.axpy
 		v.axpyHeads = func(w, x, out []float32) { axpyHeadsLoop(axpy, w, x, out) }
+	}
+	if v.dotHeadsRows == nil {
+		dh := v.dotHeads
+		v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int) {
+			dotHeadsRowsLoop(dh, dst, dstride, q, heads, k, kstride, n, 0)
+		}
+	}
+	if v.axpyHeadsRows == nil {
+		ah := v.axpyHeads
+		v.axpyHeadsRows = func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
+			axpyHeadsRowsLoop(ah, w, wstride, heads, v, vstride, n, out)
+		}
 	}
 	if v.q8r8 == nil {
 		v.q8r8 = rows8Of(v.q8r4)

@@ -23,21 +23,26 @@ var avx2Variant = withTiles(&variant{
 	name:  "avx2+fma",
 	needs: []string{"avx2", "fma"},
 	dot:   dotAVX2Go, axpy: axpyAVX2Go,
-	dotHeads: func(dst, q, k []float32) {
-		if len(k)%4 != 0 || len(k) == 0 || len(dst) == 0 {
-			dotHeadsLoop(dotAVX2Go, dst, q, k)
-			return
+	dotHeads:  dotHeadsAVX2Go,
+	axpyHeads: axpyHeadsAVX2Go,
+	// The Rows forms get checked arguments (vec.go).
+	dotHeadsRows: func(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int) {
+		hd := len(q) / heads
+		j := 0
+		if heads == 4 && hd%4 == 0 && hd > 0 && n >= 2 {
+			j = n &^ 1
+			dotHeadsRows4AVX(&dst[0], dstride, &q[0], hd, &k[0], kstride, j)
 		}
-		_ = q[len(dst)*len(k)-1]
-		dotHeadsSSE(dst, q, k)
+		if j < n {
+			dotHeadsRowsLoop(dotHeadsAVX2Go, dst, dstride, q, heads, k, kstride, n, j)
+		}
 	},
-	axpyHeads: func(w, v, out []float32) {
-		if len(v)%8 != 0 || len(v) == 0 || len(w) == 0 {
-			axpyHeadsLoop(axpyAVX2Go, w, v, out)
+	axpyHeadsRows: func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
+		if hd := len(out) / heads; hd%8 == 0 && hd > 0 {
+			axpyHeadsRowsAVX2(&w[0], wstride, heads, &v[0], vstride, n, &out[0], hd)
 			return
 		}
-		_ = out[len(w)*len(v)-1]
-		axpyHeadsAVX2(w, v, out)
+		axpyHeadsRowsLoop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
 	},
 	q8: q8AVX2Go, q4: q4AVX2Go,
 	q8x4: func(w, x []byte, stride int, dst *[4]float32) {
@@ -130,6 +135,24 @@ func dotAVX2Go(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+func dotHeadsAVX2Go(dst, q, k []float32) {
+	if len(k)%4 != 0 || len(k) == 0 || len(dst) == 0 {
+		dotHeadsLoop(dotAVX2Go, dst, q, k)
+		return
+	}
+	_ = q[len(dst)*len(k)-1]
+	dotHeadsSSE(dst, q, k)
+}
+
+func axpyHeadsAVX2Go(w, v, out []float32) {
+	if len(v)%8 != 0 || len(v) == 0 || len(w) == 0 {
+		axpyHeadsLoop(axpyAVX2Go, w, v, out)
+		return
+	}
+	_ = out[len(w)*len(v)-1]
+	axpyHeadsAVX2(w, v, out)
+}
+
 func axpyAVX2Go(a float32, x, y []float32) {
 	y = y[:len(x)]
 	n := len(x) &^ 31
@@ -149,6 +172,15 @@ func dotHeadsSSE(dst, q, k []float32)
 
 //go:noescape
 func axpyHeadsAVX2(w, v, out []float32)
+
+// dotHeadsRows4AVX and axpyHeadsRowsAVX2 are the DotHeadsRows and
+// AxpyHeadsRows of four heads and n even, and of hd a multiple of 8.
+//
+//go:noescape
+func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n int)
+
+//go:noescape
+func axpyHeadsRowsAVX2(w *float32, wstride, heads int, v *float32, vstride, n int, out *float32, hd int)
 
 //go:noescape
 func q8DotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32

@@ -468,3 +468,169 @@ ahloop:
 ahdone:
 	VZEROUPPER
 	RET
+
+// func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n int)
+// DotHeadsRows for four heads of hd floats (a multiple of 4) against n
+// keys (even): two keys at once, key j in the low 128 bits of each
+// register and key j+1 in the high, each half doing dotHeadsSSE's
+// operations on its key (mul, then add into one chain per head; HSUM4),
+// so the bits of a dotHeadsSSE call per key.
+TEXT ·dotHeadsRows4AVX(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DX
+	MOVQ dstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads in dst
+	LEAQ (R10)(R10*2), R12   // 3 of them
+	MOVQ q+16(FP), SI
+	MOVQ hd+24(FP), R8
+	SHLQ $2, R8              // bytes per head
+	LEAQ (R8)(R8*2), R9      // 3 heads
+	MOVQ k+32(FP), DI
+	MOVQ kstride+40(FP), R11
+	SHLQ $2, R11             // bytes between keys
+	MOVQ n+48(FP), CX
+
+dr4pair:
+	CMPQ   CX, $2
+	JLT    dr4done
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (DI)(R11*1), R13
+	XORQ   AX, AX
+
+dr4loop:
+	CMPQ           AX, R8
+	JGE            dr4end
+	VMOVUPS        (DI)(AX*1), X4
+	VINSERTF128    $1, (R13)(AX*1), Y4, Y4
+	LEAQ           (SI)(AX*1), BX
+	VBROADCASTF128 (BX), Y5
+	VMULPS         Y5, Y4, Y5
+	VADDPS         Y5, Y0, Y0
+	VBROADCASTF128 (BX)(R8*1), Y6
+	VMULPS         Y6, Y4, Y6
+	VADDPS         Y6, Y1, Y1
+	VBROADCASTF128 (BX)(R8*2), Y7
+	VMULPS         Y7, Y4, Y7
+	VADDPS         Y7, Y2, Y2
+	VBROADCASTF128 (BX)(R9*1), Y8
+	VMULPS         Y8, Y4, Y8
+	VADDPS         Y8, Y3, Y3
+	ADDQ           $16, AX
+	JMP            dr4loop
+
+dr4end:
+	VEXTRACTF128 $1, Y0, X10
+	VEXTRACTF128 $1, Y1, X11
+	VEXTRACTF128 $1, Y2, X12
+	VEXTRACTF128 $1, Y3, X13
+	HSUM4(X0)
+	HSUM4(X10)
+	VMOVSS       X0, (DX)
+	VMOVSS       X10, 4(DX)
+	HSUM4(X1)
+	HSUM4(X11)
+	VMOVSS       X1, (DX)(R10*1)
+	VMOVSS       X11, 4(DX)(R10*1)
+	HSUM4(X2)
+	HSUM4(X12)
+	VMOVSS       X2, (DX)(R10*2)
+	VMOVSS       X12, 4(DX)(R10*2)
+	HSUM4(X3)
+	HSUM4(X13)
+	VMOVSS       X3, (DX)(R12*1)
+	VMOVSS       X13, 4(DX)(R12*1)
+	ADDQ         $8, DX
+	LEAQ         (DI)(R11*2), DI
+	SUBQ         $2, CX
+	JMP          dr4pair
+
+dr4done:
+	VZEROUPPER
+	RET
+
+// func axpyHeadsRowsAVX2(w *float32, wstride, heads int, v *float32, vstride, n int, out *float32, hd int)
+// AxpyHeadsRows for hd a multiple of 8: per head, 32 (then 8) output floats
+// stay in registers while every key's weighted row is added to them in key
+// order, each element out + w·v as axpyHeadsAVX2 computes it.
+TEXT ·axpyHeadsRowsAVX2(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), DX
+	MOVQ wstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads' weights
+	MOVQ heads+16(FP), BX
+	MOVQ v+24(FP), SI
+	MOVQ vstride+32(FP), R11
+	SHLQ $2, R11             // bytes between keys
+	MOVQ n+40(FP), R12
+	MOVQ out+48(FP), DI
+	MOVQ hd+56(FP), R8
+	SHLQ $2, R8              // bytes per head
+	TESTQ BX, BX
+	JZ    arhdone
+
+arhhead:
+	XORQ AX, AX              // byte offset in the head
+
+arh32:
+	LEAQ    128(AX), R9
+	CMPQ    R9, R8
+	JGT     arh8
+	VMOVUPS (DI)(AX*1), Y0
+	VMOVUPS 32(DI)(AX*1), Y1
+	VMOVUPS 64(DI)(AX*1), Y2
+	VMOVUPS 96(DI)(AX*1), Y3
+	LEAQ    (SI)(AX*1), R13  // key 0's elements
+	MOVQ    DX, R14          // its weight
+	MOVQ    R12, CX
+
+arh32key:
+	VBROADCASTSS (R14), Y8
+	VMULPS       (R13), Y8, Y4
+	VADDPS       Y4, Y0, Y0
+	VMULPS       32(R13), Y8, Y5
+	VADDPS       Y5, Y1, Y1
+	VMULPS       64(R13), Y8, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       96(R13), Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         R11, R13
+	ADDQ         $4, R14
+	DECQ         CX
+	JNZ          arh32key
+	VMOVUPS      Y0, (DI)(AX*1)
+	VMOVUPS      Y1, 32(DI)(AX*1)
+	VMOVUPS      Y2, 64(DI)(AX*1)
+	VMOVUPS      Y3, 96(DI)(AX*1)
+	MOVQ         R9, AX
+	JMP          arh32
+
+arh8:
+	CMPQ    AX, R8
+	JGE     arhnext
+	VMOVUPS (DI)(AX*1), Y0
+	LEAQ    (SI)(AX*1), R13
+	MOVQ    DX, R14
+	MOVQ    R12, CX
+
+arh8key:
+	VBROADCASTSS (R14), Y8
+	VMULPS       (R13), Y8, Y4
+	VADDPS       Y4, Y0, Y0
+	ADDQ         R11, R13
+	ADDQ         $4, R14
+	DECQ         CX
+	JNZ          arh8key
+	VMOVUPS      Y0, (DI)(AX*1)
+	ADDQ         $32, AX
+	JMP          arh8
+
+arhnext:
+	ADDQ R10, DX
+	ADDQ R8, DI
+	DECQ BX
+	JNZ  arhhead
+
+arhdone:
+	VZEROUPPER
+	RET

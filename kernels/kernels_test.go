@@ -1026,6 +1026,56 @@ func TestHeads(t *testing.T) {
 	}
 }
 
+// TestHeadsRows holds DotHeadsRows and AxpyHeadsRows to Dot and Axpy per head and key, in key order,
+// bit for bit, in every variant: head counts 1..9 (4 is the fast path), head lengths with and without
+// the kernels' widths, key counts odd and even, strides longer than a head, misaligned slices.
+func TestHeadsRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 23))
+	for _, v := range variants() {
+		t.Run(v.name, func(t *testing.T) {
+			withVariant(v, func() {
+				for _, hd := range []int{1, 4, 8, 12, 32, 40, 64, 68, 128} {
+					for heads := 1; heads <= 9; heads++ {
+						for _, n := range []int{1, 2, 3, 7, 8, 33} {
+							kstride := hd + (n % 3)
+							k := misalignedF32((n-1)*kstride+hd, (hd+n)%4*4)
+							q := misalignedF32(heads*hd, heads%4*4)
+							randF32(r, k)
+							randF32(r, q)
+							dstride := n + 2
+							dst := make([]float32, (heads-1)*dstride+n)
+							DotHeadsRows(dst, dstride, q, heads, k, kstride, n)
+							for h := range heads {
+								for j := range n {
+									want := v.dot(q[h*hd:(h+1)*hd], k[j*kstride:j*kstride+hd])
+									if got := dst[h*dstride+j]; math.Float32bits(got) != math.Float32bits(want) {
+										t.Fatalf("DotHeadsRows hd=%d heads=%d n=%d head %d key %d: %v, Dot %v", hd, heads, n, h, j, got, want)
+									}
+								}
+							}
+							// The scores as weights, heads dstride apart.
+							out := misalignedF32(heads*hd, (heads+hd)%4*4)
+							randF32(r, out)
+							want := append([]float32(nil), out...)
+							AxpyHeadsRows(dst, dstride, heads, k, kstride, n, out)
+							for j := range n {
+								for h := range heads {
+									v.axpy(dst[h*dstride+j], k[j*kstride:j*kstride+hd], want[h*hd:(h+1)*hd])
+								}
+							}
+							for i := range out {
+								if math.Float32bits(out[i]) != math.Float32bits(want[i]) {
+									t.Fatalf("AxpyHeadsRows hd=%d heads=%d n=%d at %d: %v, Axpy per key %v", hd, heads, n, i, out[i], want[i])
+								}
+							}
+						}
+					}
+				}
+			})
+		})
+	}
+}
+
 // TestQuantSum holds quantSum to a plain loop over random and extreme blocks.
 func TestQuantSum(t *testing.T) {
 	r := rand.New(rand.NewPCG(30, 30))

@@ -33,6 +33,36 @@ func DotHeads(dst, q, k []float32) {
 	cur().dotHeads(dst, q, k)
 }
 
+// DotHeadsRows sets dst[h*dstride+j] = Dot(q[h*hd:(h+1)*hd], k[j*kstride:j*kstride+hd]) for every
+// head h < heads and key j < n, hd = len(q)/heads, bit for bit: DotHeads against n keys (rows of k
+// kstride apart) in one call, which saves a call per key.
+func DotHeadsRows(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int) {
+	if n <= 0 || heads <= 0 {
+		return
+	}
+	hd := len(q) / heads
+	if hd*heads != len(q) || kstride < hd || dstride < n || len(k) < (n-1)*kstride+hd || len(dst) < (heads-1)*dstride+n {
+		panic(fmt.Sprintf("kernels: DotHeadsRows of %d heads of %d values against %d keys %d apart (%d values) into %d, %d apart",
+			heads, len(q), n, kstride, len(k), len(dst), dstride))
+	}
+	cur().dotHeadsRows(dst, dstride, q, heads, k, kstride, n)
+}
+
+// AxpyHeadsRows does, for each key j < n in order, AxpyHeads(w[j], v[j*vstride:j*vstride+hd], out)
+// with w[j] the weights w[h*wstride+j] of the heads h < heads, hd = len(out)/heads: bit for bit those
+// calls, in one.
+func AxpyHeadsRows(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
+	if n <= 0 || heads <= 0 {
+		return
+	}
+	hd := len(out) / heads
+	if hd*heads != len(out) || vstride < hd || wstride < n || len(v) < (n-1)*vstride+hd || len(w) < (heads-1)*wstride+n {
+		panic(fmt.Sprintf("kernels: AxpyHeadsRows of %d keys %d apart (%d values) into %d heads (%d values), weights %d apart in %d",
+			n, vstride, len(v), heads, len(out), wstride, len(w)))
+	}
+	cur().axpyHeadsRows(w, wstride, heads, v, vstride, n, out)
+}
+
 // AxpyHeads does Axpy(w[h], v, out[h*len(v):(h+1)*len(v)]) for every h <
 // len(w), bit for bit: one value row weighted into several heads' outputs.
 func AxpyHeads(w, v, out []float32) {
