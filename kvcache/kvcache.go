@@ -278,8 +278,7 @@ func (a Attention) score(sv float32) float32 {
 // Scratch is the per-call working memory of Attend; one per goroutine, reused across calls.
 type Scratch struct {
 	scores []float32 // (heads, len)
-	row    []float32 // (kv_dim) one decoded key or value
-	hv     []float32 // (heads) one key's scores, or one value's weights
+	rows   []float32 // (attendChunk, kv_dim) decoded keys or values
 	qrot   [][]float32
 	qoff   []int32
 	ends   []int    // the slots each query sees
@@ -361,41 +360,55 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	if cap(sc.scores) < m*nh*nmax {
 		sc.scores = make([]float32, m*nh*nmax)
 	}
-	if cap(sc.row) < e1-e0 {
-		sc.row = make([]float32, e1-e0)
+	w := e1 - e0
+	if cap(sc.rows) < attendChunk*w {
+		sc.rows = make([]float32, attendChunk*w)
 	}
-	if cap(sc.hv) < nh {
-		sc.hv = make([]float32, nh)
-	}
-	// Query g's scores are scores[g*nh*nmax:][h*ends[g]+j], heads h counted from h0; hv[h] too; row
-	// holds elements [e0, e1) of a row.
-	scores, row, hv := sc.scores[:m*nh*nmax], sc.row[:e1-e0], sc.hv[:nh]
+	// Query g's scores are scores[g*nh*nmax:][h*ends[g]+j], heads h counted from h0.
+	scores := sc.scores[:m*nh*nmax]
 	sc.qoff = sc.qoff[:0]
 	ninf := float32(math.Inf(-1))
-	for j := 0; j < nmax; j++ {
-		var k []float32
+	// Keys, then values, come attendChunk slots at a time (decoded once for all queries), and each
+	// query's heads meet them in one kernel call per key head: per score and per output element the
+	// arithmetic of one DotHeads or AxpyHeads per slot, in slot order, so the bits of those calls.
+	for j0 := 0; j0 < nmax; j0 += attendChunk {
+		j1 := min(j0+attendChunk, nmax)
+		k, ks := s.rows(s.shape.TypeK, s.k[l], s.rowK, j0, j1, e0, e1, sc.rows)
 		for g, n := range ends {
-			if j >= n {
+			jn := min(j1, n)
+			if j0 >= jn {
 				continue
 			}
 			sg := scores[g*nh*nmax:]
-			if masked(s.pos[j], qpos[g], a.Window) {
-				for h := 0; h < nh; h++ {
-					sg[h*n+j] = ninf
+			qg := q[g*qd : (g+1)*qd]
+			for a0 := j0; a0 < jn; {
+				a1 := a0 + 1 // a run of slots with one query rotation
+				for a1 < jn && s.off[a1] == s.off[a0] {
+					a1++
 				}
-				continue
+				qj := s.query(qg, s.off[a0], a, sc)
+				for kh := kh0; kh < kh1; kh++ {
+					kernels.DotHeadsRows(sg[(kh-kh0)*group*n+a0:], n, qj[kh*group*hd:(kh+1)*group*hd], group,
+						k[(a0-j0)*ks+kh*hd-e0:], ks, a1-a0)
+				}
+				a0 = a1
 			}
-			if k == nil {
-				k = s.rowOf(s.shape.TypeK, s.k[l][j*s.rowK:(j+1)*s.rowK], e0, e1, row)
+			for h := range nh {
+				row := sg[h*n+j0 : h*n+jn]
+				if a.Softcap > 0 {
+					for i, sv := range row {
+						row[i] = a.score(sv)
+					}
+				} else {
+					kernels.Scale(row, a.Scale) // score without a cap
+				}
 			}
-			qj := s.query(q[g*qd:(g+1)*qd], s.off[j], a, sc)
-			// The query heads sharing a key head in one call each: the same sums as a Dot per
-			// head, without a call per head.
-			for kh := kh0; kh < kh1; kh++ {
-				kernels.DotHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], qj[kh*group*hd:(kh+1)*group*hd], k[kh*hd-e0:(kh+1)*hd-e0])
-			}
-			for h, sv := range hv {
-				sg[h*n+j] = a.score(sv)
+			for j := j0; j < jn; j++ {
+				if masked(s.pos[j], qpos[g], a.Window) {
+					for h := range nh {
+						sg[h*n+j] = ninf
+					}
+				}
 			}
 		}
 	}
@@ -406,43 +419,42 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 		}
 		clear(out[g*qd+h0*hd : g*qd+h1*hd])
 	}
-	for j := 0; j < nmax; j++ {
-		var v []float32
+	// A weight of 0 (a masked slot) adds 0·v, +0 or -0, which leaves every sum as it is (none
+	// starts at -0).
+	for j0 := 0; j0 < nmax; j0 += attendChunk {
+		j1 := min(j0+attendChunk, nmax)
+		v, vs := s.rows(s.shape.TypeV, s.v[l], s.rowV, j0, j1, e0, e1, sc.rows)
 		for g, n := range ends {
-			if j >= n {
+			jn := min(j1, n)
+			if j0 >= jn {
 				continue
 			}
 			sg := scores[g*nh*nmax:]
-			any := false
-			for h := 0; h < nh && !any; h++ {
-				any = sg[h*n+j] != 0
-			}
-			if !any {
-				continue
-			}
-			if v == nil {
-				v = s.rowOf(s.shape.TypeV, s.v[l][j*s.rowV:(j+1)*s.rowV], e0, e1, row)
-			}
-			// A head whose weight is 0 gains 0·v, +0 or -0: its sums keep their values.
-			for h := range hv {
-				hv[h] = sg[h*n+j]
-			}
 			og := out[g*qd : (g+1)*qd]
 			for kh := kh0; kh < kh1; kh++ {
-				kernels.AxpyHeads(hv[(kh-kh0)*group:(kh-kh0+1)*group], v[kh*hd-e0:(kh+1)*hd-e0], og[kh*group*hd:(kh+1)*group*hd])
+				kernels.AxpyHeadsRows(sg[(kh-kh0)*group*n+j0:], n, group, v[kh*hd-e0:], vs, jn-j0,
+					og[kh*group*hd:(kh+1)*group*hd])
 			}
 		}
 	}
 }
 
-// rowOf returns elements [e0, e1) of the cached row b of type t: a view of b for F32, else decoded
-// into scratch. e0 and e1 are on block boundaries for the block types.
-func (s *Seq) rowOf(t Type, b []byte, e0, e1 int, scratch []float32) []float32 {
+// attendChunk is how many slots attend takes at a time: their keys or values decoded (a quantized or
+// f16 cache) fill attendChunk rows of scratch, 64 KB for 512 elements.
+const attendChunk = 32
+
+// rows returns elements [e0, e1) of the cached rows [j0, j1) of data (rowBytes apart, type t) as
+// floats, and the distance between rows in them: a view of an f32 cache, else decoded into buf.
+func (s *Seq) rows(t Type, data []byte, rowBytes, j0, j1, e0, e1 int, buf []float32) ([]float32, int) {
 	if t == F32 {
-		return f32view(b)[e0:e1]
+		stride := rowBytes / 4
+		return f32view(data)[j0*stride+e0 : (j1-1)*stride+e1], stride
 	}
-	decode(t, scratch, b[t.RowBytes(e0):t.RowBytes(e1)])
-	return scratch
+	w := e1 - e0
+	for j := j0; j < j1; j++ {
+		decode(t, buf[(j-j0)*w:(j-j0+1)*w], data[j*rowBytes+t.RowBytes(e0):j*rowBytes+t.RowBytes(e1)])
+	}
+	return buf[:(j1-j0)*w], w
 }
 
 // masked reports whether a query at qpos does not see a key at p: p is
