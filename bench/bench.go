@@ -22,8 +22,11 @@ import (
 
 // Options select the tests.
 type Options struct {
-	Prompt int    // ppN: prefill this many tokens; 0 skips the test
-	Gen    int    // tgN: decode this many tokens; 0 skips the test
+	Prompt int // ppN: prefill this many tokens; 0 skips the test
+	Gen    int // tgN: decode this many tokens; 0 skips the test
+	// Depth, as llama-bench's -d: each run starts after this many tokens already in the cache
+	// (prefilled untimed), so attention reads that much more; the tests are named "tg128 @ d2048".
+	Depth  int
 	Reps   int    // timed repetitions of each test (0 means 1)
 	KVType string // cache type of keys and values ("" means the engine's default, f32; llama-bench's is f16)
 	BOS    int32  // first token of every run (llama-bench starts with BOS when the model adds one); -1: random
@@ -50,7 +53,7 @@ type Result struct {
 
 // Run runs the tests of o on m with pool's threads and returns their results, prefill first.
 func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
-	if o.Prompt < 0 || o.Gen < 0 || o.Reps < 0 {
+	if o.Prompt < 0 || o.Gen < 0 || o.Reps < 0 || o.Depth < 0 {
 		return nil, fmt.Errorf("bench: negative count in %+v", o)
 	}
 	reps := max(o.Reps, 1)
@@ -64,7 +67,7 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
 	}
 	b := &runner{r: model.NewRunner(m, pool), vocab: m.Vocab, bos: o.BOS,
 		rng: rand.New(rand.NewPCG(o.Seed, 0x62656e6368)), logits: make([]float32, m.Vocab),
-		seq: kvcache.NewSeq(shape, max(o.Prompt, o.Gen, 1))}
+		seq: kvcache.NewSeq(shape, o.Depth+max(o.Prompt, o.Gen, 1)), depth: o.Depth}
 	progress := o.Progress
 	if progress == nil {
 		progress = func(string) {}
@@ -76,11 +79,15 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
 		run  func(n int) (time.Duration, error)
 	}
 	var tests []test
+	at := ""
+	if o.Depth > 0 {
+		at = fmt.Sprintf(" @ d%d", o.Depth)
+	}
 	if o.Prompt > 0 {
-		tests = append(tests, test{fmt.Sprintf("pp%d", o.Prompt), o.Prompt, b.prefill})
+		tests = append(tests, test{fmt.Sprintf("pp%d%s", o.Prompt, at), o.Prompt, b.prefill})
 	}
 	if o.Gen > 0 {
-		tests = append(tests, test{fmt.Sprintf("tg%d", o.Gen), o.Gen, b.decode})
+		tests = append(tests, test{fmt.Sprintf("tg%d%s", o.Gen, at), o.Gen, b.decode})
 	}
 	for _, t := range tests {
 		// The warm-up touches every weight page (and, for the prefill, grows the runner's buffers).
@@ -120,6 +127,26 @@ type runner struct {
 	bos    int32
 	rng    *rand.Rand
 	logits []float32
+	depth  int // tokens in the cache before each run
+}
+
+// start empties the cache and prefills the depth tokens, untimed, as llama-bench does before a
+// run at a depth.
+func (b *runner) start() error {
+	b.seq.Truncate(0)
+	if b.depth == 0 {
+		return nil
+	}
+	batch := &model.Batch{Tokens: make([]int32, b.depth), Pos: make([]int32, b.depth), Seqs: make([]*kvcache.Seq, b.depth)}
+	for i := range b.depth {
+		batch.Tokens[i] = b.token(i == 0)
+		batch.Pos[i] = int32(i)
+		batch.Seqs[i] = b.seq
+	}
+	if err := b.r.Forward(batch, b.logits); err != nil {
+		return fmt.Errorf("bench: depth %d: %w", b.depth, err)
+	}
+	return nil
 }
 
 func (b *runner) token(first bool) int32 {
@@ -132,11 +159,13 @@ func (b *runner) token(first bool) int32 {
 // prefill times one forward step over n tokens of a new sequence.
 func (b *runner) prefill(n int) (time.Duration, error) {
 	seq := b.seq
-	seq.Truncate(0)
+	if err := b.start(); err != nil {
+		return 0, err
+	}
 	batch := &model.Batch{Tokens: make([]int32, n), Pos: make([]int32, n), Seqs: make([]*kvcache.Seq, n)}
 	for i := range n {
-		batch.Tokens[i] = b.token(i == 0)
-		batch.Pos[i] = int32(i)
+		batch.Tokens[i] = b.token(i == 0 && b.depth == 0)
+		batch.Pos[i] = int32(b.depth + i)
 		batch.Seqs[i] = seq
 	}
 	start := time.Now()
@@ -150,12 +179,14 @@ func (b *runner) prefill(n int) (time.Duration, error) {
 // llama-bench's generation test does: the logits are computed, not sampled).
 func (b *runner) decode(n int) (time.Duration, error) {
 	seq := b.seq
-	seq.Truncate(0)
-	tok, pos := []int32{b.token(true)}, []int32{0}
+	if err := b.start(); err != nil {
+		return 0, err
+	}
+	tok, pos := []int32{b.token(b.depth == 0)}, []int32{0}
 	batch := &model.Batch{Tokens: tok, Pos: pos, Seqs: []*kvcache.Seq{seq}}
 	start := time.Now()
 	for i := range n {
-		pos[0] = int32(i)
+		pos[0] = int32(b.depth + i)
 		if err := b.r.Forward(batch, b.logits); err != nil {
 			return 0, fmt.Errorf("bench: decode: %w", err)
 		}

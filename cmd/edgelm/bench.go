@@ -25,10 +25,11 @@ func init() {
 }
 
 func benchCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "--model FILE [-p 512] [-n 128] [-t THREADS] [-r 3] [--json]\n       edgelm bench --socket PATH [--clients 4] [-n 64] [-r 1] [--temperature T] [--prompt TEXT] [--json]")
+	fs := newFlags("bench", "--model FILE [-p 512] [-n 128] [-d 0] [-t THREADS] [-r 3] [--json]\n       edgelm bench --socket PATH [--clients 4] [-n 64] [-r 1] [--temperature T] [--prompt TEXT] [--json]")
 	modelPath := fs.String("model", "", "GGUF model file")
 	prompt := fs.Int("p", 512, "prefill test: tokens in one batch (0 skips)")
 	gen := fs.Int("n", 128, "decode test: tokens generated one at a time (0 skips)")
+	depth := fs.Int("d", 0, "tokens already in the cache when each test starts (prefilled untimed), as llama-bench -d")
 	threads := fs.Int("t", 0, "threads (0 = one per core)")
 	reps := fs.Int("r", 3, "repetitions of each test (with --socket: requests per client)")
 	asJSON := fs.Bool("json", false, "print a JSON list instead of a table")
@@ -81,7 +82,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			bos = int32(id)
 		}
 	}
-	opt := bench.Options{Prompt: *prompt, Gen: *gen, Reps: *reps, KVType: *kvType, BOS: bos, Seed: *seed}
+	opt := bench.Options{Prompt: *prompt, Gen: *gen, Depth: *depth, Reps: *reps, KVType: *kvType, BOS: bos, Seed: *seed}
 	if !*noRead {
 		for _, t := range f.Tensors {
 			opt.Weights = append(opt.Weights, t.Data)
