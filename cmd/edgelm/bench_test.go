@@ -122,6 +122,18 @@ func TestBenchOutput(t *testing.T) {
 	if strings.Contains(js.String(), "read_gbps") {
 		t.Errorf("--no-read still reads: %s", js.String())
 	}
+	// At a depth the tests carry llama-bench's names, and run (the cache holds depth + n).
+	js.Reset()
+	if err := benchCmd([]string{"--model", path, "-p", "4", "-n", "2", "-d", "5", "-r", "1", "--json", "--no-read"}, &js, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rs = nil
+	if err := json.Unmarshal(js.Bytes(), &rs); err != nil {
+		t.Fatalf("%v in %s", err, js.String())
+	}
+	if len(rs) != 2 || rs[0].Test != "pp4 @ d5" || rs[1].Test != "tg2 @ d5" || !(rs[0].TPS > 0) || !(rs[1].TPS > 0) {
+		t.Errorf("at depth 5: %+v", rs)
+	}
 	if err := benchCmd([]string{"-p", "8"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("no model: %v, want a usage error", err)
 	}
