@@ -122,6 +122,44 @@ func RMSNorm(dst, x, w []float32, eps float32) {
 	}
 }
 
+// maxOf returns the largest value of x (-Inf for none), by comparisons in four independent chains:
+// the builtin max orders NaNs and signed zeros, a chain of several instructions per value that was
+// most of Softmax's time. A NaN is skipped here; of two zeros either may be kept, and x - max is
+// the same for both.
+func maxOf(x []float32) float32 {
+	m0, m1, m2, m3 := float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		if v := x[i]; v > m0 {
+			m0 = v
+		}
+		if v := x[i+1]; v > m1 {
+			m1 = v
+		}
+		if v := x[i+2]; v > m2 {
+			m2 = v
+		}
+		if v := x[i+3]; v > m3 {
+			m3 = v
+		}
+	}
+	for ; i < len(x); i++ {
+		if x[i] > m0 {
+			m0 = x[i]
+		}
+	}
+	if m1 > m0 {
+		m0 = m1
+	}
+	if m3 > m2 {
+		m2 = m3
+	}
+	if m2 > m0 {
+		m0 = m2
+	}
+	return m0
+}
+
 // Softmax replaces x with softmax(x) in place: e[i] = exp(x[i] - max(x)),
 // x[i] = e[i] / Σe, the sum in float64. Entries of -Inf become 0; if every
 // entry is -Inf the result is all 0.
@@ -129,10 +167,7 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	mx := float32(math.Inf(-1))
-	for _, v := range x {
-		mx = max(mx, v)
-	}
+	mx := maxOf(x)
 	if math.IsInf(float64(mx), -1) {
 		clear(x)
 		return

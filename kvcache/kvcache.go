@@ -451,6 +451,11 @@ func (s *Seq) rows(t Type, data []byte, rowBytes, j0, j1, e0, e1 int, buf []floa
 		return f32view(data)[j0*stride+e0 : (j1-1)*stride+e1], stride
 	}
 	w := e1 - e0
+	if t == F16 && t.RowBytes(w) == rowBytes {
+		// Whole rows, one after another: one conversion of the chunk, one stream through memory.
+		decode(t, buf[:(j1-j0)*w], data[j0*rowBytes:j1*rowBytes])
+		return buf[:(j1-j0)*w], w
+	}
 	for j := j0; j < j1; j++ {
 		decode(t, buf[(j-j0)*w:(j-j0+1)*w], data[j*rowBytes+t.RowBytes(e0):j*rowBytes+t.RowBytes(e1)])
 	}

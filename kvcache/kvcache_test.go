@@ -301,6 +301,38 @@ func BenchmarkAttend(b *testing.B) {
 	}
 }
 
+// BenchmarkAttendDeep: decode's attention at a long context as a model meets it, one query per
+// layer over 2048 cached tokens of 16 layers in turn (134 MB of f32 keys and values: from DRAM, as
+// in a decode step), in a 1B llama's shape; ns/op is one layer's attention on one thread.
+//
+//	go test -run XXX -bench AttendDeep ./kvcache
+func BenchmarkAttendDeep(b *testing.B) {
+	const heads, kvHeads, hd, n, layers = 32, 8, 64, 2048, 16
+	rng := rand.New(rand.NewPCG(9, 11))
+	for _, typ := range []Type{F32, F16, Q8_0} {
+		s := NewSeq(Shape{Layers: layers, KVHeads: kvHeads, HeadDim: hd, TypeK: typ, TypeV: typ}, n)
+		k, v := randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd)
+		for j := range n {
+			slot, _ := s.Append(int32(j))
+			for l := range layers {
+				k[j%len(k)], v[(j+l)%len(v)] = float32(j), float32(l) // rows differ
+				s.Store(l, slot, k, v)
+			}
+		}
+		q, out := randVec(rng, heads*hd), make([]float32, heads*hd)
+		a := Attention{Heads: heads, Scale: float32(1 / math.Sqrt(hd))}
+		b.Run(fmt.Sprintf("%s/n=%d", typ, n), func(b *testing.B) {
+			var sc Scratch
+			l := 0
+			for b.Loop() {
+				s.Attend(l, a, q, n-1, out, &sc)
+				l = (l + 1) % layers
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/slot")
+		})
+	}
+}
+
 // TestPrefillSameBitsAsDecode: a query at position p over a cache that already holds later tokens
 // (a prompt's token during prefill) gives the bits it gives over the cache ending at p (the same
 // token decoded), with and without a window, for every cache type. Greedy decoding relies on it: a
