@@ -57,6 +57,9 @@ type variant struct {
 	// (vec.go), their arguments checked.
 	dotHeadsRows  func(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int)
 	axpyHeadsRows func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32)
+	// The F16 forms read keys or values stored as halves (DotHeadsRowsF16).
+	dotHeadsRowsF16  func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int)
+	axpyHeadsRowsF16 func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32)
 	// Activations, as SiLU and GELU; expsum is Softmax's exponentiation.
 	silu, gelu func(x []float32)
 	expsum     func(x []float32, m float32) float64
@@ -114,6 +117,60 @@ func axpyHeadsRowsLoop(axpyHeads func(w, v, out []float32), w []float32, wstride
 	}
 }
 
+// dotHeadsRowsF16Loop is DotHeadsRowsF16 as a conversion of each key's
+// head and a dotHeads call, from key j0 on.
+func dotHeadsRowsF16Loop(dotHeads func(dst, q, k []float32), dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n, j0 int) {
+	hd := len(q) / heads
+	group := heads / kvHeads
+	var kb [256]float32
+	key := kb[:]
+	if hd > len(kb) {
+		key = make([]float32, hd)
+	}
+	key = key[:hd]
+	var buf [16]float32
+	tmp := buf[:]
+	if group > len(buf) {
+		tmp = make([]float32, group)
+	}
+	tmp = tmp[:group]
+	for j := j0; j < n; j++ {
+		for kh := range kvHeads {
+			o := j*kstride + kh*hd
+			halfToFloat(key, k[2*o:2*(o+hd)])
+			dotHeads(tmp, q[kh*group*hd:(kh+1)*group*hd], key)
+			for g, v := range tmp {
+				dst[(kh*group+g)*dstride+j] = v
+			}
+		}
+	}
+}
+
+// axpyHeadsRowsF16Loop is AxpyHeadsRowsF16 as a conversion of each value
+// and an axpyHeads call.
+func axpyHeadsRowsF16Loop(axpyHeads func(w, v, out []float32), w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
+	hd := len(out) / heads
+	var vb [256]float32
+	val := vb[:]
+	if hd > len(vb) {
+		val = make([]float32, hd)
+	}
+	val = val[:hd]
+	var buf [16]float32
+	tmp := buf[:]
+	if heads > len(buf) {
+		tmp = make([]float32, heads)
+	}
+	tmp = tmp[:heads]
+	for j := range n {
+		for h := range tmp {
+			tmp[h] = w[h*wstride+j]
+		}
+		halfToFloat(val, v[2*j*vstride:2*(j*vstride+hd)])
+		axpyHeads(tmp, val, out)
+	}
+}
+
 // axpyHeadsLoop is AxpyHeads with one axpy call per head.
 func axpyHeadsLoop(axpy func(a float32, x, y []float32), w, v, out []float32) {
 	n := len(v)
@@ -151,6 +208,18 @@ func withTiles(v *variant) *variant {
 		ah := v.axpyHeads
 		v.axpyHeadsRows = func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
 			axpyHeadsRowsLoop(ah, w, wstride, heads, v, vstride, n, out)
+		}
+	}
+	if v.dotHeadsRowsF16 == nil {
+		dh := v.dotHeads
+		v.dotHeadsRowsF16 = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
+			dotHeadsRowsF16Loop(dh, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
+		}
+	}
+	if v.axpyHeadsRowsF16 == nil {
+		ah := v.axpyHeads
+		v.axpyHeadsRowsF16 = func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
+			axpyHeadsRowsF16Loop(ah, w, wstride, heads, v, vstride, n, out)
 		}
 	}
 	if v.q8r8 == nil {

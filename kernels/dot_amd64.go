@@ -44,6 +44,24 @@ var avx2Variant = withTiles(&variant{
 		}
 		axpyHeadsRowsLoop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
 	},
+	dotHeadsRowsF16: func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
+		hd := len(q) / heads
+		j := 0
+		if heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2 {
+			j = n &^ 1
+			dotHeadsRows4F16(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
+		}
+		if j < n {
+			dotHeadsRowsF16Loop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
+		}
+	},
+	axpyHeadsRowsF16: func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
+		if hd := len(out) / heads; heads == 4 && hd%16 == 0 && hd > 0 {
+			axpyHeadsRows4F16(&w[0], wstride, &v[0], vstride, n, &out[0], hd)
+			return
+		}
+		axpyHeadsRowsF16Loop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
+	},
 	q8: q8AVX2Go, q4: q4AVX2Go,
 	q8x4: func(w, x []byte, stride int, dst *[4]float32) {
 		nb := len(w) / q8b
@@ -181,6 +199,15 @@ func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32,
 
 //go:noescape
 func axpyHeadsRowsAVX2(w *float32, wstride, heads int, v *float32, vstride, n int, out *float32, hd int)
+
+// dotHeadsRows4F16 and axpyHeadsRows4F16 are dotHeadsRows4AVX and the
+// four-head AxpyHeadsRows (hd a multiple of 16) on halves.
+//
+//go:noescape
+func dotHeadsRows4F16(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+
+//go:noescape
+func axpyHeadsRows4F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
 
 //go:noescape
 func q8DotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32

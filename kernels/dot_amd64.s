@@ -634,3 +634,178 @@ arhnext:
 arhdone:
 	VZEROUPPER
 	RET
+
+// func dotHeadsRows4F16(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+// dotHeadsRows4AVX for keys stored as halves (kstride in halves), over kvh
+// key heads of four query heads each (query head h against key head h/4,
+// its scores at dst + h·dstride): per pair of keys every key head in turn,
+// so the two rows are read front to back, one stream through memory. Four
+// of each key's halves are converted (VCVTPH2PS, exact) as they are read,
+// the rest the same operations, so the same bits as converting the rows.
+TEXT ·dotHeadsRows4F16(SB), NOSPLIT, $16-64
+	MOVQ dst+0(FP), DX
+	MOVQ dstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads in dst
+	MOVQ hd+24(FP), R14
+	SHLQ $1, R14             // bytes of a key's head (halves)
+	LEAQ (R14)(R14*1), R8    // bytes per query head
+	LEAQ (R8)(R8*2), R9
+	MOVQ k+32(FP), DI
+	MOVQ kstride+40(FP), R11
+	SHLQ $1, R11             // bytes between keys
+	MOVQ n+48(FP), CX
+
+dh16pair:
+	CMPQ CX, $2
+	JLT  dh16done
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dh16head:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (DI)(R11*1), R13
+	XORQ   AX, AX
+
+dh16loop:
+	CMPQ           AX, R14
+	JGE            dh16end
+	VMOVQ          (DI)(AX*1), X4
+	VPINSRQ        $1, (R13)(AX*1), X4, X4
+	VCVTPH2PS      X4, Y4
+	LEAQ           (SI)(AX*2), BX
+	VBROADCASTF128 (BX), Y5
+	VMULPS         Y5, Y4, Y5
+	VADDPS         Y5, Y0, Y0
+	VBROADCASTF128 (BX)(R8*1), Y6
+	VMULPS         Y6, Y4, Y6
+	VADDPS         Y6, Y1, Y1
+	VBROADCASTF128 (BX)(R8*2), Y7
+	VMULPS         Y7, Y4, Y7
+	VADDPS         Y7, Y2, Y2
+	VBROADCASTF128 (BX)(R9*1), Y8
+	VMULPS         Y8, Y4, Y8
+	VADDPS         Y8, Y3, Y3
+	ADDQ           $8, AX
+	JMP            dh16loop
+
+dh16end:
+	LEAQ         (R10)(R10*2), BX
+	VEXTRACTF128 $1, Y0, X10
+	VEXTRACTF128 $1, Y1, X11
+	VEXTRACTF128 $1, Y2, X12
+	VEXTRACTF128 $1, Y3, X13
+	HSUM4(X0)
+	HSUM4(X10)
+	VMOVSS       X0, (DX)
+	VMOVSS       X10, 4(DX)
+	HSUM4(X1)
+	HSUM4(X11)
+	VMOVSS       X1, (DX)(R10*1)
+	VMOVSS       X11, 4(DX)(R10*1)
+	HSUM4(X2)
+	HSUM4(X12)
+	VMOVSS       X2, (DX)(R10*2)
+	VMOVSS       X12, 4(DX)(R10*2)
+	HSUM4(X3)
+	HSUM4(X13)
+	VMOVSS       X3, (DX)(BX*1)
+	VMOVSS       X13, 4(DX)(BX*1)
+	LEAQ         (DX)(R10*4), DX // the next key head's four query heads
+	LEAQ         (SI)(R8*4), SI
+	ADDQ         R14, DI
+	DECQ         R12
+	JNZ          dh16head
+	MOVQ         kb-8(SP), DI
+	LEAQ         (DI)(R11*2), DI
+	MOVQ         db-16(SP), DX
+	ADDQ         $8, DX
+	SUBQ         $2, CX
+	JMP          dh16pair
+
+dh16done:
+	VZEROUPPER
+	RET
+
+// func axpyHeadsRows4F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
+// AxpyHeadsRows for four heads sharing values stored as halves (vstride in
+// halves), hd a multiple of 16: per 16 output floats of the four heads
+// (eight registers), each key's 16 halves are converted once (exact) and
+// weighted into all four, in key order: out + w·v per element, as
+// axpyHeadsAVX2 computes it.
+TEXT ·axpyHeadsRows4F16(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), DX
+	MOVQ wstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads' weights
+	LEAQ (R10)(R10*2), R12
+	MOVQ v+16(FP), SI
+	MOVQ vstride+24(FP), R11
+	SHLQ $1, R11             // bytes between keys
+	MOVQ out+40(FP), DI
+	MOVQ hd+48(FP), R8
+	SHLQ $2, R8              // bytes per output head
+	LEAQ (R8)(R8*2), R9
+	XORQ AX, AX              // byte offset in a key's halves
+
+ah16chunk:
+	LEAQ    (AX)(AX*1), BX
+	CMPQ    BX, R8
+	JGE     ah16done
+	LEAQ    (DI)(BX*1), BX   // the four heads' 16 floats at BX, +R8, +2·R8, +R9
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	VMOVUPS (BX)(R8*1), Y2
+	VMOVUPS 32(BX)(R8*1), Y3
+	VMOVUPS (BX)(R8*2), Y4
+	VMOVUPS 32(BX)(R8*2), Y5
+	VMOVUPS (BX)(R9*1), Y6
+	VMOVUPS 32(BX)(R9*1), Y7
+	LEAQ    (SI)(AX*1), R13
+	MOVQ    DX, R14
+	MOVQ    n+32(FP), CX
+
+ah16key:
+	VCVTPH2PS    (R13), Y8
+	VCVTPH2PS    16(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y0, Y0
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y1, Y1
+	VBROADCASTSS (R14)(R10*1), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y2, Y2
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y3, Y3
+	VBROADCASTSS (R14)(R10*2), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y4, Y4
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y5, Y5
+	VBROADCASTSS (R14)(R12*1), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y6, Y6
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y7, Y7
+	ADDQ         R11, R13
+	ADDQ         $4, R14
+	DECQ         CX
+	JNZ          ah16key
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	VMOVUPS      Y2, (BX)(R8*1)
+	VMOVUPS      Y3, 32(BX)(R8*1)
+	VMOVUPS      Y4, (BX)(R8*2)
+	VMOVUPS      Y5, 32(BX)(R8*2)
+	VMOVUPS      Y6, (BX)(R9*1)
+	VMOVUPS      Y7, 32(BX)(R9*1)
+	ADDQ         $32, AX
+	JMP          ah16chunk
+
+ah16done:
+	VZEROUPPER
+	RET

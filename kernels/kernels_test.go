@@ -1034,7 +1034,7 @@ func TestHeadsRows(t *testing.T) {
 	for _, v := range variants() {
 		t.Run(v.name, func(t *testing.T) {
 			withVariant(v, func() {
-				for _, hd := range []int{1, 4, 8, 12, 32, 40, 64, 68, 128} {
+				for _, hd := range []int{1, 4, 8, 12, 16, 32, 40, 48, 64, 68, 128} {
 					for heads := 1; heads <= 9; heads++ {
 						for _, n := range []int{1, 2, 3, 7, 8, 33} {
 							kstride := hd + (n % 3)
@@ -1066,6 +1066,31 @@ func TestHeadsRows(t *testing.T) {
 							for i := range out {
 								if math.Float32bits(out[i]) != math.Float32bits(want[i]) {
 									t.Fatalf("AxpyHeadsRows hd=%d heads=%d n=%d at %d: %v, Axpy per key %v", hd, heads, n, i, out[i], want[i])
+								}
+							}
+							// Keys and values stored as halves: the same bits as their float values.
+							k16 := make([]byte, 2*len(k))
+							FloatToHalf(k16, k)
+							kf := make([]float32, len(k))
+							for i := range kf {
+								kf[i] = quant.F16ToF32(binary.LittleEndian.Uint16(k16[2*i:]))
+							}
+							wantD := make([]float32, len(dst))
+							gotD := make([]float32, len(dst))
+							DotHeadsRows(wantD, dstride, q, heads, kf, kstride, n)
+							DotHeadsRowsF16(gotD, dstride, q, heads, 1, k16, kstride, n)
+							for i := range gotD {
+								if math.Float32bits(gotD[i]) != math.Float32bits(wantD[i]) {
+									t.Fatalf("DotHeadsRowsF16 hd=%d heads=%d n=%d at %d: %v, on floats %v", hd, heads, n, i, gotD[i], wantD[i])
+								}
+							}
+							randF32(r, out)
+							want16 := append([]float32(nil), out...)
+							AxpyHeadsRows(wantD, dstride, heads, kf, kstride, n, want16)
+							AxpyHeadsRowsF16(wantD, dstride, heads, k16, kstride, n, out)
+							for i := range out {
+								if math.Float32bits(out[i]) != math.Float32bits(want16[i]) {
+									t.Fatalf("AxpyHeadsRowsF16 hd=%d heads=%d n=%d at %d: %v, on floats %v", hd, heads, n, i, out[i], want16[i])
 								}
 							}
 						}

@@ -63,6 +63,38 @@ func AxpyHeadsRows(w []float32, wstride, heads int, v []float32, vstride, n int,
 	cur().axpyHeadsRows(w, wstride, heads, v, vstride, n, out)
 }
 
+// DotHeadsRowsF16 is DotHeadsRows for keys stored as little-endian halves, kvHeads key heads of
+// hd = len(q)/heads values to a key row: query head h meets key head h/(heads/kvHeads), key j's at
+// k[2*(j*kstride+kh*hd):], its scores dst[h*dstride+j]. The keys are converted as HalfToFloat
+// converts them (exactly): bit for bit the results of converting them and calling DotHeadsRows per
+// key head. One call over all the key heads reads each key row front to back.
+func DotHeadsRowsF16(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
+	if n <= 0 || heads <= 0 {
+		return
+	}
+	hd := len(q) / heads
+	if hd*heads != len(q) || kvHeads <= 0 || heads%kvHeads != 0 || kstride < kvHeads*hd || dstride < n ||
+		len(k) < 2*((n-1)*kstride+kvHeads*hd) || len(dst) < (heads-1)*dstride+n {
+		panic(fmt.Sprintf("kernels: DotHeadsRowsF16 of %d heads (%d key heads) of %d values against %d keys %d apart (%d bytes) into %d, %d apart",
+			heads, kvHeads, len(q), n, kstride, len(k), len(dst), dstride))
+	}
+	cur().dotHeadsRowsF16(dst, dstride, q, heads, kvHeads, k, kstride, n)
+}
+
+// AxpyHeadsRowsF16 is AxpyHeadsRows for values stored as little-endian halves: key j's hd halves at
+// v[2*j*vstride:], bit for bit the results of converting them and calling AxpyHeadsRows.
+func AxpyHeadsRowsF16(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
+	if n <= 0 || heads <= 0 {
+		return
+	}
+	hd := len(out) / heads
+	if hd*heads != len(out) || vstride < hd || wstride < n || len(v) < 2*((n-1)*vstride+hd) || len(w) < (heads-1)*wstride+n {
+		panic(fmt.Sprintf("kernels: AxpyHeadsRowsF16 of %d keys %d apart (%d bytes) into %d heads (%d values), weights %d apart in %d",
+			n, vstride, len(v), heads, len(out), wstride, len(w)))
+	}
+	cur().axpyHeadsRowsF16(w, wstride, heads, v, vstride, n, out)
+}
+
 // AxpyHeads does Axpy(w[h], v, out[h*len(v):(h+1)*len(v)]) for every h <
 // len(w), bit for bit: one value row weighted into several heads' outputs.
 func AxpyHeads(w, v, out []float32) {
