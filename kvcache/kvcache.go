@@ -373,7 +373,11 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	// arithmetic of one DotHeads or AxpyHeads per slot, in slot order, so the bits of those calls.
 	for j0 := 0; j0 < nmax; j0 += attendChunk {
 		j1 := min(j0+attendChunk, nmax)
-		k, ks := s.rows(s.shape.TypeK, s.k[l], s.rowK, j0, j1, e0, e1, sc.rows)
+		var k []float32 // the chunk's keys as floats, ks apart; an f16 cache is read as it is
+		ks := 0
+		if s.shape.TypeK != F16 {
+			k, ks = s.rows(s.shape.TypeK, s.k[l], s.rowK, j0, j1, e0, e1, sc.rows)
+		}
 		for g, n := range ends {
 			jn := min(j1, n)
 			if j0 >= jn {
@@ -387,7 +391,11 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 					a1++
 				}
 				qj := s.query(qg, s.off[a0], a, sc)
-				for kh := kh0; kh < kh1; kh++ {
+				if k == nil {
+					// All the key heads at once: each key row is read front to back.
+					kernels.DotHeadsRowsF16(sg[a0:], n, qj[h0*hd:h1*hd], nh, kh1-kh0, s.k[l][a0*s.rowK+2*e0:], s.rowK/2, a1-a0)
+				}
+				for kh := kh0; kh < kh1 && k != nil; kh++ {
 					kernels.DotHeadsRows(sg[(kh-kh0)*group*n+a0:], n, qj[kh*group*hd:(kh+1)*group*hd], group,
 						k[(a0-j0)*ks+kh*hd-e0:], ks, a1-a0)
 				}
@@ -423,7 +431,11 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	// starts at -0).
 	for j0 := 0; j0 < nmax; j0 += attendChunk {
 		j1 := min(j0+attendChunk, nmax)
-		v, vs := s.rows(s.shape.TypeV, s.v[l], s.rowV, j0, j1, e0, e1, sc.rows)
+		var v []float32
+		vs := 0
+		if s.shape.TypeV != F16 {
+			v, vs = s.rows(s.shape.TypeV, s.v[l], s.rowV, j0, j1, e0, e1, sc.rows)
+		}
 		for g, n := range ends {
 			jn := min(j1, n)
 			if j0 >= jn {
@@ -432,15 +444,19 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 			sg := scores[g*nh*nmax:]
 			og := out[g*qd : (g+1)*qd]
 			for kh := kh0; kh < kh1; kh++ {
-				kernels.AxpyHeadsRows(sg[(kh-kh0)*group*n+j0:], n, group, v[kh*hd-e0:], vs, jn-j0,
-					og[kh*group*hd:(kh+1)*group*hd])
+				wh, oh := sg[(kh-kh0)*group*n+j0:], og[kh*group*hd:(kh+1)*group*hd]
+				if v == nil {
+					kernels.AxpyHeadsRowsF16(wh, n, group, s.v[l][j0*s.rowV+2*kh*hd:], s.rowV/2, jn-j0, oh)
+				} else {
+					kernels.AxpyHeadsRows(wh, n, group, v[kh*hd-e0:], vs, jn-j0, oh)
+				}
 			}
 		}
 	}
 }
 
-// attendChunk is how many slots attend takes at a time: their keys or values decoded (a quantized or
-// f16 cache) fill attendChunk rows of scratch, 64 KB for 512 elements.
+// attendChunk is how many slots attend takes at a time: their keys or values decoded (a quantized
+// cache) fill attendChunk rows of scratch, 64 KB for 512 elements.
 const attendChunk = 32
 
 // rows returns elements [e0, e1) of the cached rows [j0, j1) of data (rowBytes apart, type t) as
@@ -451,11 +467,6 @@ func (s *Seq) rows(t Type, data []byte, rowBytes, j0, j1, e0, e1 int, buf []floa
 		return f32view(data)[j0*stride+e0 : (j1-1)*stride+e1], stride
 	}
 	w := e1 - e0
-	if t == F16 && t.RowBytes(w) == rowBytes {
-		// Whole rows, one after another: one conversion of the chunk, one stream through memory.
-		decode(t, buf[:(j1-j0)*w], data[j0*rowBytes:j1*rowBytes])
-		return buf[:(j1-j0)*w], w
-	}
 	for j := j0; j < j1; j++ {
 		decode(t, buf[(j-j0)*w:(j-j0+1)*w], data[j*rowBytes+t.RowBytes(e0):j*rowBytes+t.RowBytes(e1)])
 	}

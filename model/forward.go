@@ -95,11 +95,17 @@ func attnBlocks(buf []int, b *Batch, n int) []int {
 }
 
 // attnGroups is how many parts each of n tokens' attention is split into: one when the tokens alone
-// keep every participant busy (prefill), else one per key head, so that a decode step's attention
-// runs on all cores while the others would wait.
+// keep every participant busy (prefill), else one per participant where the key heads divide evenly
+// among them (each part then reads a run of adjacent key heads of every cached row, which the
+// memory system streams far better than one head's slice at a time), else one per key head; so that
+// a decode step's attention runs on all cores while the others would wait.
 func (r *Runner) attnGroups(n int) int {
-	if t := r.pool.Threads(); t == 1 || n >= 2*t {
+	t := r.pool.Threads()
+	if t == 1 || n >= 2*t {
 		return 1
+	}
+	if r.m.KVHeads%t == 0 {
+		return t
 	}
 	return r.m.KVHeads
 }
