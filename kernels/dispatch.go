@@ -55,7 +55,7 @@ type variant struct {
 	axpyHeads func(w, v, out []float32)
 	// dotHeadsRows and axpyHeadsRows are DotHeadsRows and AxpyHeadsRows
 	// (vec.go), their arguments checked.
-	dotHeadsRows  func(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int)
+	dotHeadsRows  func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int)
 	axpyHeadsRows func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32)
 	// The F16 forms read keys or values stored as halves (DotHeadsRowsF16).
 	dotHeadsRowsF16  func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int)
@@ -82,20 +82,24 @@ func dotHeadsLoop(dot func(a, b []float32) float32, dst, q, k []float32) {
 	}
 }
 
-// dotHeadsRowsLoop is DotHeadsRows with one dotHeads call per key, from
-// key j0 on.
-func dotHeadsRowsLoop(dotHeads func(dst, q, k []float32), dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n, j0 int) {
+// dotHeadsRowsLoop is DotHeadsRows with one dotHeads call per key and key
+// head, from key j0 on.
+func dotHeadsRowsLoop(dotHeads func(dst, q, k []float32), dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n, j0 int) {
 	hd := len(q) / heads
+	group := heads / kvHeads
 	var buf [16]float32
 	tmp := buf[:]
-	if heads > len(buf) {
-		tmp = make([]float32, heads)
+	if group > len(buf) {
+		tmp = make([]float32, group)
 	}
-	tmp = tmp[:heads]
+	tmp = tmp[:group]
 	for j := j0; j < n; j++ {
-		dotHeads(tmp, q, k[j*kstride:j*kstride+hd])
-		for h, v := range tmp {
-			dst[h*dstride+j] = v
+		for kh := range kvHeads {
+			o := j*kstride + kh*hd
+			dotHeads(tmp, q[kh*group*hd:(kh+1)*group*hd], k[o:o+hd])
+			for g, v := range tmp {
+				dst[(kh*group+g)*dstride+j] = v
+			}
 		}
 	}
 }
@@ -200,8 +204,8 @@ func withTiles(v *variant) *variant {
 	}
 	if v.dotHeadsRows == nil {
 		dh := v.dotHeads
-		v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int) {
-			dotHeadsRowsLoop(dh, dst, dstride, q, heads, k, kstride, n, 0)
+		v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
+			dotHeadsRowsLoop(dh, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 		}
 	}
 	if v.axpyHeadsRows == nil {

@@ -26,15 +26,15 @@ var avx2Variant = withTiles(&variant{
 	dotHeads:  dotHeadsAVX2Go,
 	axpyHeads: axpyHeadsAVX2Go,
 	// The Rows forms get checked arguments (vec.go).
-	dotHeadsRows: func(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int) {
+	dotHeadsRows: func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
 		hd := len(q) / heads
 		j := 0
-		if heads == 4 && hd%4 == 0 && hd > 0 && n >= 2 {
+		if heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2 {
 			j = n &^ 1
-			dotHeadsRows4AVX(&dst[0], dstride, &q[0], hd, &k[0], kstride, j)
+			dotHeadsRows4AVX(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
 		}
 		if j < n {
-			dotHeadsRowsLoop(dotHeadsAVX2Go, dst, dstride, q, heads, k, kstride, n, j)
+			dotHeadsRowsLoop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
 		}
 	},
 	axpyHeadsRows: func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
@@ -195,7 +195,7 @@ func axpyHeadsAVX2(w, v, out []float32)
 // AxpyHeadsRows of four heads and n even, and of hd a multiple of 8.
 //
 //go:noescape
-func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n int)
+func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
 
 //go:noescape
 func axpyHeadsRowsAVX2(w *float32, wstride, heads int, v *float32, vstride, n int, out *float32, hd int)

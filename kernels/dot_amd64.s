@@ -469,29 +469,37 @@ ahdone:
 	VZEROUPPER
 	RET
 
-// func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n int)
-// DotHeadsRows for four heads of hd floats (a multiple of 4) against n
-// keys (even): two keys at once, key j in the low 128 bits of each
-// register and key j+1 in the high, each half doing dotHeadsSSE's
-// operations on its key (mul, then add into one chain per head; HSUM4),
-// so the bits of a dotHeadsSSE call per key.
-TEXT ·dotHeadsRows4AVX(SB), NOSPLIT, $0-56
+// func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+// DotHeadsRows for kvh key heads of four query heads each, hd floats (a
+// multiple of 4) to a head, against n keys (even): query head h meets key
+// head h/4, its scores at dst + h·dstride. Two keys at once, key j in the
+// low 128 bits of each register and key j+1 in the high, each half doing
+// dotHeadsSSE's operations on its key (mul, then add into one chain per
+// head; HSUM4), so the bits of a dotHeadsSSE call per key and key head;
+// per pair of keys every key head in turn, so the two rows are read front
+// to back.
+TEXT ·dotHeadsRows4AVX(SB), NOSPLIT, $16-64
 	MOVQ dst+0(FP), DX
 	MOVQ dstride+8(FP), R10
 	SHLQ $2, R10             // bytes between heads in dst
-	LEAQ (R10)(R10*2), R12   // 3 of them
-	MOVQ q+16(FP), SI
-	MOVQ hd+24(FP), R8
-	SHLQ $2, R8              // bytes per head
-	LEAQ (R8)(R8*2), R9      // 3 heads
+	MOVQ hd+24(FP), R14
+	SHLQ $2, R14             // bytes of a key's head
+	MOVQ R14, R8             // bytes per query head
+	LEAQ (R8)(R8*2), R9
 	MOVQ k+32(FP), DI
 	MOVQ kstride+40(FP), R11
 	SHLQ $2, R11             // bytes between keys
 	MOVQ n+48(FP), CX
 
 dr4pair:
-	CMPQ   CX, $2
-	JLT    dr4done
+	CMPQ CX, $2
+	JLT  dr4done
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dr4head:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -500,7 +508,7 @@ dr4pair:
 	XORQ   AX, AX
 
 dr4loop:
-	CMPQ           AX, R8
+	CMPQ           AX, R14
 	JGE            dr4end
 	VMOVUPS        (DI)(AX*1), X4
 	VINSERTF128    $1, (R13)(AX*1), Y4, Y4
@@ -521,6 +529,7 @@ dr4loop:
 	JMP            dr4loop
 
 dr4end:
+	LEAQ         (R10)(R10*2), BX
 	VEXTRACTF128 $1, Y0, X10
 	VEXTRACTF128 $1, Y1, X11
 	VEXTRACTF128 $1, Y2, X12
@@ -539,10 +548,17 @@ dr4end:
 	VMOVSS       X12, 4(DX)(R10*2)
 	HSUM4(X3)
 	HSUM4(X13)
-	VMOVSS       X3, (DX)(R12*1)
-	VMOVSS       X13, 4(DX)(R12*1)
-	ADDQ         $8, DX
+	VMOVSS       X3, (DX)(BX*1)
+	VMOVSS       X13, 4(DX)(BX*1)
+	LEAQ         (DX)(R10*4), DX // the next key head's four query heads
+	LEAQ         (SI)(R8*4), SI
+	ADDQ         R14, DI
+	DECQ         R12
+	JNZ          dr4head
+	MOVQ         kb-8(SP), DI
 	LEAQ         (DI)(R11*2), DI
+	MOVQ         db-16(SP), DX
+	ADDQ         $8, DX
 	SUBQ         $2, CX
 	JMP          dr4pair
 

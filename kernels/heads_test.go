@@ -33,8 +33,9 @@ func TestMaxOf(t *testing.T) {
 	}
 }
 
-// TestDotHeadsRowsF16Groups holds DotHeadsRowsF16 over several key heads to DotHeadsRows per key
-// head on the converted keys, bit for bit, in every variant (groups of 4 are the fast path).
+// TestDotHeadsRowsF16Groups holds DotHeadsRowsF16 and DotHeadsRows over several key heads to
+// DotHeadsRows per key head (on the converted keys), bit for bit, in every variant (groups of 4
+// are the fast path).
 func TestDotHeadsRowsF16Groups(t *testing.T) {
 	r := rand.New(rand.NewPCG(32, 32))
 	for _, v := range variants() {
@@ -56,11 +57,19 @@ func TestDotHeadsRowsF16Groups(t *testing.T) {
 				DotHeadsRowsF16(got, dstride, q, c.heads, c.kvHeads, k16, kstride, c.n)
 				group := c.heads / c.kvHeads
 				for kh := range c.kvHeads {
-					DotHeadsRows(want[kh*group*dstride:], dstride, q[kh*group*c.hd:(kh+1)*group*c.hd], group, k[kh*c.hd:], kstride, c.n)
+					DotHeadsRows(want[kh*group*dstride:], dstride, q[kh*group*c.hd:(kh+1)*group*c.hd], group, 1, k[kh*c.hd:], kstride, c.n)
 				}
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 						t.Fatalf("%s %+v: at %d %v, per key head %v", v.name, c, i, got[i], want[i])
+					}
+				}
+				// The float form over all the key heads at once.
+				clear(got)
+				DotHeadsRows(got, dstride, q, c.heads, c.kvHeads, k, kstride, c.n)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %+v: DotHeadsRows at %d %v, per key head %v", v.name, c, i, got[i], want[i])
 					}
 				}
 			}

@@ -1044,7 +1044,7 @@ func TestHeadsRows(t *testing.T) {
 							randF32(r, q)
 							dstride := n + 2
 							dst := make([]float32, (heads-1)*dstride+n)
-							DotHeadsRows(dst, dstride, q, heads, k, kstride, n)
+							DotHeadsRows(dst, dstride, q, heads, 1, k, kstride, n)
 							for h := range heads {
 								for j := range n {
 									want := v.dot(q[h*hd:(h+1)*hd], k[j*kstride:j*kstride+hd])
@@ -1077,7 +1077,7 @@ func TestHeadsRows(t *testing.T) {
 							}
 							wantD := make([]float32, len(dst))
 							gotD := make([]float32, len(dst))
-							DotHeadsRows(wantD, dstride, q, heads, kf, kstride, n)
+							DotHeadsRows(wantD, dstride, q, heads, 1, kf, kstride, n)
 							DotHeadsRowsF16(gotD, dstride, q, heads, 1, k16, kstride, n)
 							for i := range gotD {
 								if math.Float32bits(gotD[i]) != math.Float32bits(wantD[i]) {

@@ -33,19 +33,21 @@ func DotHeads(dst, q, k []float32) {
 	cur().dotHeads(dst, q, k)
 }
 
-// DotHeadsRows sets dst[h*dstride+j] = Dot(q[h*hd:(h+1)*hd], k[j*kstride:j*kstride+hd]) for every
-// head h < heads and key j < n, hd = len(q)/heads, bit for bit: DotHeads against n keys (rows of k
-// kstride apart) in one call, which saves a call per key.
-func DotHeadsRows(dst []float32, dstride int, q []float32, heads int, k []float32, kstride, n int) {
+// DotHeadsRows sets dst[h*dstride+j] = Dot(q[h*hd:(h+1)*hd], k[j*kstride+kh*hd:][:hd]) for every
+// query head h < heads and key j < n, where hd = len(q)/heads and kh = h/(heads/kvHeads) is the
+// key head h meets (a key row holds kvHeads heads), bit for bit: DotHeads per key and key head in
+// one call, which saves a call per key and reads each key row front to back.
+func DotHeadsRows(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
 	if n <= 0 || heads <= 0 {
 		return
 	}
 	hd := len(q) / heads
-	if hd*heads != len(q) || kstride < hd || dstride < n || len(k) < (n-1)*kstride+hd || len(dst) < (heads-1)*dstride+n {
-		panic(fmt.Sprintf("kernels: DotHeadsRows of %d heads of %d values against %d keys %d apart (%d values) into %d, %d apart",
-			heads, len(q), n, kstride, len(k), len(dst), dstride))
+	if hd*heads != len(q) || kvHeads <= 0 || heads%kvHeads != 0 || kstride < kvHeads*hd || dstride < n ||
+		len(k) < (n-1)*kstride+kvHeads*hd || len(dst) < (heads-1)*dstride+n {
+		panic(fmt.Sprintf("kernels: DotHeadsRows of %d heads (%d key heads) of %d values against %d keys %d apart (%d values) into %d, %d apart",
+			heads, kvHeads, len(q), n, kstride, len(k), len(dst), dstride))
 	}
-	cur().dotHeadsRows(dst, dstride, q, heads, k, kstride, n)
+	cur().dotHeadsRows(dst, dstride, q, heads, kvHeads, k, kstride, n)
 }
 
 // AxpyHeadsRows does, for each key j < n in order, AxpyHeads(w[j], v[j*vstride:j*vstride+hd], out)
@@ -63,11 +65,9 @@ func AxpyHeadsRows(w []float32, wstride, heads int, v []float32, vstride, n int,
 	cur().axpyHeadsRows(w, wstride, heads, v, vstride, n, out)
 }
 
-// DotHeadsRowsF16 is DotHeadsRows for keys stored as little-endian halves, kvHeads key heads of
-// hd = len(q)/heads values to a key row: query head h meets key head h/(heads/kvHeads), key j's at
-// k[2*(j*kstride+kh*hd):], its scores dst[h*dstride+j]. The keys are converted as HalfToFloat
-// converts them (exactly): bit for bit the results of converting them and calling DotHeadsRows per
-// key head. One call over all the key heads reads each key row front to back.
+// DotHeadsRowsF16 is DotHeadsRows for keys stored as little-endian halves (key j's head kh at
+// k[2*(j*kstride+kh*hd):]), converted as HalfToFloat converts them (exactly): bit for bit the
+// results of converting them and calling DotHeadsRows.
 func DotHeadsRowsF16(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
 	if n <= 0 || heads <= 0 {
 		return

@@ -384,8 +384,11 @@ func TestAttendHeadsSplit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, hd := range []int{64, 16, 48} {
 		const heads, kvHeads, n = 8, 4, 30
-		for _, typ := range []Type{F32, F16, Q8_0, Q4_0} {
-			shape := Shape{Layers: 2, KVHeads: kvHeads, HeadDim: hd, TypeK: typ, TypeV: typ}
+		// Mixed pairs too: a block-typed V makes a head range straddle blocks, so whole rows are
+		// decoded while K (f16 or f32) is read in place.
+		for _, kv := range [][2]Type{{F32, F32}, {F16, F16}, {Q8_0, Q8_0}, {Q4_0, Q4_0}, {F16, Q8_0}, {F32, Q4_0}, {Q8_0, F16}} {
+			typ := kv[0]
+			shape := Shape{Layers: 2, KVHeads: kvHeads, HeadDim: hd, TypeK: kv[0], TypeV: kv[1]}
 			if shape.Check() != nil {
 				continue
 			}
@@ -409,7 +412,7 @@ func TestAttendHeadsSplit(t *testing.T) {
 					}
 					for i := range got {
 						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("hd %d %s window %d split %v: out[%d] %v, Attend %v", hd, typ, window, split, i, got[i], want[i])
+							t.Fatalf("hd %d %s/%s window %d split %v: out[%d] %v, Attend %v", hd, typ, kv[1], window, split, i, got[i], want[i])
 						}
 					}
 				}
