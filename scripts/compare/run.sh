@@ -20,3 +20,10 @@ F=$MODELS/bench-1b-q4_0.gguf
 echo; echo "## q4_0, llama-bench's cache type: edgelm bench --model $F -p 512 -n 0 -t 2 -r 3 --kv-type f16"
 "$EDGELM" bench --model "$F" -p 512 -n 0 -t 2 -r 3 --kv-type f16
 load
+echo; echo "## q4_0 at depth 2048, llama-bench's f16 cache: llama-bench -m $F -t 2 -p 0 -n 32 -d 2048 -r 3"
+"$LLAMA_BIN/llama-bench" -m "$F" -t 2 -p 0 -n 32 -d 2048 -r 3 -o md 2>/dev/null
+load
+echo; echo "## edgelm bench --model $F -p 0 -n 32 -d 2048 -t 2 -r 3 --kv-type f16, then f32"
+"$EDGELM" bench --model "$F" -p 0 -n 32 -d 2048 -t 2 -r 3 --kv-type f16
+"$EDGELM" bench --model "$F" -p 0 -n 32 -d 2048 -t 2 -r 3 --kv-type f32
+load
