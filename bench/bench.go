@@ -31,7 +31,8 @@ type Options struct {
 	KVType string // cache type of keys and values ("" means the engine's default, f32; llama-bench's is f16)
 	BOS    int32  // first token of every run (llama-bench starts with BOS when the model adds one); -1: random
 	Seed   uint64 // of the random tokens
-	// Weights, when set, are read once before each timed decode run, split over the pool's threads,
+	// Weights, when set, are read once before each timed decode run at depth 0 (deeper, the cache is
+	// read as well), split over the pool's threads,
 	// and the rate reported as the run's ReadGBps: the memory bandwidth of that moment, which bounds
 	// decode (every weight is read once per token). On a shared machine it moves from run to run,
 	// so a decode figure is only comparable with the bandwidth measured beside it.
@@ -103,7 +104,7 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
 		var reads []float64
 		for i := range reps {
 			progress(fmt.Sprintf("%s %d/%d", t.name, i+1, reps))
-			if strings.HasPrefix(t.name, "tg") && len(o.Weights) > 0 {
+			if strings.HasPrefix(t.name, "tg") && len(o.Weights) > 0 && o.Depth == 0 {
 				reads = append(reads, ReadRate(pool, o.Weights))
 			}
 			d, err := t.run(t.n)
