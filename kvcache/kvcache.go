@@ -248,7 +248,7 @@ func decode(t Type, dst []float32, src []byte) {
 	case F16:
 		kernels.HalfToFloat(dst, src) // quant.F16ToF32 per value, bit for bit
 	case Q8_0:
-		quant.DequantizeQ8_0(dst, src)
+		kernels.DequantQ8_0(dst, src) // quant.DequantizeQ8_0, bit for bit
 	case Q4_0:
 		quant.DequantizeQ4_0(dst, src)
 	}

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego || !gc
+
+package kernels
+
+func dequantQ8(dst []float32, src []byte) { dequantQ8Go(dst, src) }
