@@ -9,8 +9,9 @@ import (
 	"edgelm/quant"
 )
 
-// TestDequantQ8 holds DequantQ8_0 to quant.DequantizeQ8_0, bit for bit, in every variant: random
-// quants including -128, scales random, subnormal, negative, zero, infinite and NaN.
+// TestDequantQ8 holds DequantQ8_0 and DequantQ4_0 to quant.DequantizeQ8_0 and DequantizeQ4_0, bit
+// for bit, in every variant: random quants (every byte), scales random, subnormal, negative, zero,
+// infinite and NaN.
 func TestDequantQ8(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 33))
 	scales := []uint16{0x0000, 0x8000, 0x0001, 0x83ff, 0x7c00, 0xfc00, 0x3c00, 0x7e01}
@@ -35,6 +36,18 @@ func TestDequantQ8(t *testing.T) {
 					for i := range got {
 						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 							t.Fatalf("%s %d blocks, trial %d, value %d: %v, quant %v", v.name, nb, trial, i, got[i], want[i])
+						}
+					}
+					// The same bytes as Q4_0 blocks: 18 bytes each, scale first.
+					src4 := make([]byte, nb*q4b)
+					for b := range nb {
+						copy(src4[b*q4b:(b+1)*q4b], src[b*q8b:])
+					}
+					DequantQ4_0(got, src4)
+					quant.DequantizeQ4_0(want, src4)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("Q4_0 %s %d blocks, trial %d, value %d: %v, quant %v", v.name, nb, trial, i, got[i], want[i])
 						}
 					}
 				}

@@ -250,7 +250,7 @@ func decode(t Type, dst []float32, src []byte) {
 	case Q8_0:
 		kernels.DequantQ8_0(dst, src) // quant.DequantizeQ8_0, bit for bit
 	case Q4_0:
-		quant.DequantizeQ4_0(dst, src)
+		kernels.DequantQ4_0(dst, src) // quant.DequantizeQ4_0, bit for bit
 	}
 }
 

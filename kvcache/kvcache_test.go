@@ -309,7 +309,7 @@ func BenchmarkAttend(b *testing.B) {
 func BenchmarkAttendDeep(b *testing.B) {
 	const heads, kvHeads, hd, n, layers = 32, 8, 64, 2048, 16
 	rng := rand.New(rand.NewPCG(9, 11))
-	for _, typ := range []Type{F32, F16, Q8_0} {
+	for _, typ := range []Type{F32, F16, Q8_0, Q4_0} {
 		s := NewSeq(Shape{Layers: layers, KVHeads: kvHeads, HeadDim: hd, TypeK: typ, TypeV: typ}, n)
 		k, v := randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd)
 		for j := range n {
