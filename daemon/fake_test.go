@@ -86,7 +86,8 @@ func (f *fakeBackend) Detokenize(ids []int32) string {
 
 func (f *fakeBackend) Stats() engine.Stats {
 	return engine.Stats{Requests: 3, PromptTokens: 30, PrefillTokens: 20, GeneratedTokens: 40, PrefillSeconds: 2, DecodeSeconds: 4,
-		QueueDepth: 1, ActiveSequences: 2, KVBytes: 4096, KVBudget: 8192, KVBytesPerToken: 64, PrefixHits: 5, PrefixTokens: 10, PrefixEvictions: 1}
+		QueueDepth: 1, ActiveSequences: 2, KVBytes: 4096, KVBudget: 8192, KVBytesPerToken: 64, PrefixHits: 5, PrefixTokens: 10, PrefixEvictions: 1,
+		ModelBytes: 1000, ModelHugeBytes: 512}
 }
 
 func (f *fakeBackend) tokenOf(c byte) int32 { return int32(c) - 32 + 4 }

@@ -107,6 +107,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		{"edgelm_prefix_cache_hits_total", "counter", "Requests that reused a cached prompt prefix.", st.PrefixHits},
 		{"edgelm_prefix_cache_tokens_total", "counter", "Prompt tokens reused from the prefix cache.", st.PrefixTokens},
 		{"edgelm_prefix_cache_evictions_total", "counter", "Prefix cache entries evicted.", st.PrefixEvictions},
+		{"edgelm_model_bytes", "gauge", "Bytes of the model file mapped.", st.ModelBytes},
+		{"edgelm_model_huge_page_bytes", "gauge", "Bytes of the model mapped in 2 MB pages (of those read so far); decode is faster the more.", st.ModelHugeBytes},
 	} {
 		metric(m.name, m.typ, m.help)
 		value(m.name, m.v)

@@ -138,6 +138,11 @@ type Stats struct {
 	PrefixHits      int64
 	PrefixTokens    int64 // prompt tokens reused from the prefix cache
 	PrefixEvictions int64
+	// ModelBytes is the size of the model file's mapping; ModelHugeBytes how much of it this
+	// process has mapped in 2 MB pages (mmap.Mapping.HugeBytes; 0 where the kernel does not say, or
+	// for a model read into memory): decode is faster the more of the model that is.
+	ModelBytes     int64
+	ModelHugeBytes int64
 }
 
 // Errors a caller can tell apart (errors.Is).

@@ -215,6 +215,12 @@ func (e *Engine) Stats() Stats {
 	defer e.mu.Unlock()
 	s := e.stats
 	s.QueueDepth = int(e.waiting.Load())
+	if m := e.file.Mapping(); m != nil {
+		s.ModelBytes = int64(m.Len())
+		if m.Mapped() {
+			s.ModelHugeBytes, _ = m.HugeBytes()
+		}
+	}
 	return s
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -313,6 +314,14 @@ func TestStatsCount(t *testing.T) {
 	st := e.Stats()
 	if st.ActiveSequences != 0 || st.Requests != 2 || st.PromptTokens != int64(2*len(ids)) || st.GeneratedTokens != 3005 || st.PrefillTokens <= 0 || st.KVBytes <= 0 {
 		t.Errorf("after two requests: %+v", st)
+	}
+	// The model's mapping: the file's size (stat'ed here), of which at most all in 2 MB pages.
+	fi, err := os.Stat(filepath.Join(testshared.Dir(t), "models", "aidreams260K-q8_0.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ModelBytes != fi.Size() || st.ModelHugeBytes < 0 || st.ModelHugeBytes > st.ModelBytes {
+		t.Errorf("model bytes %d (file %d), in 2 MB pages %d", st.ModelBytes, fi.Size(), st.ModelHugeBytes)
 	}
 }
 
