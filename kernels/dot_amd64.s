@@ -469,6 +469,45 @@ ahdone:
 	VZEROUPPER
 	RET
 
+// PAIRSTORE4 and NEXTPAIR are the ends of the two-key loops of
+// dotHeadsRows4AVX and dotHeadsRows4F16: the four heads' sums of keys j
+// (low halves of Y0-Y3) and j+1 (high halves) reduced as HSUM4 reduces
+// them and stored at DX + h·R10 (+4 for j+1), the pointers moved to the
+// next key head (R12 counts them down); then the next pair of keys.
+#define PAIRSTORE4 \
+	LEAQ         (R10)(R10*2), BX \
+	VEXTRACTF128 $1, Y0, X10      \
+	VEXTRACTF128 $1, Y1, X11      \
+	VEXTRACTF128 $1, Y2, X12      \
+	VEXTRACTF128 $1, Y3, X13      \
+	HSUM4(X0)                     \
+	HSUM4(X10)                    \
+	VMOVSS       X0, (DX)         \
+	VMOVSS       X10, 4(DX)       \
+	HSUM4(X1)                     \
+	HSUM4(X11)                    \
+	VMOVSS       X1, (DX)(R10*1)  \
+	VMOVSS       X11, 4(DX)(R10*1) \
+	HSUM4(X2)                     \
+	HSUM4(X12)                    \
+	VMOVSS       X2, (DX)(R10*2)  \
+	VMOVSS       X12, 4(DX)(R10*2) \
+	HSUM4(X3)                     \
+	HSUM4(X13)                    \
+	VMOVSS       X3, (DX)(BX*1)   \
+	VMOVSS       X13, 4(DX)(BX*1) \
+	LEAQ         (DX)(R10*4), DX  \
+	LEAQ         (SI)(R8*4), SI   \
+	ADDQ         R14, DI          \
+	DECQ         R12
+
+#define NEXTPAIR \
+	MOVQ kb-8(SP), DI       \
+	LEAQ (DI)(R11*2), DI    \
+	MOVQ db-16(SP), DX      \
+	ADDQ $8, DX             \
+	SUBQ $2, CX
+
 // func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
 // DotHeadsRows for kvh key heads of four query heads each, hd floats (a
 // multiple of 4) to a head, against n keys (even): query head h meets key
@@ -529,37 +568,9 @@ dr4loop:
 	JMP            dr4loop
 
 dr4end:
-	LEAQ         (R10)(R10*2), BX
-	VEXTRACTF128 $1, Y0, X10
-	VEXTRACTF128 $1, Y1, X11
-	VEXTRACTF128 $1, Y2, X12
-	VEXTRACTF128 $1, Y3, X13
-	HSUM4(X0)
-	HSUM4(X10)
-	VMOVSS       X0, (DX)
-	VMOVSS       X10, 4(DX)
-	HSUM4(X1)
-	HSUM4(X11)
-	VMOVSS       X1, (DX)(R10*1)
-	VMOVSS       X11, 4(DX)(R10*1)
-	HSUM4(X2)
-	HSUM4(X12)
-	VMOVSS       X2, (DX)(R10*2)
-	VMOVSS       X12, 4(DX)(R10*2)
-	HSUM4(X3)
-	HSUM4(X13)
-	VMOVSS       X3, (DX)(BX*1)
-	VMOVSS       X13, 4(DX)(BX*1)
-	LEAQ         (DX)(R10*4), DX // the next key head's four query heads
-	LEAQ         (SI)(R8*4), SI
-	ADDQ         R14, DI
-	DECQ         R12
+	PAIRSTORE4
 	JNZ          dr4head
-	MOVQ         kb-8(SP), DI
-	LEAQ         (DI)(R11*2), DI
-	MOVQ         db-16(SP), DX
-	ADDQ         $8, DX
-	SUBQ         $2, CX
+	NEXTPAIR
 	JMP          dr4pair
 
 dr4done:
@@ -710,37 +721,9 @@ dh16loop:
 	JMP            dh16loop
 
 dh16end:
-	LEAQ         (R10)(R10*2), BX
-	VEXTRACTF128 $1, Y0, X10
-	VEXTRACTF128 $1, Y1, X11
-	VEXTRACTF128 $1, Y2, X12
-	VEXTRACTF128 $1, Y3, X13
-	HSUM4(X0)
-	HSUM4(X10)
-	VMOVSS       X0, (DX)
-	VMOVSS       X10, 4(DX)
-	HSUM4(X1)
-	HSUM4(X11)
-	VMOVSS       X1, (DX)(R10*1)
-	VMOVSS       X11, 4(DX)(R10*1)
-	HSUM4(X2)
-	HSUM4(X12)
-	VMOVSS       X2, (DX)(R10*2)
-	VMOVSS       X12, 4(DX)(R10*2)
-	HSUM4(X3)
-	HSUM4(X13)
-	VMOVSS       X3, (DX)(BX*1)
-	VMOVSS       X13, 4(DX)(BX*1)
-	LEAQ         (DX)(R10*4), DX // the next key head's four query heads
-	LEAQ         (SI)(R8*4), SI
-	ADDQ         R14, DI
-	DECQ         R12
+	PAIRSTORE4
 	JNZ          dh16head
-	MOVQ         kb-8(SP), DI
-	LEAQ         (DI)(R11*2), DI
-	MOVQ         db-16(SP), DX
-	ADDQ         $8, DX
-	SUBQ         $2, CX
+	NEXTPAIR
 	JMP          dh16pair
 
 dh16done:
