@@ -469,6 +469,16 @@ ahdone:
 	VZEROUPPER
 	RET
 
+// HEADSTORE2: one head's sums of two keys, the low and high halves of y
+// (x its XMM), reduced as HSUM4 reduces them and stored at d0 and d1; t is
+// clobbered (and X9, by HSUM4).
+#define HEADSTORE2(y, x, t, d0, d1) \
+	VEXTRACTF128 $1, y, t \
+	HSUM4(x)              \
+	HSUM4(t)              \
+	VMOVSS       x, d0    \
+	VMOVSS       t, d1
+
 // PAIRSTORE4 and NEXTPAIR are the ends of the two-key loops of
 // dotHeadsRows4AVX and dotHeadsRows4F16: the four heads' sums of keys j
 // (low halves of Y0-Y3) and j+1 (high halves) reduced as HSUM4 reduces
@@ -529,6 +539,86 @@ TEXT ·dotHeadsRows4AVX(SB), NOSPLIT, $16-64
 	MOVQ kstride+40(FP), R11
 	SHLQ $2, R11             // bytes between keys
 	MOVQ n+48(FP), CX
+
+	// Four keys at a time while there are: two pairs, eight sums in flight,
+	// each head's query chunk loaded once for both. R9 and R14 point at keys
+	// j+2 and j+3 here (the pair loop below wants them back as 3·R8 and R8).
+dr4quad:
+	CMPQ CX, $4
+	JLT  dr4quadend
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dr4qhead:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	LEAQ   (DI)(R11*1), R13
+	LEAQ   (DI)(R11*2), R9
+	LEAQ   (R9)(R11*1), R14
+	XORQ   AX, AX
+
+dr4qloop:
+	VMOVUPS        (DI)(AX*1), X8
+	VINSERTF128    $1, (R13)(AX*1), Y8, Y8
+	VMOVUPS        (R9)(AX*1), X9
+	VINSERTF128    $1, (R14)(AX*1), Y9, Y9
+	LEAQ           (SI)(AX*1), BX
+	VBROADCASTF128 (BX), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y0, Y0
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y4, Y4
+	VBROADCASTF128 (BX)(R8*1), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y1, Y1
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y5, Y5
+	LEAQ           (BX)(R8*2), BX
+	VBROADCASTF128 (BX), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y2, Y2
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y6, Y6
+	VBROADCASTF128 (BX)(R8*1), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y3, Y3
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y7, Y7
+	ADDQ           $16, AX
+	CMPQ           AX, R8
+	JLT            dr4qloop
+	LEAQ           (R10)(R10*2), BX
+	HEADSTORE2(Y0, X0, X10, (DX), 4(DX))
+	HEADSTORE2(Y4, X4, X10, 8(DX), 12(DX))
+	HEADSTORE2(Y1, X1, X10, (DX)(R10*1), 4(DX)(R10*1))
+	HEADSTORE2(Y5, X5, X10, 8(DX)(R10*1), 12(DX)(R10*1))
+	HEADSTORE2(Y2, X2, X10, (DX)(R10*2), 4(DX)(R10*2))
+	HEADSTORE2(Y6, X6, X10, 8(DX)(R10*2), 12(DX)(R10*2))
+	HEADSTORE2(Y3, X3, X10, (DX)(BX*1), 4(DX)(BX*1))
+	HEADSTORE2(Y7, X7, X10, 8(DX)(BX*1), 12(DX)(BX*1))
+	LEAQ           (DX)(R10*4), DX  // the next key head's four query heads
+	LEAQ           (SI)(R8*4), SI
+	ADDQ           R8, DI
+	DECQ           R12
+	JNZ            dr4qhead
+	MOVQ           kb-8(SP), DI
+	LEAQ           (DI)(R11*4), DI
+	MOVQ           db-16(SP), DX
+	ADDQ           $16, DX
+	SUBQ           $4, CX
+	JMP            dr4quad
+
+dr4quadend:
+	LEAQ (R8)(R8*2), R9
+	MOVQ R8, R14
 
 dr4pair:
 	CMPQ CX, $2
