@@ -32,6 +32,8 @@ type variant struct {
 	// take it.
 	q8r8 func(w []byte, rb int, x []byte, aux []xaux, an int, pf []byte, dst *[8]float32)
 	q4r8 func(w []byte, rb int, x []byte, aux []xaux, an int, pf []byte, dst *[8]float32)
+	// q4r8Aux says q4r8 reads aux (which MatMul then computes for decode too).
+	q4r8Aux bool
 	// The t44 forms do four rows w[k*rb:] against four activations
 	// x[t*stride:], dst[4*k+t] (prefill).
 	q8t44 func(w []byte, rb int, x []byte, stride int, dst *[16]float32)

@@ -352,8 +352,9 @@ func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
 			v.quant(p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols])
 		}
 		p.xa = p.xa[:0]
-		if v.q4t84 != nil {
-			// The 8-row tiles and the variant's decode kernels take these.
+		if v.q4t84 != nil && (n >= 4 || m.Type == Q4_0 && v.q4r8Aux) {
+			// The 8-row tiles take these, and a variant's Q4_0 decode kernel that says so; other
+			// decode steps would compute them for nothing, on every matmul of every token.
 			off := int32(128)
 			if m.Type == Q4_0 {
 				off = 8

@@ -27,7 +27,7 @@ var vnniVariant = func() *variant {
 		_ = x[3*stride+nb*q8b-1]
 		q8Tile44VNNI(w, rb, x, stride, nb, f16tab, dst)
 	}
-	v.q4r8 = rows8AuxForm(q4b, q4Rows8VNNI)
+	v.q4r8, v.q4r8Aux = rows8AuxForm(q4b, q4Rows8VNNI), true
 	v.q4t84 = tile84(q4b, q4Tile84VNNI)
 	v.q4t88 = tile88(q4b, q4Tile88VNNI)
 	v.q8t84 = tile84(q8b, q8Tile84VNNI)
