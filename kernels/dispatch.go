@@ -123,8 +123,8 @@ func axpyHeadsRowsLoop(axpyHeads func(w, v, out []float32), w []float32, wstride
 	}
 }
 
-// dotHeadsRowsF16Loop is DotHeadsRowsF16 as a conversion of each key's
-// head and a dotHeads call, from key j0 on.
+// dotHeadsRowsF16Loop is DotHeadsRowsF16 as each key head converted and
+// dotHeadsRowsLoop on it, from key j0 on.
 func dotHeadsRowsF16Loop(dotHeads func(dst, q, k []float32), dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n, j0 int) {
 	hd := len(q) / heads
 	group := heads / kvHeads
@@ -134,26 +134,17 @@ func dotHeadsRowsF16Loop(dotHeads func(dst, q, k []float32), dst []float32, dstr
 		key = make([]float32, hd)
 	}
 	key = key[:hd]
-	var buf [16]float32
-	tmp := buf[:]
-	if group > len(buf) {
-		tmp = make([]float32, group)
-	}
-	tmp = tmp[:group]
 	for j := j0; j < n; j++ {
 		for kh := range kvHeads {
 			o := j*kstride + kh*hd
 			halfToFloat(key, k[2*o:2*(o+hd)])
-			dotHeads(tmp, q[kh*group*hd:(kh+1)*group*hd], key)
-			for g, v := range tmp {
-				dst[(kh*group+g)*dstride+j] = v
-			}
+			dotHeadsRowsLoop(dotHeads, dst[kh*group*dstride+j:], dstride, q[kh*group*hd:(kh+1)*group*hd], group, 1, key, hd, 1, 0)
 		}
 	}
 }
 
-// axpyHeadsRowsF16Loop is AxpyHeadsRowsF16 as a conversion of each value
-// and an axpyHeads call.
+// axpyHeadsRowsF16Loop is AxpyHeadsRowsF16 as each value converted and
+// axpyHeadsRowsLoop on it.
 func axpyHeadsRowsF16Loop(axpyHeads func(w, v, out []float32), w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
 	hd := len(out) / heads
 	var vb [256]float32
@@ -162,18 +153,9 @@ func axpyHeadsRowsF16Loop(axpyHeads func(w, v, out []float32), w []float32, wstr
 		val = make([]float32, hd)
 	}
 	val = val[:hd]
-	var buf [16]float32
-	tmp := buf[:]
-	if heads > len(buf) {
-		tmp = make([]float32, heads)
-	}
-	tmp = tmp[:heads]
 	for j := range n {
-		for h := range tmp {
-			tmp[h] = w[h*wstride+j]
-		}
 		halfToFloat(val, v[2*j*vstride:2*(j*vstride+hd)])
-		axpyHeads(tmp, val, out)
+		axpyHeadsRowsLoop(axpyHeads, w[j:], wstride, heads, val, hd, 1, out)
 	}
 }
 
