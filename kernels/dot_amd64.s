@@ -469,6 +469,34 @@ ahdone:
 	VZEROUPPER
 	RET
 
+// PAIRZERO starts a key head of the two-key loops of dotHeadsRows4AVX and
+// dotHeadsRows4F16: the four heads' sums cleared, R13 at key j+1, AX at
+// the head's first element. PAIRMUL4 adds the products of one chunk of the
+// two keys (Y4: key j low, key j+1 high) with the four query heads' chunk
+// at BX, BX+R8, BX+2·R8, BX+R9 (broadcast to both halves): mul, then add,
+// as dotHeadsSSE does.
+#define PAIRZERO \
+	VXORPS Y0, Y0, Y0     \
+	VXORPS Y1, Y1, Y1     \
+	VXORPS Y2, Y2, Y2     \
+	VXORPS Y3, Y3, Y3     \
+	LEAQ   (DI)(R11*1), R13 \
+	XORQ   AX, AX
+
+#define PAIRMUL4 \
+	VBROADCASTF128 (BX), Y5       \
+	VMULPS         Y5, Y4, Y5     \
+	VADDPS         Y5, Y0, Y0     \
+	VBROADCASTF128 (BX)(R8*1), Y6 \
+	VMULPS         Y6, Y4, Y6     \
+	VADDPS         Y6, Y1, Y1     \
+	VBROADCASTF128 (BX)(R8*2), Y7 \
+	VMULPS         Y7, Y4, Y7     \
+	VADDPS         Y7, Y2, Y2     \
+	VBROADCASTF128 (BX)(R9*1), Y8 \
+	VMULPS         Y8, Y4, Y8     \
+	VADDPS         Y8, Y3, Y3
+
 // HEADSTORE2: one head's sums of two keys, the low and high halves of y
 // (x its XMM), reduced as HSUM4 reduces them and stored at d0 and d1; t is
 // clobbered (and X9, by HSUM4).
@@ -629,12 +657,7 @@ dr4pair:
 	MOVQ kvh+56(FP), R12
 
 dr4head:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	LEAQ   (DI)(R11*1), R13
-	XORQ   AX, AX
+	PAIRZERO
 
 dr4loop:
 	CMPQ           AX, R14
@@ -642,18 +665,7 @@ dr4loop:
 	VMOVUPS        (DI)(AX*1), X4
 	VINSERTF128    $1, (R13)(AX*1), Y4, Y4
 	LEAQ           (SI)(AX*1), BX
-	VBROADCASTF128 (BX), Y5
-	VMULPS         Y5, Y4, Y5
-	VADDPS         Y5, Y0, Y0
-	VBROADCASTF128 (BX)(R8*1), Y6
-	VMULPS         Y6, Y4, Y6
-	VADDPS         Y6, Y1, Y1
-	VBROADCASTF128 (BX)(R8*2), Y7
-	VMULPS         Y7, Y4, Y7
-	VADDPS         Y7, Y2, Y2
-	VBROADCASTF128 (BX)(R9*1), Y8
-	VMULPS         Y8, Y4, Y8
-	VADDPS         Y8, Y3, Y3
+	PAIRMUL4
 	ADDQ           $16, AX
 	JMP            dr4loop
 
@@ -781,12 +793,7 @@ dh16pair:
 	MOVQ kvh+56(FP), R12
 
 dh16head:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	LEAQ   (DI)(R11*1), R13
-	XORQ   AX, AX
+	PAIRZERO
 
 dh16loop:
 	CMPQ           AX, R14
@@ -795,18 +802,7 @@ dh16loop:
 	VPINSRQ        $1, (R13)(AX*1), X4, X4
 	VCVTPH2PS      X4, Y4
 	LEAQ           (SI)(AX*2), BX
-	VBROADCASTF128 (BX), Y5
-	VMULPS         Y5, Y4, Y5
-	VADDPS         Y5, Y0, Y0
-	VBROADCASTF128 (BX)(R8*1), Y6
-	VMULPS         Y6, Y4, Y6
-	VADDPS         Y6, Y1, Y1
-	VBROADCASTF128 (BX)(R8*2), Y7
-	VMULPS         Y7, Y4, Y7
-	VADDPS         Y7, Y2, Y2
-	VBROADCASTF128 (BX)(R9*1), Y8
-	VMULPS         Y8, Y4, Y8
-	VADDPS         Y8, Y3, Y3
+	PAIRMUL4
 	ADDQ           $8, AX
 	JMP            dh16loop
 
