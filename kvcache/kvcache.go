@@ -373,11 +373,7 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	// arithmetic of one DotHeads or AxpyHeads per slot, in slot order, so the bits of those calls.
 	for j0 := 0; j0 < nmax; j0 += attendChunk {
 		j1 := min(j0+attendChunk, nmax)
-		var k []float32 // the chunk's keys as floats, ks apart; an f16 cache is read as it is
-		ks := 0
-		if s.shape.TypeK != F16 {
-			k, ks = s.rows(s.shape.TypeK, s.k[l], s.rowK, j0, j1, e0, e1, sc.rows)
-		}
+		k, ks := s.rows(s.shape.TypeK, s.k[l], s.rowK, j0, j1, e0, e1, sc.rows)
 		for g, n := range ends {
 			jn := min(j1, n)
 			if j0 >= jn {
@@ -433,11 +429,7 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	// starts at -0).
 	for j0 := 0; j0 < nmax; j0 += attendChunk {
 		j1 := min(j0+attendChunk, nmax)
-		var v []float32
-		vs := 0
-		if s.shape.TypeV != F16 {
-			v, vs = s.rows(s.shape.TypeV, s.v[l], s.rowV, j0, j1, e0, e1, sc.rows)
-		}
+		v, vs := s.rows(s.shape.TypeV, s.v[l], s.rowV, j0, j1, e0, e1, sc.rows)
 		for g, n := range ends {
 			jn := min(j1, n)
 			if j0 >= jn {
@@ -462,9 +454,13 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 const attendChunk = 32
 
 // rows returns elements [e0, e1) of the cached rows [j0, j1) of data (rowBytes apart, type t) as
-// floats, and the distance between rows in them: a view of an f32 cache, else decoded into buf.
+// floats, and the distance between rows in them: a view of an f32 cache, nil for an f16 one (the
+// F16 kernels read it as it is stored), else decoded into buf.
 func (s *Seq) rows(t Type, data []byte, rowBytes, j0, j1, e0, e1 int, buf []float32) ([]float32, int) {
-	if t == F32 {
+	switch t {
+	case F16:
+		return nil, 0
+	case F32:
 		stride := rowBytes / 4
 		return f32view(data)[j0*stride+e0 : (j1-1)*stride+e1], stride
 	}
