@@ -55,7 +55,11 @@ type Result struct {
 // Run runs the tests of o on m with pool's threads and returns their results, prefill first.
 func Run(m *model.Model, pool *kernels.Pool, o Options) ([]Result, error) {
 	if o.Prompt < 0 || o.Gen < 0 || o.Reps < 0 || o.Depth < 0 {
-		return nil, fmt.Errorf("bench: negative count in %+v", o)
+		return nil, fmt.Errorf("bench: negative count: -p %d -n %d -r %d -d %d", o.Prompt, o.Gen, o.Reps, o.Depth)
+	}
+	if n := o.Depth + max(o.Prompt, o.Gen); n > m.ContextLength {
+		return nil, fmt.Errorf("bench: -d %d and %d tokens need a context of %d, more than the model's %d",
+			o.Depth, max(o.Prompt, o.Gen), n, m.ContextLength)
 	}
 	reps := max(o.Reps, 1)
 	kt, err := kvcache.ParseType(o.KVType)

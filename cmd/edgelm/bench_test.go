@@ -134,6 +134,17 @@ func TestBenchOutput(t *testing.T) {
 	if len(rs) != 2 || rs[0].Test != "pp4 @ d5" || rs[1].Test != "tg2 @ d5" || !(rs[0].TPS > 0) || !(rs[1].TPS > 0) {
 		t.Errorf("at depth 5: %+v", rs)
 	}
+	// Bad counts: a clear, short error (not the options with the weights in them), and a depth
+	// beyond the model's context refused before anything is allocated or run.
+	for _, args := range [][]string{{"-d", "-1"}, {"-p", "-3"}, {"-d", "2000000000"}} {
+		err := benchCmd(append([]string{"--model", path, "-n", "2", "-r", "1"}, args...), io.Discard, io.Discard)
+		if err == nil || len(err.Error()) > 200 || !strings.Contains(err.Error(), "bench: ") {
+			t.Errorf("%v: error %.300v", args, err)
+		}
+	}
+	if err := benchCmd([]string{"--model", path, "-n", "2", "-r", "1", "-d", "2000000000"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "context") {
+		t.Errorf("a depth beyond the context: %v", err)
+	}
 	if err := benchCmd([]string{"-p", "8"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("no model: %v, want a usage error", err)
 	}
