@@ -212,9 +212,10 @@ func (e *Engine) Detokenize(ids []int32) string { return e.tok.Decode(ids) }
 // Stats returns the current counters.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	s := e.stats
+	e.mu.Unlock()
 	s.QueueDepth = int(e.waiting.Load())
+	// The mapping's figures read /proc/self/smaps: outside the lock the scheduler takes every step.
 	if m := e.file.Mapping(); m != nil {
 		s.ModelBytes = int64(m.Len())
 		if m.Mapped() {
