@@ -37,6 +37,13 @@ type Pool struct {
 	panicked bool
 	panicVal any
 
+	// Claims ahead (Then): then is the product the next call was said to be, for the
+	// participants of the current call to claim chunks of when they run out of work; claimed is
+	// what the pre claims were made for, for the next call to check.
+	then, claimed hint
+	pre           atomic.Int32
+	calls         uint32 // calls dispatched (job.seq)
+
 	xq      []byte       // the activations quantized to Q8_0
 	xa      []xaux       // their block sums for the 8-row tiles, block-major (auxOf)
 	scratch [][]float32  // per participant (0 is the caller): one dequantized row
@@ -53,7 +60,10 @@ type kernelOuts struct {
 	tile8 [32]float32 // 8×4 tiles
 	tile9 [64]float32 // 8×8 tiles
 	ahead int         // a chunk claimed before its turn (decode prefetches it), or -1
-	_     [64]byte
+	// preLo..preHi: chunks of the next call claimed at the end of this one (Then), in L2.
+	preLo, preHi int
+	preFor       uint32 // the call (job.seq) they are chunks of
+	_            [64]byte
 }
 
 // xaux is what the 8-row tiles need of one token's activation block
@@ -120,6 +130,29 @@ type job struct {
 	nRowCh  int // chunks along the rows
 	nChunks int
 	fn      func(i, id int) // Run's work: chunk i on participant id (MatMul's fields unused)
+	pre     bool            // the participants' claims (preLo..preHi) are chunks of this job
+	seq     uint32          // the pool's count of calls, this one included
+}
+
+// hint is a decode product announced by Then: its matrix and tokens, its chunks as matmul
+// will cut them, and how many of those one participant claims at a time.
+type hint struct {
+	m                Mat
+	n                int
+	rowsPer, nChunks int
+	per              int
+}
+
+// claimBytes is about how many weight bytes a participant claims and prefetches, in whole
+// chunks, when it runs out of work before the product that Then announced: enough to keep the
+// memory busy over the few microseconds of serial work between two products, and a small part
+// of a 1 MB L2.
+const claimBytes = 128 << 10
+
+// decodeRowsPer is the rows of a decode chunk of a matrix of rows rows over parts
+// participants: 16 chunks each, at least eight rows (the 8-row kernels).
+func decodeRowsPer(rows, parts int) int {
+	return max(8, (rows+parts*16-1)/(parts*16))
 }
 
 // spinFor bounds how long a worker, and the caller waiting for workers,
@@ -240,18 +273,75 @@ func (p *Pool) work(id int) {
 	j := &p.job
 	o := &p.outs[id]
 	o.ahead = -1
+	if !j.pre || o.preFor != j.seq {
+		o.preLo, o.preHi = 0, 0
+	}
 	for {
-		c := o.ahead
-		if c >= 0 {
-			o.ahead = -1
-		} else {
+		var c int
+		switch {
+		case o.preLo < o.preHi:
+			c = o.preLo
+			o.preLo++
+		case o.ahead >= 0:
+			c, o.ahead = o.ahead, -1
+		default:
 			c = int(p.next.Add(1)) - 1
 		}
 		if c >= j.nChunks {
-			return
+			break
 		}
 		p.chunk(j, id, c)
 	}
+	p.claimAhead(o)
+}
+
+// claimAhead claims, for participant o that has run out of work, the next few chunks of the
+// product Then announced, and prefetches their weights into its L2 while the others finish and
+// the caller does the serial work before that product.
+func (p *Pool) claimAhead(o *kernelOuts) {
+	h := &p.then
+	if h.nChunks == 0 {
+		return
+	}
+	c0 := int(p.pre.Add(int32(h.per))) - h.per
+	if c0 >= h.nChunks {
+		return
+	}
+	c1 := min(c0+h.per, h.nChunks)
+	o.preLo, o.preHi, o.preFor = c0, c1, p.job.seq+1 // p.job is the current call
+	rb := h.m.RowBytes()
+	prefetchL2(h.m.Data[c0*h.rowsPer*rb : min(c1*h.rowsPer, h.m.Rows)*rb])
+}
+
+// Then announces that the pool's next call is MatMul(_, m, _, n): participants of the call that
+// follows Then that run out of work claim the first chunks of that product and prefetch their
+// weights, so that memory keeps streaming over the serial work between two calls (a decode
+// token spends about 5 % of its time outside the products, the weights idle). A next call that
+// is not that product drops the claims; results do not depend on them. Only decode products
+// (n < 8) are announced; for others, and on a nil pool, Then does nothing.
+func (p *Pool) Then(m Mat, n int) {
+	if p == nil || n <= 0 || n >= 8 || m.Rows == 0 || m.Cols == 0 {
+		return
+	}
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	parts := p.threads
+	if p.closed {
+		parts = 1
+	}
+	rowsPer := decodeRowsPer(m.Rows, parts)
+	nChunks := (m.Rows + rowsPer - 1) / rowsPer
+	per := max(1, claimBytes/(rowsPer*m.RowBytes()))
+	per = min(per, max(1, nChunks/(2*parts))) // most chunks stay with the counter, for balance
+	p.then = hint{m: m, n: n, rowsPer: rowsPer, nChunks: nChunks, per: per}
+}
+
+// sameProduct reports whether job j is the product h announced, cut the same way.
+func sameProduct(j *job, h *hint) bool {
+	return j.fn == nil && h.nChunks > 0 && j.n == h.n && j.m.Type == h.m.Type &&
+		j.m.Rows == h.m.Rows && j.m.Cols == h.m.Cols && len(j.m.Data) == len(h.m.Data) &&
+		len(j.m.Data) > 0 && &j.m.Data[0] == &h.m.Data[0] &&
+		j.rowsPer == h.rowsPer && j.nChunks == h.nChunks
 }
 
 // prefetchNext returns the weights participant id reads prefetchGroups
@@ -270,13 +360,17 @@ func (p *Pool) prefetchNext(j *job, id, r, r1 int) []byte {
 		return m.Data[tr*rb : (tr+8)*rb]
 	case j.n < 8 && j.fn == nil:
 		o := &p.outs[id]
-		if o.ahead < 0 {
-			o.ahead = int(p.next.Add(1)) - 1
+		next := o.preLo // a claimed chunk comes first (and is in L2 already)
+		if o.preLo >= o.preHi {
+			if o.ahead < 0 {
+				o.ahead = int(p.next.Add(1)) - 1
+			}
+			next = o.ahead
 		}
-		if o.ahead >= j.nChunks {
+		if next >= j.nChunks {
 			return nil
 		}
-		nr := o.ahead%j.nRowCh*j.rowsPer + max(0, tr-r1)
+		nr := next%j.nRowCh*j.rowsPer + max(0, tr-r1)
 		if nr >= m.Rows {
 			return nil
 		}
@@ -370,7 +464,7 @@ func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
 	if n < 8 {
 		// Decode: every row once, all tokens against it while it is hot.
 		j.tokPer = n
-		j.rowsPer = max(8, (m.Rows+parts*16-1)/(parts*16))
+		j.rowsPer = decodeRowsPer(m.Rows, parts)
 	} else {
 		// Prefill: tiles of 16 rows × 32 tokens keep both operands in L1/L2.
 		j.tokPer = 32
@@ -405,17 +499,32 @@ func (p *Pool) Run(n int, fn func(i, id int)) {
 
 // dispatch runs the chunks of j on the caller and workers other participants, and waits for them.
 func (p *Pool) dispatch(j job, workers int) {
-	if workers == 0 || j.nChunks == 1 {
+	// Chunks claimed during the last call for this one are done first by their claimers; the
+	// counter starts after them. Claims for another product are dropped.
+	// (Alone, the caller runs every chunk: with workers, only when it made every claim.)
+	alone := workers == 0 || j.nChunks == 1
+	p.calls++
+	j.seq = p.calls
+	start := int32(0)
+	claims := p.pre.Swap(0)
+	if claims > 0 && (workers == 0 || !alone) && sameProduct(&j, &p.claimed) {
+		j.pre = true
+		start = min(claims, int32(j.nChunks))
+	}
+	p.claimed = hint{}
+
+	if alone {
 		p.job = j
-		p.next.Store(0)
+		p.next.Store(start)
 		p.work(0)
+		p.claimed, p.then = p.then, hint{}
 		p.rethrow()
 		return
 	}
 
 	p.mu.Lock()
 	p.job = j
-	p.next.Store(0)
+	p.next.Store(start)
 	p.pending.Store(int32(workers))
 	p.gen.Add(1)
 	p.wake.Broadcast()
@@ -430,6 +539,7 @@ func (p *Pool) dispatch(j job, workers int) {
 		}
 		p.mu.Unlock()
 	}
+	p.claimed, p.then = p.then, hint{}
 	p.rethrow()
 }
 
@@ -440,6 +550,12 @@ func (p *Pool) rethrow() {
 	}
 	r := p.panicVal
 	p.panicked, p.panicVal = false, nil
+	// A participant may have stopped inside its claimed chunks: drop every claim.
+	p.pre.Store(0)
+	p.then, p.claimed = hint{}, hint{}
+	for i := range p.outs {
+		p.outs[i].preLo, p.outs[i].preHi = 0, 0
+	}
 	p.job = job{}
 	panic(r)
 }

@@ -201,7 +201,11 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 
 		// Attention: (n, dim) -> q (n, heads*hd), k and v (n, kv_heads*hd).
 		r.norm(xb, x, l.AttnNorm, n, dim)
+		// Each Then names the product after the next call: a decode step's participants
+		// claim and prefetch its first weights when they run out of work (kernels.Pool.Then).
+		r.pool.Then(l.Wk, n)
 		r.pool.MatMul(q, l.Wq, xb, n)
+		r.pool.Then(l.Wv, n)
 		r.pool.MatMul(k, l.Wk, xb, n)
 		r.pool.MatMul(v, l.Wv, xb, n)
 		if c.QKNorm {
@@ -225,12 +229,14 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		}
 		r.step.b, r.step.layer, r.step.a, r.step.q, r.step.att = b, il, a, q, att
 		r.step.groups = r.attnGroups(n)
+		r.pool.Then(l.Wo, n)
 		if r.step.groups == 1 {
 			r.step.blocks = attnBlocks(r.step.blocks, b, n)
 			r.pool.Run(len(r.step.blocks)-1, r.attnFn)
 		} else {
 			r.pool.Run(n*r.step.groups, r.attnFn)
 		}
+		r.pool.Then(l.Gate, n)
 		r.pool.MatMul(xb2, l.Wo, att, n)
 		if c.PostNorms {
 			r.norm(xb2, xb2, l.PostAttnNorm, n, dim)
@@ -239,7 +245,9 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 
 		// MLP: (n, dim) -> (n, ffn) -> (n, dim).
 		r.norm(xb, x, l.FFNNorm, n, dim)
+		r.pool.Then(l.Up, n)
 		r.pool.MatMul(hb, l.Gate, xb, n)
+		r.pool.Then(l.Down, n)
 		r.pool.MatMul(hb2, l.Up, xb, n)
 		if c.Act == GELU {
 			kernels.GELU(hb)
@@ -247,6 +255,11 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			kernels.SiLU(hb)
 		}
 		kernels.Mul(hb, hb, hb2)
+		if il+1 < len(m.Blocks) {
+			r.pool.Then(m.Blocks[il+1].Wq, n)
+		} else {
+			r.pool.Then(m.Output, nOut)
+		}
 		r.pool.MatMul(xb2, l.Down, hb, n)
 		if c.PostNorms {
 			r.norm(xb2, xb2, l.PostFFNNorm, n, dim)
