@@ -771,18 +771,100 @@ arhdone:
 // so the two rows are read front to back, one stream through memory. Four
 // of each key's halves are converted (VCVTPH2PS, exact) as they are read,
 // the rest the same operations, so the same bits as converting the rows.
-TEXT ·dotHeadsRows4F16(SB), NOSPLIT, $16-64
+TEXT ·dotHeadsRows4F16(SB), NOSPLIT, $24-64
 	MOVQ dst+0(FP), DX
 	MOVQ dstride+8(FP), R10
 	SHLQ $2, R10             // bytes between heads in dst
 	MOVQ hd+24(FP), R14
 	SHLQ $1, R14             // bytes of a key's head (halves)
+	MOVQ R14, hb-24(SP)
 	LEAQ (R14)(R14*1), R8    // bytes per query head
-	LEAQ (R8)(R8*2), R9
 	MOVQ k+32(FP), DI
 	MOVQ kstride+40(FP), R11
 	SHLQ $1, R11             // bytes between keys
 	MOVQ n+48(FP), CX
+
+	// Four keys at a time while there are, as dotHeadsRows4AVX: two pairs,
+	// eight sums in flight, each head's query chunk loaded once for both;
+	// R9 and R14 point at keys j+2 and j+3, the head's bytes are at hb.
+dh16quad:
+	CMPQ CX, $4
+	JLT  dh16quadend
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dh16qhead:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	LEAQ   (DI)(R11*1), R13
+	LEAQ   (DI)(R11*2), R9
+	LEAQ   (R9)(R11*1), R14
+	XORQ   AX, AX
+
+dh16qloop:
+	VMOVQ          (DI)(AX*1), X8
+	VPINSRQ        $1, (R13)(AX*1), X8, X8
+	VCVTPH2PS      X8, Y8
+	VMOVQ          (R9)(AX*1), X9
+	VPINSRQ        $1, (R14)(AX*1), X9, X9
+	VCVTPH2PS      X9, Y9
+	LEAQ           (SI)(AX*2), BX
+	VBROADCASTF128 (BX), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y0, Y0
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y4, Y4
+	VBROADCASTF128 (BX)(R8*1), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y1, Y1
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y5, Y5
+	LEAQ           (BX)(R8*2), BX
+	VBROADCASTF128 (BX), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y2, Y2
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y6, Y6
+	VBROADCASTF128 (BX)(R8*1), Y10
+	VMULPS         Y10, Y8, Y11
+	VADDPS         Y11, Y3, Y3
+	VMULPS         Y10, Y9, Y12
+	VADDPS         Y12, Y7, Y7
+	ADDQ           $8, AX
+	CMPQ           AX, hb-24(SP)
+	JLT            dh16qloop
+	LEAQ           (R10)(R10*2), BX
+	HEADSTORE2(Y0, X0, X10, (DX), 4(DX))
+	HEADSTORE2(Y4, X4, X10, 8(DX), 12(DX))
+	HEADSTORE2(Y1, X1, X10, (DX)(R10*1), 4(DX)(R10*1))
+	HEADSTORE2(Y5, X5, X10, 8(DX)(R10*1), 12(DX)(R10*1))
+	HEADSTORE2(Y2, X2, X10, (DX)(R10*2), 4(DX)(R10*2))
+	HEADSTORE2(Y6, X6, X10, 8(DX)(R10*2), 12(DX)(R10*2))
+	HEADSTORE2(Y3, X3, X10, (DX)(BX*1), 4(DX)(BX*1))
+	HEADSTORE2(Y7, X7, X10, 8(DX)(BX*1), 12(DX)(BX*1))
+	LEAQ           (DX)(R10*4), DX  // the next key head's four query heads
+	LEAQ           (SI)(R8*4), SI
+	ADDQ           hb-24(SP), DI
+	DECQ           R12
+	JNZ            dh16qhead
+	MOVQ           kb-8(SP), DI
+	LEAQ           (DI)(R11*4), DI
+	MOVQ           db-16(SP), DX
+	ADDQ           $16, DX
+	SUBQ           $4, CX
+	JMP            dh16quad
+
+dh16quadend:
+	LEAQ (R8)(R8*2), R9
+	MOVQ hb-24(SP), R14
 
 dh16pair:
 	CMPQ CX, $2
