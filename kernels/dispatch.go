@@ -64,7 +64,9 @@ type variant struct {
 	axpyHeadsRowsF16 func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32)
 	// Activations, as SiLU and GELU; expsum is Softmax's exponentiation.
 	silu, gelu func(x []float32)
-	expsum     func(x []float32, m float32) float64
+	// scale is Scale: x[i] *= s.
+	scale  func(x []float32, s float32)
+	expsum func(x []float32, m float32) float64
 }
 
 // tileOf makes a 4×4 tile kernel of a 4-token kernel.
@@ -241,6 +243,7 @@ var genericVariant = withTiles(&variant{
 	quant: quantizeQ8,
 	f16:   f16DotGo, bf16: bf16DotGo,
 	silu: siluGo, gelu: geluGo, expsum: expSumGo,
+	scale: scaleGo,
 })
 
 // allFeatures names every feature any architecture's kernels use, so a

@@ -113,6 +113,13 @@ var avx2Variant = withTiles(&variant{
 		n := len(x) &^ 7
 		return expSumAVX2(x[:n], m) + expSumGo(x[n:], m)
 	},
+	scale: func(x []float32, s float32) {
+		n := len(x) &^ 7
+		if n > 0 {
+			scaleAVX2(x[:n], s)
+		}
+		scaleGo(x[n:], s)
+	},
 	q4t84: tile84(q4b, q4Tile84AVX2),
 	q8t84: tile84(q8b, q8Tile84AVX2),
 })
@@ -266,6 +273,12 @@ func quantizeQ8AVX2(dst []byte, src []float32, nb int)
 
 //go:noescape
 func siluAVX2(x []float32)
+
+// scaleAVX2 is scaleGo for len(x) a multiple of 8 (VMULPS: the same
+// float32 products).
+//
+//go:noescape
+func scaleAVX2(x []float32, s float32)
 
 //go:noescape
 func geluAVX2(x []float32)

@@ -976,3 +976,38 @@ ah16key:
 ah16done:
 	VZEROUPPER
 	RET
+
+// func scaleAVX2(x []float32, s float32)
+// x[i] *= s, len(x) a multiple of 8: 32 floats a step, then 8.
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x_base+0(FP), DI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSS s+24(FP), Y0
+
+sc32:
+	CMPQ    CX, $32
+	JLT     sc8
+	VMULPS  (DI), Y0, Y1
+	VMULPS  32(DI), Y0, Y2
+	VMULPS  64(DI), Y0, Y3
+	VMULPS  96(DI), Y0, Y4
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JMP     sc32
+
+sc8:
+	CMPQ    CX, $8
+	JLT     scdone
+	VMULPS  (DI), Y0, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     sc8
+
+scdone:
+	VZEROUPPER
+	RET

@@ -86,6 +86,7 @@ var (
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		quant: quantizeQ8,
 		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
+		scale: scaleGo,
 	})
 	sdotVariant = withTiles(&variant{
 		name:  "neon+dotprod",
@@ -96,6 +97,7 @@ var (
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		quant: quantizeQ8,
 		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
+		scale: scaleGo,
 	})
 )
 

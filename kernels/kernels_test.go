@@ -1125,3 +1125,33 @@ func TestQuantSum(t *testing.T) {
 		}
 	}
 }
+
+// TestScale: every variant's Scale gives each element's float32 product exactly (an
+// independent float64 product rounded once is the same number), on lengths 0..130 from
+// unaligned starts, and leaves the elements around the slice alone.
+func TestScale(t *testing.T) {
+	r := rand.New(rand.NewPCG(24, 24))
+	for _, v := range variants() {
+		withVariant(v, func() {
+			for n := 0; n <= 130; n++ {
+				for _, off := range []int{0, 1, 3} {
+					buf := make([]float32, n+off+1)
+					randF32(r, buf)
+					buf[0] = float32(math.Inf(1))
+					s := float32(r.NormFloat64())
+					orig := append([]float32(nil), buf...)
+					Scale(buf[off:off+n], s)
+					for i := range buf {
+						want := orig[i]
+						if i >= off && i < off+n {
+							want = float32(float64(orig[i]) * float64(s))
+						}
+						if math.Float32bits(buf[i]) != math.Float32bits(want) {
+							t.Fatalf("%s n=%d off=%d: [%d] = %v, want %v", v.name, n, off, i, buf[i], want)
+						}
+					}
+				}
+			}
+		})
+	}
+}

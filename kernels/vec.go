@@ -105,7 +105,9 @@ func AxpyHeads(w, v, out []float32) {
 }
 
 // Scale is `for i := range x { x[i] *= s }`.
-func Scale(x []float32, s float32) {
+func Scale(x []float32, s float32) { cur().scale(x, s) }
+
+func scaleGo(x []float32, s float32) {
 	for i := range x {
 		x[i] *= s
 	}
@@ -205,10 +207,7 @@ func Softmax(x []float32) {
 		return
 	}
 	sum := cur().expsum(x, mx)
-	inv := float32(1 / sum)
-	for i := range x {
-		x[i] *= inv
-	}
+	cur().scale(x, float32(1/sum))
 }
 
 // SiLU replaces x[i] with x[i] / (1 + exp(-x[i])).
