@@ -14,3 +14,19 @@ func prefetchL2(b []byte) {
 //
 //go:noescape
 func prefetchRange(p *byte, n int)
+
+// PrefetchRows asks for the lines of n spans of size bytes in L2, the first at data[0:] and
+// each next one stride bytes further, as far as data reaches; what lies beyond is skipped. A hint
+// only: it changes no result, and does nothing without assembly.
+func PrefetchRows(data []byte, size, stride, n int) {
+	if size <= 0 || stride < 0 {
+		return
+	}
+	for i := range n {
+		o := i * stride
+		if o+size > len(data) {
+			return
+		}
+		prefetchRange(&data[o], size)
+	}
+}

@@ -156,3 +156,15 @@ func TestThenEachRowOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestPrefetchRows: spans past the data's end are skipped, not touched (a prefetch itself never
+// faults, but taking the address of a byte out of range would panic).
+func TestPrefetchRows(t *testing.T) {
+	data := make([]byte, 1000)
+	for _, c := range []struct{ size, stride, n int }{
+		{100, 100, 10}, {100, 100, 11}, {64, 1000, 3}, {1000, 0, 4}, {1001, 1, 1}, {0, 10, 200}, {10, -5, 3},
+	} {
+		PrefetchRows(data, c.size, c.stride, c.n)
+		PrefetchRows(data[:0], c.size, c.stride, c.n)
+	}
+}

@@ -374,6 +374,7 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	for j0 := 0; j0 < nmax; j0 += attendChunk {
 		j1 := min(j0+attendChunk, nmax)
 		k, ks := s.rows(s.shape.TypeK, s.k[l], s.rowK, j0, j1, e0, e1, sc.rows)
+		s.prefetch(s.shape.TypeK, s.k[l], s.rowK, j1, min(j1+attendChunk, nmax), e0, e1)
 		for g, n := range ends {
 			jn := min(j1, n)
 			if j0 >= jn {
@@ -430,6 +431,7 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	for j0 := 0; j0 < nmax; j0 += attendChunk {
 		j1 := min(j0+attendChunk, nmax)
 		v, vs := s.rows(s.shape.TypeV, s.v[l], s.rowV, j0, j1, e0, e1, sc.rows)
+		s.prefetch(s.shape.TypeV, s.v[l], s.rowV, j1, min(j1+attendChunk, nmax), e0, e1)
 		for g, n := range ends {
 			jn := min(j1, n)
 			if j0 >= jn {
@@ -469,6 +471,17 @@ func (s *Seq) rows(t Type, data []byte, rowBytes, j0, j1, e0, e1 int, buf []floa
 		decode(t, buf[(j-j0)*w:(j-j0+1)*w], data[j*rowBytes+t.RowBytes(e0):j*rowBytes+t.RowBytes(e1)])
 	}
 	return buf[:(j1-j0)*w], w
+}
+
+// prefetch asks for elements [e0, e1) of the cached rows [j0, j1) in L2, while the chunk before
+// them is computed: the kernels read a chunk's rows in an order (a pair of keys at a time, all
+// their key heads) that the hardware prefetchers follow late from DRAM.
+func (s *Seq) prefetch(t Type, data []byte, rowBytes, j0, j1, e0, e1 int) {
+	if j0 >= j1 {
+		return
+	}
+	b0, b1 := t.RowBytes(e0), t.RowBytes(e1)
+	kernels.PrefetchRows(data[j0*rowBytes+b0:], b1-b0, rowBytes, j1-j0)
 }
 
 // masked reports whether a query at qpos does not see a key at p: p is
