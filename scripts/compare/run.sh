@@ -3,6 +3,7 @@
 # same 2 threads, back to back; then edgelm's prefill with llama-bench's f16 cache.
 set -u
 . "$(dirname "$0")/common.sh"
+need llama-bench
 log_to "${OUT:-compare-run-$(date -u +%H%M).log}"
 echo "# $(date -u) $(uname -r) $(nproc) cpus; $(load)"
 grep -m1 "model name" /proc/cpuinfo

@@ -2,6 +2,7 @@
 # Thread scaling, Q4_0: 1 then 2 threads, edgelm then llama-bench.
 set -u
 . "$(dirname "$0")/common.sh"
+need llama-bench
 log_to "${OUT:-compare-scaling-$(date -u +%H%M).log}"
 F=$MODELS/bench-1b-q4_0.gguf
 echo "# $(date -u); $(load)"

@@ -7,11 +7,13 @@
 # input", see docs/performance.md).
 set -u
 . "$(dirname "$0")/common.sh"
+need llama-server
 F=${F:-$MODELS/bench-1b-q4_0.gguf}
 N=${N:-64}
 RUNS=${RUNS:-2}
 PROMPT=${PROMPT:-The quick brown fox}
-log_to "${OUT:-compare-server-$(date -u +%H%M).log}"
+LOG=${OUT:-compare-server-$(date -u +%H%M).log}
+log_to "$LOG"
 echo "# $(date -u); $(load)"
 clients() { echo 1; for _ in $(seq "$RUNS"); do echo 4; done; }
 measure() {
@@ -19,18 +21,20 @@ measure() {
 }
 wait_socket() { for _ in $(seq 120); do [ -S "$1" ] && return; sleep 1; done; }
 
+# The servers' own logs go beside the run's log: ${OUT%.log}-llama-server.log and -edgelm-serve.log.
+SL=${LOG%.log}
 S=/tmp/compare-llama.sock; rm -f $S
-"$LLAMA_BIN/llama-server" -m "$F" -t 2 -np 4 -c 4096 --host $S > compare-llama-server.log 2>&1 &
+"$LLAMA_BIN/llama-server" -m "$F" -t 2 -np 4 -c 4096 --host $S > "$SL-llama-server.log" 2>&1 &
 LP=$!
 wait_socket $S
-for _ in $(seq 120); do grep -q "listening" compare-llama-server.log && break; sleep 1; done
+for _ in $(seq 120); do grep -q "listening" "$SL-llama-server.log" && break; sleep 1; done
 sleep 2
 echo "## llama-server -m $F -t 2 -np 4 -c 4096 --host $S"
 measure $S
 kill $LP; wait $LP 2>/dev/null
 
 S=/tmp/compare-edgelm.sock; rm -f $S
-"$EDGELM" serve --model "$F" --socket $S --threads 2 --max-sequences 4 > compare-edgelm-serve.log 2>&1 &
+"$EDGELM" serve --model "$F" --socket $S --threads 2 --max-sequences 4 > "$SL-edgelm-serve.log" 2>&1 &
 EP=$!
 wait_socket $S; sleep 2
 echo "## edgelm serve --model $F --socket $S --threads 2 --max-sequences 4"
