@@ -546,6 +546,69 @@ ahdone:
 	ADDQ $8, DX             \
 	SUBQ $2, CX
 
+// The four-key loops of dotHeadsRows4AVX and dotHeadsRows4F16 share these: QUADZERO clears the
+// eight sums (Y0-Y3 keys j and j+1, Y4-Y7 keys j+2 and j+3, one register per query head) and points
+// R13, R9, R14 at keys j+1..j+3; QUADMUL8 adds the products of the chunks in Y8 (keys j, j+1) and Y9
+// (j+2, j+3) with the four query heads' chunk at BX, BX+R8, BX+2·R8, BX+3·R8 (BX clobbered);
+// QUADSTORE8 reduces and stores the sums at DX + h·R10 (+4, +8, +12 for keys j+1..j+3) and moves DX
+// and SI to the next key head; NEXTQUAD moves to the next four keys.
+#define QUADZERO \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	VXORPS Y4, Y4, Y4 \
+	VXORPS Y5, Y5, Y5 \
+	VXORPS Y6, Y6, Y6 \
+	VXORPS Y7, Y7, Y7 \
+	LEAQ   (DI)(R11*1), R13 \
+	LEAQ   (DI)(R11*2), R9 \
+	LEAQ   (R9)(R11*1), R14 \
+	XORQ   AX, AX
+
+#define QUADMUL8 \
+	VBROADCASTF128 (BX), Y10 \
+	VMULPS         Y10, Y8, Y11 \
+	VADDPS         Y11, Y0, Y0 \
+	VMULPS         Y10, Y9, Y12 \
+	VADDPS         Y12, Y4, Y4 \
+	VBROADCASTF128 (BX)(R8*1), Y10 \
+	VMULPS         Y10, Y8, Y11 \
+	VADDPS         Y11, Y1, Y1 \
+	VMULPS         Y10, Y9, Y12 \
+	VADDPS         Y12, Y5, Y5 \
+	LEAQ           (BX)(R8*2), BX \
+	VBROADCASTF128 (BX), Y10 \
+	VMULPS         Y10, Y8, Y11 \
+	VADDPS         Y11, Y2, Y2 \
+	VMULPS         Y10, Y9, Y12 \
+	VADDPS         Y12, Y6, Y6 \
+	VBROADCASTF128 (BX)(R8*1), Y10 \
+	VMULPS         Y10, Y8, Y11 \
+	VADDPS         Y11, Y3, Y3 \
+	VMULPS         Y10, Y9, Y12 \
+	VADDPS         Y12, Y7, Y7
+
+#define QUADSTORE8 \
+	LEAQ           (R10)(R10*2), BX \
+	HEADSTORE2(Y0, X0, X10, (DX), 4(DX)) \
+	HEADSTORE2(Y4, X4, X10, 8(DX), 12(DX)) \
+	HEADSTORE2(Y1, X1, X10, (DX)(R10*1), 4(DX)(R10*1)) \
+	HEADSTORE2(Y5, X5, X10, 8(DX)(R10*1), 12(DX)(R10*1)) \
+	HEADSTORE2(Y2, X2, X10, (DX)(R10*2), 4(DX)(R10*2)) \
+	HEADSTORE2(Y6, X6, X10, 8(DX)(R10*2), 12(DX)(R10*2)) \
+	HEADSTORE2(Y3, X3, X10, (DX)(BX*1), 4(DX)(BX*1)) \
+	HEADSTORE2(Y7, X7, X10, 8(DX)(BX*1), 12(DX)(BX*1)) \
+	LEAQ           (DX)(R10*4), DX \
+	LEAQ           (SI)(R8*4), SI
+
+#define NEXTQUAD \
+	MOVQ           kb-8(SP), DI \
+	LEAQ           (DI)(R11*4), DI \
+	MOVQ           db-16(SP), DX \
+	ADDQ           $16, DX \
+	SUBQ           $4, CX
+
 // func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
 // DotHeadsRows for kvh key heads of four query heads each, hd floats (a
 // multiple of 4) to a head, against n keys (even): query head h meets key
@@ -580,18 +643,7 @@ dr4quad:
 	MOVQ kvh+56(FP), R12
 
 dr4qhead:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	LEAQ   (DI)(R11*1), R13
-	LEAQ   (DI)(R11*2), R9
-	LEAQ   (R9)(R11*1), R14
-	XORQ   AX, AX
+	QUADZERO
 
 dr4qloop:
 	VMOVUPS        (DI)(AX*1), X8
@@ -599,49 +651,15 @@ dr4qloop:
 	VMOVUPS        (R9)(AX*1), X9
 	VINSERTF128    $1, (R14)(AX*1), Y9, Y9
 	LEAQ           (SI)(AX*1), BX
-	VBROADCASTF128 (BX), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y0, Y0
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y4, Y4
-	VBROADCASTF128 (BX)(R8*1), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y1, Y1
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y5, Y5
-	LEAQ           (BX)(R8*2), BX
-	VBROADCASTF128 (BX), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y2, Y2
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y6, Y6
-	VBROADCASTF128 (BX)(R8*1), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y3, Y3
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y7, Y7
+	QUADMUL8
 	ADDQ           $16, AX
 	CMPQ           AX, R8
 	JLT            dr4qloop
-	LEAQ           (R10)(R10*2), BX
-	HEADSTORE2(Y0, X0, X10, (DX), 4(DX))
-	HEADSTORE2(Y4, X4, X10, 8(DX), 12(DX))
-	HEADSTORE2(Y1, X1, X10, (DX)(R10*1), 4(DX)(R10*1))
-	HEADSTORE2(Y5, X5, X10, 8(DX)(R10*1), 12(DX)(R10*1))
-	HEADSTORE2(Y2, X2, X10, (DX)(R10*2), 4(DX)(R10*2))
-	HEADSTORE2(Y6, X6, X10, 8(DX)(R10*2), 12(DX)(R10*2))
-	HEADSTORE2(Y3, X3, X10, (DX)(BX*1), 4(DX)(BX*1))
-	HEADSTORE2(Y7, X7, X10, 8(DX)(BX*1), 12(DX)(BX*1))
-	LEAQ           (DX)(R10*4), DX  // the next key head's four query heads
-	LEAQ           (SI)(R8*4), SI
+	QUADSTORE8
 	ADDQ           R8, DI
 	DECQ           R12
 	JNZ            dr4qhead
-	MOVQ           kb-8(SP), DI
-	LEAQ           (DI)(R11*4), DI
-	MOVQ           db-16(SP), DX
-	ADDQ           $16, DX
-	SUBQ           $4, CX
+	NEXTQUAD
 	JMP            dr4quad
 
 dr4quadend:
@@ -796,18 +814,7 @@ dh16quad:
 	MOVQ kvh+56(FP), R12
 
 dh16qhead:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	LEAQ   (DI)(R11*1), R13
-	LEAQ   (DI)(R11*2), R9
-	LEAQ   (R9)(R11*1), R14
-	XORQ   AX, AX
+	QUADZERO
 
 dh16qloop:
 	VMOVQ          (DI)(AX*1), X8
@@ -817,49 +824,15 @@ dh16qloop:
 	VPINSRQ        $1, (R14)(AX*1), X9, X9
 	VCVTPH2PS      X9, Y9
 	LEAQ           (SI)(AX*2), BX
-	VBROADCASTF128 (BX), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y0, Y0
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y4, Y4
-	VBROADCASTF128 (BX)(R8*1), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y1, Y1
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y5, Y5
-	LEAQ           (BX)(R8*2), BX
-	VBROADCASTF128 (BX), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y2, Y2
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y6, Y6
-	VBROADCASTF128 (BX)(R8*1), Y10
-	VMULPS         Y10, Y8, Y11
-	VADDPS         Y11, Y3, Y3
-	VMULPS         Y10, Y9, Y12
-	VADDPS         Y12, Y7, Y7
+	QUADMUL8
 	ADDQ           $8, AX
 	CMPQ           AX, hb-24(SP)
 	JLT            dh16qloop
-	LEAQ           (R10)(R10*2), BX
-	HEADSTORE2(Y0, X0, X10, (DX), 4(DX))
-	HEADSTORE2(Y4, X4, X10, 8(DX), 12(DX))
-	HEADSTORE2(Y1, X1, X10, (DX)(R10*1), 4(DX)(R10*1))
-	HEADSTORE2(Y5, X5, X10, 8(DX)(R10*1), 12(DX)(R10*1))
-	HEADSTORE2(Y2, X2, X10, (DX)(R10*2), 4(DX)(R10*2))
-	HEADSTORE2(Y6, X6, X10, 8(DX)(R10*2), 12(DX)(R10*2))
-	HEADSTORE2(Y3, X3, X10, (DX)(BX*1), 4(DX)(BX*1))
-	HEADSTORE2(Y7, X7, X10, 8(DX)(BX*1), 12(DX)(BX*1))
-	LEAQ           (DX)(R10*4), DX  // the next key head's four query heads
-	LEAQ           (SI)(R8*4), SI
+	QUADSTORE8
 	ADDQ           hb-24(SP), DI
 	DECQ           R12
 	JNZ            dh16qhead
-	MOVQ           kb-8(SP), DI
-	LEAQ           (DI)(R11*4), DI
-	MOVQ           db-16(SP), DX
-	ADDQ           $16, DX
-	SUBQ           $4, CX
+	NEXTQUAD
 	JMP            dh16quad
 
 dh16quadend:

@@ -583,9 +583,9 @@ func TestMatMulNoAllocs(t *testing.T) {
 
 var errBoom = errors.New("boom")
 
-func TestMatMulWorkerPanic(t *testing.T) {
-	// A kernel that panics on one row: the panic must reach the caller
-	// whichever participant ran that row, and the pool must keep working.
+// boomVariant is the generic variant with Q8_0 kernels that panic with errBoom on a block whose
+// first quant is 0x7f.
+func boomVariant() variant {
 	boom := *genericVariant
 	boom.q8 = func(w, x []byte) float32 {
 		if w[2] == 0x7f {
@@ -595,6 +595,13 @@ func TestMatMulWorkerPanic(t *testing.T) {
 	}
 	boom.q8r4 = rowsOf(boom.q8)
 	boom.q8r8 = rows8Of(boom.q8r4)
+	return boom
+}
+
+func TestMatMulWorkerPanic(t *testing.T) {
+	// A kernel that panics on one row: the panic must reach the caller
+	// whichever participant ran that row, and the pool must keep working.
+	boom := boomVariant()
 	p := NewPool(2)
 	defer p.Close()
 	m := Mat{Type: Q8_0, Rows: 64, Cols: 32, Data: make([]byte, 64*q8b)}

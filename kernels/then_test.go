@@ -76,15 +76,7 @@ func sameProductHint(h *hint, m Mat, n int) bool {
 // TestThenAfterPanic: a participant that panics inside its claimed chunks must not leave
 // claims that a later call takes for its own.
 func TestThenAfterPanic(t *testing.T) {
-	boom := *genericVariant
-	boom.q8 = func(w, x []byte) float32 {
-		if w[2] == 0x7f {
-			panic(errBoom)
-		}
-		return dotQ8Go(w, x)
-	}
-	boom.q8r4 = rowsOf(boom.q8)
-	boom.q8r8 = rows8Of(boom.q8r4)
+	boom := boomVariant()
 	r := rand.New(rand.NewPCG(22, 22))
 	p := NewPool(3)
 	defer p.Close()
