@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -70,6 +71,53 @@ func TestDotHeadsRowsF16Groups(t *testing.T) {
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 						t.Fatalf("%s %+v: DotHeadsRows at %d %v, per key head %v", v.name, c, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestHeadsRowsBounds: each Rows form accepts operands of exactly the length its heads and keys
+// reach, and refuses with its own panic (before any kernel reads) an operand one float, or one
+// byte of halves, short: the assembly forms read what these checks let through.
+func TestHeadsRowsBounds(t *testing.T) {
+	const heads, kvHeads, hd, n, kstride, dstride = 8, 2, 8, 4, 20, 7
+	kn := (n-1)*kstride + kvHeads*hd // key floats DotHeadsRows reaches
+	vn := (n-1)*kstride + hd         // value floats AxpyHeadsRows reaches
+	dn := (heads-1)*dstride + n      // score (or weight) floats
+	// refused reports whether f panicked with the kernels' own message (not a Go bounds check).
+	refused := func(f func()) (r bool) {
+		defer func() {
+			msg, ok := recover().(string)
+			r = ok && strings.HasPrefix(msg, "kernels: ")
+		}()
+		f()
+		return false
+	}
+	for _, v := range variants() {
+		withVariant(v, func() {
+			q := make([]float32, heads*hd)
+			out := make([]float32, heads*hd)
+			for _, c := range []struct {
+				name   string
+				dk, dd int // short by: keys or values (floats; halves one byte), scores or weights
+			}{
+				{"exact", 0, 0}, {"keys short", 1, 0}, {"scores short", 0, 1},
+			} {
+				want := c.name != "exact"
+				d := make([]float32, dn-c.dd)
+				for _, r := range []struct {
+					name string
+					f    func()
+				}{
+					{"DotHeadsRows", func() { DotHeadsRows(d, dstride, q, heads, kvHeads, make([]float32, kn-c.dk), kstride, n) }},
+					{"DotHeadsRowsF16", func() { DotHeadsRowsF16(d, dstride, q, heads, kvHeads, make([]byte, 2*kn-c.dk), kstride, n) }},
+					{"AxpyHeadsRows", func() { AxpyHeadsRows(d, dstride, heads, make([]float32, vn-c.dk), kstride, n, out) }},
+					{"AxpyHeadsRowsF16", func() { AxpyHeadsRowsF16(d, dstride, heads, make([]byte, 2*vn-c.dk), kstride, n, out) }},
+				} {
+					if got := refused(r.f); got != want {
+						t.Errorf("%s: %s with %s: refused %v, want %v", v.name, r.name, c.name, got, want)
 					}
 				}
 			}

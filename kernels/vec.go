@@ -41,13 +41,25 @@ func DotHeadsRows(dst []float32, dstride int, q []float32, heads, kvHeads int, k
 	if n <= 0 || heads <= 0 {
 		return
 	}
-	hd := len(q) / heads
-	if hd*heads != len(q) || kvHeads <= 0 || heads%kvHeads != 0 || kstride < kvHeads*hd || dstride < n ||
-		len(k) < (n-1)*kstride+kvHeads*hd || len(dst) < (heads-1)*dstride+n {
+	if !dotRowsFit(len(dst), dstride, len(q), heads, kvHeads, len(k), kstride, n) {
 		panic(fmt.Sprintf("kernels: DotHeadsRows of %d heads (%d key heads) of %d values against %d keys %d apart (%d values) into %d, %d apart",
 			heads, kvHeads, len(q), n, kstride, len(k), len(dst), dstride))
 	}
 	cur().dotHeadsRows(dst, dstride, q, heads, kvHeads, k, kstride, n)
+}
+
+// dotRowsFit reports whether DotHeadsRows' operands, given by their lengths (nk: the keys'
+// elements, floats or halves), hold every element its heads and keys reach (n > 0, heads > 0).
+func dotRowsFit(ndst, dstride, nq, heads, kvHeads, nk, kstride, n int) bool {
+	hd := nq / heads
+	return hd*heads == nq && kvHeads > 0 && heads%kvHeads == 0 && kstride >= kvHeads*hd && dstride >= n &&
+		nk >= (n-1)*kstride+kvHeads*hd && ndst >= (heads-1)*dstride+n
+}
+
+// axpyRowsFit is dotRowsFit for AxpyHeadsRows (nv: the values' elements, floats or halves).
+func axpyRowsFit(nw, wstride, heads, nv, vstride, n, nout int) bool {
+	hd := nout / heads
+	return hd*heads == nout && vstride >= hd && wstride >= n && nv >= (n-1)*vstride+hd && nw >= (heads-1)*wstride+n
 }
 
 // AxpyHeadsRows does, for each key j < n in order, AxpyHeads(w[j], v[j*vstride:j*vstride+hd], out)
@@ -57,8 +69,7 @@ func AxpyHeadsRows(w []float32, wstride, heads int, v []float32, vstride, n int,
 	if n <= 0 || heads <= 0 {
 		return
 	}
-	hd := len(out) / heads
-	if hd*heads != len(out) || vstride < hd || wstride < n || len(v) < (n-1)*vstride+hd || len(w) < (heads-1)*wstride+n {
+	if !axpyRowsFit(len(w), wstride, heads, len(v), vstride, n, len(out)) {
 		panic(fmt.Sprintf("kernels: AxpyHeadsRows of %d keys %d apart (%d values) into %d heads (%d values), weights %d apart in %d",
 			n, vstride, len(v), heads, len(out), wstride, len(w)))
 	}
@@ -72,9 +83,7 @@ func DotHeadsRowsF16(dst []float32, dstride int, q []float32, heads, kvHeads int
 	if n <= 0 || heads <= 0 {
 		return
 	}
-	hd := len(q) / heads
-	if hd*heads != len(q) || kvHeads <= 0 || heads%kvHeads != 0 || kstride < kvHeads*hd || dstride < n ||
-		len(k) < 2*((n-1)*kstride+kvHeads*hd) || len(dst) < (heads-1)*dstride+n {
+	if !dotRowsFit(len(dst), dstride, len(q), heads, kvHeads, len(k)/2, kstride, n) {
 		panic(fmt.Sprintf("kernels: DotHeadsRowsF16 of %d heads (%d key heads) of %d values against %d keys %d apart (%d bytes) into %d, %d apart",
 			heads, kvHeads, len(q), n, kstride, len(k), len(dst), dstride))
 	}
@@ -87,8 +96,7 @@ func AxpyHeadsRowsF16(w []float32, wstride, heads int, v []byte, vstride, n int,
 	if n <= 0 || heads <= 0 {
 		return
 	}
-	hd := len(out) / heads
-	if hd*heads != len(out) || vstride < hd || wstride < n || len(v) < 2*((n-1)*vstride+hd) || len(w) < (heads-1)*wstride+n {
+	if !axpyRowsFit(len(w), wstride, heads, len(v)/2, vstride, n, len(out)) {
 		panic(fmt.Sprintf("kernels: AxpyHeadsRowsF16 of %d keys %d apart (%d bytes) into %d heads (%d values), weights %d apart in %d",
 			n, vstride, len(v), heads, len(out), wstride, len(w)))
 	}
