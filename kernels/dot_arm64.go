@@ -2,7 +2,11 @@
 
 package kernels
 
-import "github.com/klauspost/cpuid/v2"
+import (
+	"edgelm/quant"
+
+	"github.com/klauspost/cpuid/v2"
+)
 
 func archFeatures() []string {
 	var fs []string
@@ -77,7 +81,7 @@ func four(k block4Kernel, blockBytes int) func(w, x []byte, stride int, dst *[4]
 }
 
 var (
-	neonVariant = withTiles(&variant{
+	neonVariant = withTiles(withNEONFloats(&variant{
 		name:  "neon",
 		needs: []string{"neon"},
 		dot:   dotNEONGo, axpy: axpyNEONGo,
@@ -86,9 +90,8 @@ var (
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		quant: quantizeQ8,
 		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
-		scale: scaleGo,
-	})
-	sdotVariant = withTiles(&variant{
+	}))
+	sdotVariant = withTiles(withNEONFloats(&variant{
 		name:  "neon+dotprod",
 		needs: []string{"neon", "dotprod"},
 		dot:   dotNEONGo, axpy: axpyNEONGo,
@@ -97,11 +100,85 @@ var (
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		quant: quantizeQ8,
 		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
-		scale: scaleGo,
-	})
+	}))
 )
 
 func archVariants() []*variant { return []*variant{sdotVariant, neonVariant} }
+
+// withNEONFloats sets v's float kernels (float_arm64.s), the same for both
+// variants. The Rows forms take the grouped-query shapes the models have
+// (four query heads to a key head, hd a multiple of 16) and leave the rest
+// to the per-key loops, which give the same bits.
+func withNEONFloats(v *variant) *variant {
+	v.f16 = func(w []byte, x []float32) float32 { return halfNEONGo(false, w, x) }
+	v.bf16 = func(w []byte, x []float32) float32 { return halfNEONGo(true, w, x) }
+	v.scale = func(x []float32, s float32) {
+		n := len(x) &^ 15
+		if n > 0 {
+			scaleNEON(x[:n], s)
+		}
+		scaleGo(x[n:], s)
+	}
+	v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
+		if hd := len(q) / heads; heads == 4*kvHeads && hd%16 == 0 && hd > 0 {
+			dotHeadsRows4NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 4*kstride, n, kvHeads)
+			return
+		}
+		dotHeadsRowsLoop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
+	}
+	v.dotHeadsRowsF16 = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
+		if hd := len(q) / heads; heads == 4*kvHeads && hd%16 == 0 && hd > 0 {
+			dotHeadsRows4F16NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 2*kstride, n, kvHeads)
+			return
+		}
+		dotHeadsRowsF16Loop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
+	}
+	v.axpyHeadsRows = func(w []float32, wstride, heads int, val []float32, vstride, n int, out []float32) {
+		if hd := len(out) / heads; heads%4 == 0 && hd%16 == 0 && hd > 0 {
+			axpyHeadsRows4NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads/4)
+			return
+		}
+		axpyHeadsRowsLoop(v.axpyHeads, w, wstride, heads, val, vstride, n, out)
+	}
+	v.axpyHeadsRowsF16 = func(w []float32, wstride, heads int, val []byte, vstride, n int, out []float32) {
+		if hd := len(out) / heads; heads%4 == 0 && hd%16 == 0 && hd > 0 {
+			axpyHeadsRows4F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads/4)
+			return
+		}
+		axpyHeadsRowsF16Loop(v.axpyHeads, w, wstride, heads, val, vstride, n, out)
+	}
+	return v
+}
+
+// halfNEONGo is dotNEONGo of the row w, halves (bfloat16s if bf), with x:
+// the whole chunks of 16 in assembly, the tail converted and summed as
+// dotNEONGo sums it.
+func halfNEONGo(bf bool, w []byte, x []float32) float32 {
+	w = w[:2*len(x)]
+	n := len(x) &^ 15
+	var s float32
+	if n > 0 {
+		var acc [4]float32
+		if bf {
+			bf16DotNEON(w[:2*n], x[:n], &acc)
+		} else {
+			f16DotNEON(w[:2*n], x[:n], &acc)
+		}
+		s = sum4(&acc)
+	}
+	var buf [16]float32
+	a := buf[:len(x)-n]
+	if bf {
+		bf16ToFloatGo(a, w[2*n:])
+	} else {
+		halfToFloatGo(a, w[2*n:])
+	}
+	b := x[n:]
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
 
 func dotNEONGo(a, b []float32) float32 {
 	b = b[:len(a)]
@@ -173,3 +250,33 @@ func q8Rows4NEON(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[
 
 //go:noescape
 func q8Rows4SDOT(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+// The float kernels of float_arm64.s; strides in bytes, arguments checked
+// by the callers above and vec.go.
+
+//go:noescape
+func dotHeadsRows4NEON(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+
+//go:noescape
+func dotHeadsRows4F16NEON(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+
+//go:noescape
+func axpyHeadsRows4NEON(w *float32, wstride int, v *float32, vstride, n int, out *float32, hd, groups int)
+
+//go:noescape
+func axpyHeadsRows4F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
+
+//go:noescape
+func f16DotNEON(w []byte, x []float32, acc *[4]float32)
+
+//go:noescape
+func bf16DotNEON(w []byte, x []float32, acc *[4]float32)
+
+//go:noescape
+func scaleNEON(x []float32, s float32)
+
+func bf16ToFloatGo(dst []float32, src []byte) {
+	for i := range dst {
+		dst[i] = quant.BF16ToF32(u16le(src[2*i:]))
+	}
+}

@@ -1,6 +1,7 @@
 //go:build arm64 && !purego && gc
 
 #include "textflag.h"
+#include "neon_arm64.h"
 
 // NEON kernels (and SDOT ones for CPUs with the dot-product extension).
 // Per block the int8 products are summed exactly into four int32 lanes
@@ -19,7 +20,6 @@
 #define SADALP_4S(d, n)    WORD $(0x4E606800 | (n)<<5 | (d))
 #define SCVTF_4S(d, n)     WORD $(0x4E21D800 | (n)<<5 | (d))
 #define SDOT_4S(d, n, m)   WORD $(0x4E809400 | (m)<<16 | (n)<<5 | (d))
-#define FADD_4S(d, n, m)   WORD $(0x4E20D400 | (m)<<16 | (n)<<5 | (d))
 
 // WSCALE loads f16(d_w) at (R0) into F16 and moves R0 to the quants.
 #define WSCALE \

@@ -1,16 +1,11 @@
 //go:build arm64 && !purego && gc
 
 #include "textflag.h"
+#include "neon_arm64.h"
 
-// NEON conversions, 8 values per loop. The Go assembler lacks the
-// half-precision conversions, so they are encoded by hand (A64 encodings;
-// register numbers as arguments). V31 collects the lanes whose exponent is
-// all ones (Inf or NaN) for the Go fix-up of NaNs.
-
-#define FCVTL_4S(d, n)  WORD $(0x0E217800 | (n)<<5 | (d)) // Vd.4S = Vn.4H
-#define FCVTL2_4S(d, n) WORD $(0x4E217800 | (n)<<5 | (d)) // Vd.4S = Vn.8H[4:8]
-#define FCVTN_4H(d, n)  WORD $(0x0E216800 | (n)<<5 | (d)) // Vd.4H = Vn.4S, upper half zeroed
-#define FCVTN2_8H(d, n) WORD $(0x4E216800 | (n)<<5 | (d)) // Vd.8H[4:8] = Vn.4S
+// NEON conversions, 8 values per loop (FCVTL, FCVTN: neon_arm64.h). V31
+// collects the lanes whose exponent is all ones (Inf or NaN) for the Go
+// fix-up of NaNs.
 
 // SETRET stores whether any lane of V31 is set to the bool at ret.
 #define SETRET(ret) \

@@ -37,7 +37,7 @@ go test -count=1 -tags purego ./kernels ./cmd/edgelm
 if need qemu-aarch64-static "arm64 kernels"; then
 	echo "== arm64 under qemu (cortex-a72: NEON without dotprod; max: with dotprod)"
 	for cpu in cortex-a72 max; do
-		QEMU_CPU=$cpu GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./kernels ./quant ./model
+		QEMU_CPU=$cpu GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static ./kernels ./quant ./model ./kvcache
 	done
 	QEMU_CPU=max GOARCH=arm64 go test -count=1 -exec qemu-aarch64-static -run Golden ./cmd/edgelm
 fi
