@@ -29,9 +29,13 @@ var avx2Variant = withTiles(&variant{
 	dotHeadsRows: func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
 		hd := len(q) / heads
 		j := 0
-		if heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2 {
+		switch {
+		case heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2:
 			j = n &^ 1
 			dotHeadsRows4AVX(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
+		case heads == 2*kvHeads && hd%4 == 0 && hd > 0 && n >= 4:
+			j = n &^ 3
+			dotHeadsRows2AVX(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
 		}
 		if j < n {
 			dotHeadsRowsLoop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
@@ -47,9 +51,13 @@ var avx2Variant = withTiles(&variant{
 	dotHeadsRowsF16: func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
 		hd := len(q) / heads
 		j := 0
-		if heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2 {
+		switch {
+		case heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2:
 			j = n &^ 1
 			dotHeadsRows4F16(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
+		case heads == 2*kvHeads && hd%4 == 0 && hd > 0 && n >= 4:
+			j = n &^ 3
+			dotHeadsRows2F16(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
 		}
 		if j < n {
 			dotHeadsRowsF16Loop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
@@ -58,6 +66,9 @@ var avx2Variant = withTiles(&variant{
 	axpyHeadsRowsF16: func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
 		if hd := len(out) / heads; heads == 4 && hd%16 == 0 && hd > 0 {
 			axpyHeadsRows4F16(&w[0], wstride, &v[0], vstride, n, &out[0], hd)
+			return
+		} else if heads == 2 && hd%16 == 0 && hd > 0 {
+			axpyHeadsRows2F16(&w[0], wstride, &v[0], vstride, n, &out[0], hd)
 			return
 		}
 		axpyHeadsRowsF16Loop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
@@ -215,6 +226,19 @@ func dotHeadsRows4F16(dst *float32, dstride int, q *float32, hd int, k *byte, ks
 
 //go:noescape
 func axpyHeadsRows4F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
+
+// dotHeadsRows2AVX, dotHeadsRows2F16 and axpyHeadsRows2F16 are the forms
+// above for two query heads to a key head (gemma2), the dots over n keys a
+// multiple of 4.
+//
+//go:noescape
+func dotHeadsRows2AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+
+//go:noescape
+func dotHeadsRows2F16(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+
+//go:noescape
+func axpyHeadsRows2F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
 
 //go:noescape
 func q8DotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32

@@ -609,6 +609,28 @@ ahdone:
 	ADDQ           $16, DX \
 	SUBQ           $4, CX
 
+// QUADMUL4 and QUADSTORE4 are QUADMUL8 and QUADSTORE8 for two query heads to a key head (Y0, Y4
+// head 0's sums, Y1, Y5 head 1's): the loops of dotHeadsRows2AVX and dotHeadsRows2F16.
+#define QUADMUL4 \
+	VBROADCASTF128 (BX), Y10 \
+	VMULPS         Y10, Y8, Y11 \
+	VADDPS         Y11, Y0, Y0 \
+	VMULPS         Y10, Y9, Y12 \
+	VADDPS         Y12, Y4, Y4 \
+	VBROADCASTF128 (BX)(R8*1), Y10 \
+	VMULPS         Y10, Y8, Y11 \
+	VADDPS         Y11, Y1, Y1 \
+	VMULPS         Y10, Y9, Y12 \
+	VADDPS         Y12, Y5, Y5
+
+#define QUADSTORE4 \
+	HEADSTORE2(Y0, X0, X10, (DX), 4(DX)) \
+	HEADSTORE2(Y4, X4, X10, 8(DX), 12(DX)) \
+	HEADSTORE2(Y1, X1, X10, (DX)(R10*1), 4(DX)(R10*1)) \
+	HEADSTORE2(Y5, X5, X10, 8(DX)(R10*1), 12(DX)(R10*1)) \
+	LEAQ           (DX)(R10*2), DX \
+	LEAQ           (SI)(R8*2), SI
+
 // func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
 // DotHeadsRows for kvh key heads of four query heads each, hd floats (a
 // multiple of 4) to a head, against n keys (even): query head h meets key
@@ -868,6 +890,160 @@ dh16end:
 	JMP          dh16pair
 
 dh16done:
+	VZEROUPPER
+	RET
+
+// func dotHeadsRows2AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+// dotHeadsRows4AVX's four-key loop for kvh key heads of two query heads
+// each (gemma2's grouping), n a multiple of 4: the bits of a dotHeadsSSE
+// call per key and key head.
+TEXT ·dotHeadsRows2AVX(SB), NOSPLIT, $16-64
+	MOVQ dst+0(FP), DX
+	MOVQ dstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads in dst
+	MOVQ hd+24(FP), R8
+	SHLQ $2, R8              // bytes per query head, and of a key's head
+	MOVQ k+32(FP), DI
+	MOVQ kstride+40(FP), R11
+	SHLQ $2, R11             // bytes between keys
+	MOVQ n+48(FP), CX
+
+dr2quad:
+	CMPQ CX, $4
+	JLT  dr2done
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dr2head:
+	QUADZERO
+
+dr2loop:
+	VMOVUPS        (DI)(AX*1), X8
+	VINSERTF128    $1, (R13)(AX*1), Y8, Y8
+	VMOVUPS        (R9)(AX*1), X9
+	VINSERTF128    $1, (R14)(AX*1), Y9, Y9
+	LEAQ           (SI)(AX*1), BX
+	QUADMUL4
+	ADDQ           $16, AX
+	CMPQ           AX, R8
+	JLT            dr2loop
+	QUADSTORE4
+	ADDQ           R8, DI
+	DECQ           R12
+	JNZ            dr2head
+	NEXTQUAD
+	JMP            dr2quad
+
+dr2done:
+	VZEROUPPER
+	RET
+
+// func dotHeadsRows2F16(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+// dotHeadsRows2AVX for keys stored as halves (kstride in halves), converted
+// as they are read (VCVTPH2PS, exact), as dotHeadsRows4F16.
+TEXT ·dotHeadsRows2F16(SB), NOSPLIT, $24-64
+	MOVQ dst+0(FP), DX
+	MOVQ dstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads in dst
+	MOVQ hd+24(FP), R14
+	SHLQ $1, R14             // bytes of a key's head (halves)
+	MOVQ R14, hb-24(SP)
+	LEAQ (R14)(R14*1), R8    // bytes per query head
+	MOVQ k+32(FP), DI
+	MOVQ kstride+40(FP), R11
+	SHLQ $1, R11             // bytes between keys
+	MOVQ n+48(FP), CX
+
+dh2quad:
+	CMPQ CX, $4
+	JLT  dh2done
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dh2head:
+	QUADZERO
+
+dh2loop:
+	VMOVQ          (DI)(AX*1), X8
+	VPINSRQ        $1, (R13)(AX*1), X8, X8
+	VCVTPH2PS      X8, Y8
+	VMOVQ          (R9)(AX*1), X9
+	VPINSRQ        $1, (R14)(AX*1), X9, X9
+	VCVTPH2PS      X9, Y9
+	LEAQ           (SI)(AX*2), BX
+	QUADMUL4
+	ADDQ           $8, AX
+	CMPQ           AX, hb-24(SP)
+	JLT            dh2loop
+	QUADSTORE4
+	ADDQ           hb-24(SP), DI
+	DECQ           R12
+	JNZ            dh2head
+	NEXTQUAD
+	JMP            dh2quad
+
+dh2done:
+	VZEROUPPER
+	RET
+
+// func axpyHeadsRows2F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
+// axpyHeadsRows4F16 for two heads sharing the values: per 16 output floats
+// of the two heads (four registers), each key's 16 halves converted once
+// and weighted into both, in key order.
+TEXT ·axpyHeadsRows2F16(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), DX
+	MOVQ wstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads' weights
+	MOVQ v+16(FP), SI
+	MOVQ vstride+24(FP), R11
+	SHLQ $1, R11             // bytes between keys
+	MOVQ out+40(FP), DI
+	MOVQ hd+48(FP), R8
+	SHLQ $2, R8              // bytes per output head
+	XORQ AX, AX              // byte offset in a key's halves
+
+ah2chunk:
+	LEAQ    (AX)(AX*1), BX
+	CMPQ    BX, R8
+	JGE     ah2done
+	LEAQ    (DI)(BX*1), BX   // the two heads' 16 floats at BX and BX+R8
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	VMOVUPS (BX)(R8*1), Y2
+	VMOVUPS 32(BX)(R8*1), Y3
+	LEAQ    (SI)(AX*1), R13
+	MOVQ    DX, R14
+	MOVQ    n+32(FP), CX
+
+ah2key:
+	VCVTPH2PS    (R13), Y8
+	VCVTPH2PS    16(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y0, Y0
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y1, Y1
+	VBROADCASTSS (R14)(R10*1), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y2, Y2
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y3, Y3
+	ADDQ         R11, R13
+	ADDQ         $4, R14
+	DECQ         CX
+	JNZ          ah2key
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	VMOVUPS      Y2, (BX)(R8*1)
+	VMOVUPS      Y3, 32(BX)(R8*1)
+	ADDQ         $32, AX
+	JMP          ah2chunk
+
+ah2done:
 	VZEROUPPER
 	RET
 
