@@ -28,3 +28,16 @@ echo; echo "## edgelm bench --model $F -p 0 -n 32 -d 2048 -t 2 -r 3 --kv-type f1
 "$EDGELM" bench --model "$F" -p 0 -n 32 -d 2048 -t 2 -r 3 --kv-type f16
 "$EDGELM" bench --model "$F" -p 0 -n 32 -d 2048 -t 2 -r 3 --kv-type f32
 load
+# GEMMA2=1 adds the gemma2 shape (bench-gemma2-q4_0.gguf: edgelm synth --shape bench-gemma2): two
+# query heads to a key head, head size 256, soft-capping; both engines with the f16 cache.
+if [ "${GEMMA2:-}" = 1 ]; then
+  F=$MODELS/bench-gemma2-q4_0.gguf
+  echo; echo "## gemma2: llama-bench -m $F -t 2 -p 512 -n 128 -r 2, then -p 0 -n 32 -d 2048 -r 2"
+  "$LLAMA_BIN/llama-bench" -m "$F" -t 2 -p 512 -n 128 -r 2 -o md 2>/dev/null
+  "$LLAMA_BIN/llama-bench" -m "$F" -t 2 -p 0 -n 32 -d 2048 -r 2 -o md 2>/dev/null
+  load
+  echo; echo "## gemma2: edgelm bench --model $F -p 512 -n 128 -t 2 -r 2 --kv-type f16, then -p 0 -n 32 -d 2048"
+  "$EDGELM" bench --model "$F" -p 512 -n 128 -t 2 -r 2 --kv-type f16
+  "$EDGELM" bench --model "$F" -p 0 -n 32 -d 2048 -t 2 -r 2 --kv-type f16
+  load
+fi
