@@ -107,8 +107,8 @@ func archVariants() []*variant { return []*variant{sdotVariant, neonVariant} }
 
 // withNEONFloats sets v's float kernels (float_arm64.s), the same for both
 // variants. The Rows forms take the grouped-query shapes the models have
-// (four query heads to a key head, hd a multiple of 16) and leave the rest
-// to the per-key loops, which give the same bits.
+// (four or two query heads to a key head, hd a multiple of 16) and leave the
+// rest to the per-key loops, which give the same bits.
 func withNEONFloats(v *variant) *variant {
 	v.f16 = func(w []byte, x []float32) float32 { return halfNEONGo(false, w, x) }
 	v.bf16 = func(w []byte, x []float32) float32 { return halfNEONGo(true, w, x) }
@@ -120,30 +120,54 @@ func withNEONFloats(v *variant) *variant {
 		scaleGo(x[n:], s)
 	}
 	v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
-		if hd := len(q) / heads; heads == 4*kvHeads && hd%16 == 0 && hd > 0 {
-			dotHeadsRows4NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 4*kstride, n, kvHeads)
-			return
+		if hd := len(q) / heads; hd%16 == 0 && hd > 0 {
+			switch heads {
+			case 4 * kvHeads:
+				dotHeadsRows4NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 4*kstride, n, kvHeads)
+				return
+			case 2 * kvHeads:
+				dotHeadsRows2NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 4*kstride, n, kvHeads)
+				return
+			}
 		}
 		dotHeadsRowsLoop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 	}
 	v.dotHeadsRowsF16 = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
-		if hd := len(q) / heads; heads == 4*kvHeads && hd%16 == 0 && hd > 0 {
-			dotHeadsRows4F16NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 2*kstride, n, kvHeads)
-			return
+		if hd := len(q) / heads; hd%16 == 0 && hd > 0 {
+			switch heads {
+			case 4 * kvHeads:
+				dotHeadsRows4F16NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 2*kstride, n, kvHeads)
+				return
+			case 2 * kvHeads:
+				dotHeadsRows2F16NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 2*kstride, n, kvHeads)
+				return
+			}
 		}
 		dotHeadsRowsF16Loop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 	}
 	v.axpyHeadsRows = func(w []float32, wstride, heads int, val []float32, vstride, n int, out []float32) {
-		if hd := len(out) / heads; heads%4 == 0 && hd%16 == 0 && hd > 0 {
-			axpyHeadsRows4NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads/4)
-			return
+		if hd := len(out) / heads; hd%16 == 0 && hd > 0 {
+			switch {
+			case heads%4 == 0:
+				axpyHeadsRows4NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads/4)
+				return
+			case heads%2 == 0:
+				axpyHeadsRows2NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads/2)
+				return
+			}
 		}
 		axpyHeadsRowsLoop(v.axpyHeads, w, wstride, heads, val, vstride, n, out)
 	}
 	v.axpyHeadsRowsF16 = func(w []float32, wstride, heads int, val []byte, vstride, n int, out []float32) {
-		if hd := len(out) / heads; heads%4 == 0 && hd%16 == 0 && hd > 0 {
-			axpyHeadsRows4F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads/4)
-			return
+		if hd := len(out) / heads; hd%16 == 0 && hd > 0 {
+			switch {
+			case heads%4 == 0:
+				axpyHeadsRows4F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads/4)
+				return
+			case heads%2 == 0:
+				axpyHeadsRows2F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads/2)
+				return
+			}
 		}
 		axpyHeadsRowsF16Loop(v.axpyHeads, w, wstride, heads, val, vstride, n, out)
 	}
@@ -265,6 +289,18 @@ func axpyHeadsRows4NEON(w *float32, wstride int, v *float32, vstride, n int, out
 
 //go:noescape
 func axpyHeadsRows4F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
+
+//go:noescape
+func dotHeadsRows2NEON(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+
+//go:noescape
+func dotHeadsRows2F16NEON(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+
+//go:noescape
+func axpyHeadsRows2NEON(w *float32, wstride int, v *float32, vstride, n int, out *float32, hd, groups int)
+
+//go:noescape
+func axpyHeadsRows2F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
 
 //go:noescape
 func f16DotNEON(w []byte, x []float32, acc *[4]float32)

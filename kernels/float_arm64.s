@@ -62,12 +62,37 @@
 	FMOVS fa, (R11)   \
 	ADD   R1, R11
 
-// DOTROWS4(KEY, labels...) is the body of the DotHeadsRows kernels for kvh key heads of
-// four query heads each (query head h against key head h/4, its scores at
-// dst + h·dstride), hd floats (a multiple of 16) to a head, against n keys:
-// per key every key head in turn, so the key row is read front to back once
-// while the four query heads (in L1) each take its 16 floats at a time.
-#define DOTROWS4(KEY, lkey, lhead, lchunk, ldone) \
+// QMUL4/QMUL2 take a chunk of the key into the sums of four or two query
+// heads (at R14-R17), HEADOUT4/HEADOUT2 store their scores.
+#define QMUL4 \
+	QMUL(R14, V16.S4, V17.S4, V18.S4, V19.S4) \
+	QMUL(R15, V20.S4, V21.S4, V22.S4, V23.S4) \
+	QMUL(R16, V24.S4, V25.S4, V26.S4, V27.S4) \
+	QMUL(R17, V28.S4, V29.S4, V30.S4, V31.S4)
+
+#define QMUL2 \
+	QMUL(R14, V16.S4, V17.S4, V18.S4, V19.S4) \
+	QMUL(R15, V20.S4, V21.S4, V22.S4, V23.S4)
+
+#define HEADOUT4 \
+	HEADOUT(16, 17, 18, 19, F16) \
+	HEADOUT(20, 21, 22, 23, F20) \
+	HEADOUT(24, 25, 26, 27, F24) \
+	HEADOUT(28, 29, 30, 31, F28)
+
+#define HEADOUT2 \
+	HEADOUT(16, 17, 18, 19, F16) \
+	HEADOUT(20, 21, 22, 23, F20)
+
+// DOTROWS(KEY, MULS, OUTS, last, labels...) is the body of the DotHeadsRows
+// kernels for kvh key heads of four (QMUL4, HEADOUT4, R17) or two (QMUL2,
+// HEADOUT2, R15) query heads each (query head h against key head h/group,
+// its scores at dst + h·dstride), hd floats (a multiple of 16) to a head,
+// against n keys: per key every key head in turn, so the key row is read
+// front to back once while the query heads (in L1) each take its 16 floats
+// at a time; last is the last head's pointer, past it the next key head's
+// first query head.
+#define DOTROWS(KEY, MULS, OUTS, last, lkey, lhead, lchunk, ldone) \
 	MOVD dst+0(FP), R0         \
 	MOVD dstride+8(FP), R1     \
 	MOVD q+16(FP), R2          \
@@ -78,38 +103,32 @@
 	MOVD kvh+56(FP), R7        \
 	LSL  $2, R3, R8            \
 	LSR  $4, R3, R3            \
-	CBZ  R6, ldone       \
-lkey:                    \
+	CBZ  R6, ldone             \
+lkey:                          \
 	MOVD R4, R9                \
 	MOVD R2, R14               \
 	MOVD R0, R11               \
 	MOVD R7, R12               \
-lhead:                   \
+lhead:                         \
 	ADD  R8, R14, R15          \
 	ADD  R8, R15, R16          \
 	ADD  R8, R16, R17          \
 	ZERO16                     \
 	MOVD R3, R13               \
-lchunk:                  \
+lchunk:                        \
 	KEY(R9)                    \
-	QMUL(R14, V16.S4, V17.S4, V18.S4, V19.S4) \
-	QMUL(R15, V20.S4, V21.S4, V22.S4, V23.S4) \
-	QMUL(R16, V24.S4, V25.S4, V26.S4, V27.S4) \
-	QMUL(R17, V28.S4, V29.S4, V30.S4, V31.S4) \
+	MULS                       \
 	SUBS $1, R13               \
-	BNE  lchunk          \
-	HEADOUT(16, 17, 18, 19, F16) \
-	HEADOUT(20, 21, 22, 23, F20) \
-	HEADOUT(24, 25, 26, 27, F24) \
-	HEADOUT(28, 29, 30, 31, F28) \
-	MOVD R17, R14              \
+	BNE  lchunk                \
+	OUTS                       \
+	MOVD last, R14             \
 	SUBS $1, R12               \
-	BNE  lhead           \
+	BNE  lhead                 \
 	ADD  R5, R4                \
 	ADD  $4, R0                \
 	SUBS $1, R6                \
-	BNE  lkey            \
-ldone:                   \
+	BNE  lkey                  \
+ldone:                         \
 	RET
 
 // VMUL(a, b, c, d): V0-V3, the value's 16 floats, times the weight in Vw,
@@ -120,11 +139,76 @@ ldone:                   \
 	VFMLA V2.S4, w, c \
 	VFMLA V3.S4, w, d
 
-// AXPYROWS4(VAL, vb, labels...) is the body of the AxpyHeadsRows kernels for groups of
-// four heads sharing the values, hd floats (a multiple of 16) to a head: per
-// 16 output floats of four heads (V16-V31), every key's 16 values (vb bytes
-// of them) are loaded once and weighted into all four, in key order.
-#define AXPYROWS4(VAL, vb, lgroup, lchunk, lkey, ldone) \
+// The parts of AXPYROWS for four heads and for two: OUTLOAD sets the heads'
+// output pointers (R13-R16) and loads their 16 floats (V16-V31, V16-V23),
+// WPTRS the heads' weight pointers (R20-R23), WMUL weights a value (V0-V3)
+// into each, OUTSTORE stores them, NEXTGROUP moves R5 to the next group's
+// first head (R5 is then one head on; R8 is hd in bytes).
+#define OUTLOAD4 \
+	MOVD R5, R13               \
+	ADD  R8, R13, R14          \
+	ADD  R8, R14, R15          \
+	ADD  R8, R15, R16          \
+	VLD1 (R13), [V16.S4, V17.S4, V18.S4, V19.S4] \
+	VLD1 (R14), [V20.S4, V21.S4, V22.S4, V23.S4] \
+	VLD1 (R15), [V24.S4, V25.S4, V26.S4, V27.S4] \
+	VLD1 (R16), [V28.S4, V29.S4, V30.S4, V31.S4]
+
+#define OUTLOAD2 \
+	MOVD R5, R13               \
+	ADD  R8, R13, R14          \
+	VLD1 (R13), [V16.S4, V17.S4, V18.S4, V19.S4] \
+	VLD1 (R14), [V20.S4, V21.S4, V22.S4, V23.S4]
+
+#define WPTRS4 \
+	MOVD R0, R20               \
+	ADD  R1, R20, R21          \
+	ADD  R1, R21, R22          \
+	ADD  R1, R22, R23
+
+#define WPTRS2 \
+	MOVD R0, R20               \
+	ADD  R1, R20, R21
+
+#define WMUL4 \
+	VLD1R.P 4(R20), [V4.S4]    \
+	VLD1R.P 4(R21), [V5.S4]    \
+	VLD1R.P 4(R22), [V6.S4]    \
+	VLD1R.P 4(R23), [V7.S4]    \
+	VMUL(V4.S4, V16.S4, V17.S4, V18.S4, V19.S4) \
+	VMUL(V5.S4, V20.S4, V21.S4, V22.S4, V23.S4) \
+	VMUL(V6.S4, V24.S4, V25.S4, V26.S4, V27.S4) \
+	VMUL(V7.S4, V28.S4, V29.S4, V30.S4, V31.S4)
+
+#define WMUL2 \
+	VLD1R.P 4(R20), [V4.S4]    \
+	VLD1R.P 4(R21), [V5.S4]    \
+	VMUL(V4.S4, V16.S4, V17.S4, V18.S4, V19.S4) \
+	VMUL(V5.S4, V20.S4, V21.S4, V22.S4, V23.S4)
+
+#define OUTSTORE4 \
+	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R13) \
+	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R14) \
+	VST1 [V24.S4, V25.S4, V26.S4, V27.S4], (R15) \
+	VST1 [V28.S4, V29.S4, V30.S4, V31.S4], (R16)
+
+#define OUTSTORE2 \
+	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R13) \
+	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R14)
+
+#define NEXTGROUP4 \
+	ADD R8, R5 \
+	ADD R8, R5 \
+	ADD R8, R5
+
+#define NEXTGROUP2 ADD R8, R5
+
+// AXPYROWS(VAL, vb, G, OUTLOAD, WPTRS, WMUL, OUTSTORE, NEXTGROUP, labels...)
+// is the body of the AxpyHeadsRows kernels for groups of G (four or two)
+// heads sharing the values, hd floats (a multiple of 16) to a head: per 16
+// output floats of a group's heads, every key's 16 values (vb bytes of them)
+// are loaded once and weighted into each, in key order.
+#define AXPYROWS(VAL, vb, G, OUTLOAD, WPTRS, WMUL, OUTSTORE, NEXTGROUP, lgroup, lchunk, lkey, ldone) \
 	MOVD w+0(FP), R0           \
 	MOVD wstride+8(FP), R1     \
 	MOVD v+16(FP), R2          \
@@ -135,55 +219,34 @@ ldone:                   \
 	MOVD groups+56(FP), R7     \
 	LSL  $2, R6, R8            \
 	LSR  $4, R6, R6            \
-	LSL  $2, R1, R24           \
-	CBZ  R4, ldone       \
-lgroup:                  \
+	MOVD $G, R24               \
+	MUL  R1, R24               \
+	CBZ  R4, ldone             \
+lgroup:                        \
 	MOVD R2, R19               \
 	MOVD R6, R12               \
-lchunk:                  \
-	MOVD R5, R13               \
-	ADD  R8, R13, R14          \
-	ADD  R8, R14, R15          \
-	ADD  R8, R15, R16          \
-	VLD1 (R13), [V16.S4, V17.S4, V18.S4, V19.S4] \
-	VLD1 (R14), [V20.S4, V21.S4, V22.S4, V23.S4] \
-	VLD1 (R15), [V24.S4, V25.S4, V26.S4, V27.S4] \
-	VLD1 (R16), [V28.S4, V29.S4, V30.S4, V31.S4] \
-	MOVD R0, R20               \
-	ADD  R1, R20, R21          \
-	ADD  R1, R21, R22          \
-	ADD  R1, R22, R23          \
+lchunk:                        \
+	OUTLOAD                    \
+	WPTRS                      \
 	MOVD R19, R9               \
 	MOVD R4, R10               \
-lkey:                    \
+lkey:                          \
 	MOVD R9, R11               \
 	VAL(R11)                   \
 	ADD  R3, R9                \
-	VLD1R.P 4(R20), [V4.S4]    \
-	VLD1R.P 4(R21), [V5.S4]    \
-	VLD1R.P 4(R22), [V6.S4]    \
-	VLD1R.P 4(R23), [V7.S4]    \
-	VMUL(V4.S4, V16.S4, V17.S4, V18.S4, V19.S4) \
-	VMUL(V5.S4, V20.S4, V21.S4, V22.S4, V23.S4) \
-	VMUL(V6.S4, V24.S4, V25.S4, V26.S4, V27.S4) \
-	VMUL(V7.S4, V28.S4, V29.S4, V30.S4, V31.S4) \
+	WMUL                       \
 	SUBS $1, R10               \
-	BNE  lkey            \
-	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R13) \
-	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R14) \
-	VST1 [V24.S4, V25.S4, V26.S4, V27.S4], (R15) \
-	VST1 [V28.S4, V29.S4, V30.S4, V31.S4], (R16) \
+	BNE  lkey                  \
+	OUTSTORE                   \
 	ADD  $64, R5               \
 	ADD  $vb, R19              \
 	SUBS $1, R12               \
-	BNE  lchunk          \
-	ADD  R8, R5                \
-	ADD  R8, R5                \
-	ADD  R8, R5                \
+	BNE  lchunk                \
+	NEXTGROUP                  \
 	ADD  R24, R0               \
 	SUBS $1, R7                \
-	BNE  lgroup          \
-ldone:                   \
+	BNE  lgroup                \
+ldone:                         \
 	RET
 
 // HALFDOT(KEY, labels...) is the body of the half-row dots: dotNEON with
@@ -214,22 +277,36 @@ ldone:                             \
 // func dotHeadsRows4NEON(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
 // (strides in bytes)
 TEXT ·dotHeadsRows4NEON(SB), NOSPLIT, $0-64
-	DOTROWS4(KEYF32, dr4fkey, dr4fhead, dr4fchunk, dr4fdone)
+	DOTROWS(KEYF32, QMUL4, HEADOUT4, R17, dr4fkey, dr4fhead, dr4fchunk, dr4fdone)
 
 // func dotHeadsRows4F16NEON(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
-// (strides in bytes)
 TEXT ·dotHeadsRows4F16NEON(SB), NOSPLIT, $0-64
-	DOTROWS4(KEYF16, dr4hkey, dr4hhead, dr4hchunk, dr4hdone)
+	DOTROWS(KEYF16, QMUL4, HEADOUT4, R17, dr4hkey, dr4hhead, dr4hchunk, dr4hdone)
+
+// func dotHeadsRows2NEON(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+TEXT ·dotHeadsRows2NEON(SB), NOSPLIT, $0-64
+	DOTROWS(KEYF32, QMUL2, HEADOUT2, R15, dr2fkey, dr2fhead, dr2fchunk, dr2fdone)
+
+// func dotHeadsRows2F16NEON(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+TEXT ·dotHeadsRows2F16NEON(SB), NOSPLIT, $0-64
+	DOTROWS(KEYF16, QMUL2, HEADOUT2, R15, dr2hkey, dr2hhead, dr2hchunk, dr2hdone)
 
 // func axpyHeadsRows4NEON(w *float32, wstride int, v *float32, vstride, n int, out *float32, hd, groups int)
 // (strides in bytes)
 TEXT ·axpyHeadsRows4NEON(SB), NOSPLIT, $0-64
-	AXPYROWS4(KEYF32, 64, ar4fgroup, ar4fchunk, ar4fkey, ar4fdone)
+	AXPYROWS(KEYF32, 64, 4, OUTLOAD4, WPTRS4, WMUL4, OUTSTORE4, NEXTGROUP4, ar4fgroup, ar4fchunk, ar4fkey, ar4fdone)
 
 // func axpyHeadsRows4F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
-// (strides in bytes)
 TEXT ·axpyHeadsRows4F16NEON(SB), NOSPLIT, $0-64
-	AXPYROWS4(KEYF16, 32, ar4hgroup, ar4hchunk, ar4hkey, ar4hdone)
+	AXPYROWS(KEYF16, 32, 4, OUTLOAD4, WPTRS4, WMUL4, OUTSTORE4, NEXTGROUP4, ar4hgroup, ar4hchunk, ar4hkey, ar4hdone)
+
+// func axpyHeadsRows2NEON(w *float32, wstride int, v *float32, vstride, n int, out *float32, hd, groups int)
+TEXT ·axpyHeadsRows2NEON(SB), NOSPLIT, $0-64
+	AXPYROWS(KEYF32, 64, 2, OUTLOAD2, WPTRS2, WMUL2, OUTSTORE2, NEXTGROUP2, ar2fgroup, ar2fchunk, ar2fkey, ar2fdone)
+
+// func axpyHeadsRows2F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
+TEXT ·axpyHeadsRows2F16NEON(SB), NOSPLIT, $0-64
+	AXPYROWS(KEYF16, 32, 2, OUTLOAD2, WPTRS2, WMUL2, OUTSTORE2, NEXTGROUP2, ar2hgroup, ar2hchunk, ar2hkey, ar2hdone)
 
 // func f16DotNEON(w []byte, x []float32, acc *[4]float32)
 // len(x) is a multiple of 16 and len(w) >= 2·len(x): dotNEON of the
