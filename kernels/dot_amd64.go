@@ -26,21 +26,7 @@ var avx2Variant = withTiles(&variant{
 	dotHeads:  dotHeadsAVX2Go,
 	axpyHeads: axpyHeadsAVX2Go,
 	// The Rows forms get checked arguments (vec.go).
-	dotHeadsRows: func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
-		hd := len(q) / heads
-		j := 0
-		switch {
-		case heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2:
-			j = n &^ 1
-			dotHeadsRows4AVX(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
-		case heads == 2*kvHeads && hd%4 == 0 && hd > 0 && n >= 4:
-			j = n &^ 3
-			dotHeadsRows2AVX(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
-		}
-		if j < n {
-			dotHeadsRowsLoop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
-		}
-	},
+	dotHeadsRows: dotRowsAVX2,
 	axpyHeadsRows: func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
 		if hd := len(out) / heads; hd%8 == 0 && hd > 0 {
 			axpyHeadsRowsAVX2(&w[0], wstride, heads, &v[0], vstride, n, &out[0], hd)
@@ -48,32 +34,9 @@ var avx2Variant = withTiles(&variant{
 		}
 		axpyHeadsRowsLoop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
 	},
-	dotHeadsRowsF16: func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
-		hd := len(q) / heads
-		j := 0
-		switch {
-		case heads == 4*kvHeads && hd%4 == 0 && hd > 0 && n >= 2:
-			j = n &^ 1
-			dotHeadsRows4F16(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
-		case heads == 2*kvHeads && hd%4 == 0 && hd > 0 && n >= 4:
-			j = n &^ 3
-			dotHeadsRows2F16(&dst[0], dstride, &q[0], hd, &k[0], kstride, j, kvHeads)
-		}
-		if j < n {
-			dotHeadsRowsF16Loop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
-		}
-	},
-	axpyHeadsRowsF16: func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
-		if hd := len(out) / heads; heads == 4 && hd%16 == 0 && hd > 0 {
-			axpyHeadsRows4F16(&w[0], wstride, &v[0], vstride, n, &out[0], hd)
-			return
-		} else if heads == 2 && hd%16 == 0 && hd > 0 {
-			axpyHeadsRows2F16(&w[0], wstride, &v[0], vstride, n, &out[0], hd)
-			return
-		}
-		axpyHeadsRowsF16Loop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
-	},
-	q8: q8AVX2Go, q4: q4AVX2Go,
+	dotHeadsRowsF16:  dotRowsF16AVX2,
+	axpyHeadsRowsF16: axpyRowsF16AVX2,
+	q8:               q8AVX2Go, q4: q4AVX2Go,
 	q8x4: func(w, x []byte, stride int, dst *[4]float32) {
 		nb := len(w) / q8b
 		if nb == 0 {
@@ -134,6 +97,66 @@ var avx2Variant = withTiles(&variant{
 	q4t84: tile84(q4b, q4Tile84AVX2),
 	q8t84: tile84(q8b, q8Tile84AVX2),
 })
+
+// dotRowsAVX2 is DotHeadsRows: groups of a multiple of four query heads by
+// dotHeadsRows4AVX (keys in pairs), of two by dotHeadsRows2AVX (keys in
+// fours), the keys left over and other groups by the per-key loop.
+func dotRowsAVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
+	hd, group := len(q)/heads, heads/kvHeads
+	j := 0
+	if hd%4 == 0 && hd > 0 {
+		switch {
+		case group%4 == 0 && n >= 2:
+			j = n &^ 1
+			dotRowsBy(dotHeadsRows4AVX, 4, dst, dstride, q, heads, kvHeads, k, 1, kstride, j, 1, 1)
+		case group%2 == 0 && n >= 4:
+			j = n &^ 3
+			dotRowsBy(dotHeadsRows2AVX, 2, dst, dstride, q, heads, kvHeads, k, 1, kstride, j, 1, 1)
+		}
+	}
+	if j < n {
+		dotHeadsRowsLoop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
+	}
+}
+
+// dotRowsF16AVX2 is dotRowsAVX2 for keys stored as halves.
+func dotRowsF16AVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
+	hd, group := len(q)/heads, heads/kvHeads
+	j := 0
+	if hd%4 == 0 && hd > 0 {
+		switch {
+		case group%4 == 0 && n >= 2:
+			j = n &^ 1
+			dotRowsBy(dotHeadsRows4F16, 4, dst, dstride, q, heads, kvHeads, k, 2, kstride, j, 1, 1)
+		case group%2 == 0 && n >= 4:
+			j = n &^ 3
+			dotRowsBy(dotHeadsRows2F16, 2, dst, dstride, q, heads, kvHeads, k, 2, kstride, j, 1, 1)
+		}
+	}
+	if j < n {
+		dotHeadsRowsF16Loop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
+	}
+}
+
+// axpyRowsF16AVX2 is AxpyHeadsRowsF16: heads four at a time by
+// axpyHeadsRows4F16 when they are a multiple of four, two at a time by
+// axpyHeadsRows2F16 when of two, the rest by the per-key loop.
+func axpyRowsF16AVX2(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
+	hd := len(out) / heads
+	if hd%16 != 0 || hd == 0 || heads%2 != 0 {
+		axpyHeadsRowsF16Loop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
+		return
+	}
+	if heads%4 == 0 {
+		for h := 0; h < heads; h += 4 {
+			axpyHeadsRows4F16(&w[h*wstride], wstride, &v[0], vstride, n, &out[h*hd], hd)
+		}
+		return
+	}
+	for h := 0; h < heads; h += 2 {
+		axpyHeadsRows2F16(&w[h*wstride], wstride, &v[0], vstride, n, &out[h*hd], hd)
+	}
+}
 
 // q4Tile84AVX2 and q8Tile84AVX2 are q4Tile84VNNI and q8Tile84VNNI on AVX2 alone (tile8_amd64.s).
 //

@@ -107,8 +107,8 @@ func archVariants() []*variant { return []*variant{sdotVariant, neonVariant} }
 
 // withNEONFloats sets v's float kernels (float_arm64.s), the same for both
 // variants. The Rows forms take the grouped-query shapes the models have
-// (four or two query heads to a key head, hd a multiple of 16) and leave the
-// rest to the per-key loops, which give the same bits.
+// (a multiple of four or two query heads to a key head, hd a multiple of 16)
+// and leave the rest to the per-key loops, which give the same bits.
 func withNEONFloats(v *variant) *variant {
 	v.f16 = func(w []byte, x []float32) float32 { return halfNEONGo(false, w, x) }
 	v.bf16 = func(w []byte, x []float32) float32 { return halfNEONGo(true, w, x) }
@@ -120,26 +120,26 @@ func withNEONFloats(v *variant) *variant {
 		scaleGo(x[n:], s)
 	}
 	v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
-		if hd := len(q) / heads; hd%16 == 0 && hd > 0 {
-			switch heads {
-			case 4 * kvHeads:
-				dotHeadsRows4NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 4*kstride, n, kvHeads)
+		if hd, group := len(q)/heads, heads/kvHeads; hd%16 == 0 && hd > 0 {
+			switch {
+			case group%4 == 0:
+				dotRowsBy(dotHeadsRows4NEON, 4, dst, dstride, q, heads, kvHeads, k, 1, kstride, n, 4, 4)
 				return
-			case 2 * kvHeads:
-				dotHeadsRows2NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 4*kstride, n, kvHeads)
+			case group%2 == 0:
+				dotRowsBy(dotHeadsRows2NEON, 2, dst, dstride, q, heads, kvHeads, k, 1, kstride, n, 4, 4)
 				return
 			}
 		}
 		dotHeadsRowsLoop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 	}
 	v.dotHeadsRowsF16 = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
-		if hd := len(q) / heads; hd%16 == 0 && hd > 0 {
-			switch heads {
-			case 4 * kvHeads:
-				dotHeadsRows4F16NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 2*kstride, n, kvHeads)
+		if hd, group := len(q)/heads, heads/kvHeads; hd%16 == 0 && hd > 0 {
+			switch {
+			case group%4 == 0:
+				dotRowsBy(dotHeadsRows4F16NEON, 4, dst, dstride, q, heads, kvHeads, k, 2, kstride, n, 4, 2)
 				return
-			case 2 * kvHeads:
-				dotHeadsRows2F16NEON(&dst[0], 4*dstride, &q[0], hd, &k[0], 2*kstride, n, kvHeads)
+			case group%2 == 0:
+				dotRowsBy(dotHeadsRows2F16NEON, 2, dst, dstride, q, heads, kvHeads, k, 2, kstride, n, 4, 2)
 				return
 			}
 		}

@@ -276,36 +276,46 @@ func TestF16MatchesRoundedF32(t *testing.T) {
 // BenchmarkAttend: one query over 512 cached tokens in a 1B llama's layer shape (32 heads, 8 key
 // heads of 64), per storage type, plus the Store of one token.
 func BenchmarkAttend(b *testing.B) {
-	const heads, kvHeads, hd, n = 32, 8, 64, 512
-	rng := rand.New(rand.NewPCG(9, 10))
-	for _, typ := range []Type{F32, F16, Q8_0} {
-		s := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: typ, TypeV: typ}, n)
-		for j := range n {
-			slot, _ := s.Append(int32(j))
-			s.Store(0, slot, randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd))
+	// Query heads, key heads and head size of bench-1b (four query heads to a key head), of
+	// bench-gemma2 (two) and of a TinyLlama-1.1B-like model (eight).
+	for _, sh := range []struct {
+		name               string
+		heads, kvHeads, hd int
+	}{{"g4", 32, 8, 64}, {"g2", 8, 4, 256}, {"g8", 32, 4, 64}} {
+		const n = 512
+		heads, kvHeads, hd := sh.heads, sh.kvHeads, sh.hd
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, typ := range []Type{F32, F16, Q8_0} {
+			s := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: typ, TypeV: typ}, n)
+			for j := range n {
+				slot, _ := s.Append(int32(j))
+				s.Store(0, slot, randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd))
+			}
+			q, out := randVec(rng, heads*hd), make([]float32, heads*hd)
+			a := Attention{Heads: heads, Scale: float32(1 / math.Sqrt(float64(hd)))}
+			name := fmt.Sprintf("%s/n=%d", typ, n)
+			if sh.name != "g4" {
+				name = sh.name + "/" + name
+			}
+			b.Run(name, func(b *testing.B) {
+				var sc Scratch
+				for b.Loop() {
+					s.Attend(0, a, q, n-1, out, &sc)
+				}
+			})
+			if sh.name != "g4" {
+				continue
+			}
+			k, v := randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd)
+			b.Run(fmt.Sprintf("%s/store", typ), func(b *testing.B) {
+				for b.Loop() {
+					s.Store(0, n/2, k, v)
+				}
+			})
 		}
-		q, out := randVec(rng, heads*hd), make([]float32, heads*hd)
-		a := Attention{Heads: heads, Scale: float32(1 / math.Sqrt(hd))}
-		b.Run(fmt.Sprintf("%s/n=%d", typ, n), func(b *testing.B) {
-			var sc Scratch
-			for b.Loop() {
-				s.Attend(0, a, q, n-1, out, &sc)
-			}
-		})
-		k, v := randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd)
-		b.Run(fmt.Sprintf("%s/store", typ), func(b *testing.B) {
-			for b.Loop() {
-				s.Store(0, n/2, k, v)
-			}
-		})
 	}
 }
 
-// BenchmarkAttendDeep: decode's attention at a long context as a model meets it, one query per
-// layer over 2048 cached tokens of 16 layers in turn (134 MB of f32 keys and values: from DRAM, as
-// in a decode step), in a 1B llama's shape; ns/op is one layer's attention on one thread.
-//
-//	go test -run XXX -bench AttendDeep ./kvcache
 func BenchmarkAttendDeep(b *testing.B) {
 	const heads, kvHeads, hd, n, layers = 32, 8, 64, 2048, 16
 	rng := rand.New(rand.NewPCG(9, 11))
