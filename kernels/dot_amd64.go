@@ -99,8 +99,9 @@ var avx2Variant = withTiles(&variant{
 })
 
 // dotRowsAVX2 is DotHeadsRows: groups of a multiple of four query heads by
-// dotHeadsRows4AVX (keys in pairs), of two by dotHeadsRows2AVX (keys in
-// fours), the keys left over and other groups by the per-key loop.
+// dotHeadsRows4AVX (keys in pairs), of two by dotHeadsRows2AVX, any other
+// (one, as in multi-head attention, or odd) by dotHeadsRows1AVX (keys in
+// fours); the keys left over by the per-key loop.
 func dotRowsAVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
 	hd, group := len(q)/heads, heads/kvHeads
 	j := 0
@@ -112,6 +113,9 @@ func dotRowsAVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k 
 		case group%2 == 0 && n >= 4:
 			j = n &^ 3
 			dotRowsBy(dotHeadsRows2AVX, 2, dst, dstride, q, heads, kvHeads, k, 1, kstride, j, 1, 1)
+		case n >= 4:
+			j = n &^ 3
+			dotRowsBy(dotHeadsRows1AVX, 1, dst, dstride, q, heads, kvHeads, k, 1, kstride, j, 1, 1)
 		}
 	}
 	if j < n {
@@ -131,6 +135,9 @@ func dotRowsF16AVX2(dst []float32, dstride int, q []float32, heads, kvHeads int,
 		case group%2 == 0 && n >= 4:
 			j = n &^ 3
 			dotRowsBy(dotHeadsRows2F16, 2, dst, dstride, q, heads, kvHeads, k, 2, kstride, j, 1, 1)
+		case n >= 4:
+			j = n &^ 3
+			dotRowsBy(dotHeadsRows1F16, 1, dst, dstride, q, heads, kvHeads, k, 2, kstride, j, 1, 1)
 		}
 	}
 	if j < n {
@@ -140,21 +147,25 @@ func dotRowsF16AVX2(dst []float32, dstride int, q []float32, heads, kvHeads int,
 
 // axpyRowsF16AVX2 is AxpyHeadsRowsF16: heads four at a time by
 // axpyHeadsRows4F16 when they are a multiple of four, two at a time by
-// axpyHeadsRows2F16 when of two, the rest by the per-key loop.
+// axpyHeadsRows2F16 when of two, else one at a time (axpyHeadsRows1F16);
+// head sizes not a multiple of 16 by the per-key loop.
 func axpyRowsF16AVX2(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
 	hd := len(out) / heads
-	if hd%16 != 0 || hd == 0 || heads%2 != 0 {
+	switch {
+	case hd%16 != 0 || hd == 0:
 		axpyHeadsRowsF16Loop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
-		return
-	}
-	if heads%4 == 0 {
+	case heads%4 == 0:
 		for h := 0; h < heads; h += 4 {
 			axpyHeadsRows4F16(&w[h*wstride], wstride, &v[0], vstride, n, &out[h*hd], hd)
 		}
-		return
-	}
-	for h := 0; h < heads; h += 2 {
-		axpyHeadsRows2F16(&w[h*wstride], wstride, &v[0], vstride, n, &out[h*hd], hd)
+	case heads%2 == 0:
+		for h := 0; h < heads; h += 2 {
+			axpyHeadsRows2F16(&w[h*wstride], wstride, &v[0], vstride, n, &out[h*hd], hd)
+		}
+	default:
+		for h := range heads {
+			axpyHeadsRows1F16(&w[h*wstride], wstride, &v[0], vstride, n, &out[h*hd], hd)
+		}
 	}
 }
 
@@ -262,6 +273,18 @@ func dotHeadsRows2F16(dst *float32, dstride int, q *float32, hd int, k *byte, ks
 
 //go:noescape
 func axpyHeadsRows2F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
+
+// dotHeadsRows1AVX, dotHeadsRows1F16 and axpyHeadsRows1F16 are the same
+// for one query head to a key head (multi-head attention).
+//
+//go:noescape
+func dotHeadsRows1AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+
+//go:noescape
+func dotHeadsRows1F16(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+
+//go:noescape
+func axpyHeadsRows1F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
 
 //go:noescape
 func q8DotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32

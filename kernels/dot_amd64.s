@@ -631,6 +631,21 @@ ahdone:
 	LEAQ           (DX)(R10*2), DX \
 	LEAQ           (SI)(R8*2), SI
 
+// QUADMUL2 and QUADSTORE2 are the same for one query head to a key head (multi-head attention:
+// Y0 and Y4 its sums), for dotHeadsRows1AVX and dotHeadsRows1F16.
+#define QUADMUL2 \
+	VBROADCASTF128 (BX), Y10 \
+	VMULPS         Y10, Y8, Y11 \
+	VADDPS         Y11, Y0, Y0 \
+	VMULPS         Y10, Y9, Y12 \
+	VADDPS         Y12, Y4, Y4
+
+#define QUADSTORE2 \
+	HEADSTORE2(Y0, X0, X10, (DX), 4(DX)) \
+	HEADSTORE2(Y4, X4, X10, 8(DX), 12(DX)) \
+	ADDQ           R10, DX \
+	ADDQ           R8, SI
+
 // func dotHeadsRows4AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
 // DotHeadsRows for kvh key heads of four query heads each, hd floats (a
 // multiple of 4) to a head, against n keys (even): query head h meets key
@@ -990,6 +1005,102 @@ dh2done:
 	VZEROUPPER
 	RET
 
+// func dotHeadsRows1AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+// dotHeadsRows2AVX for one query head to a key head (multi-head
+// attention): query head h against key head h.
+TEXT ·dotHeadsRows1AVX(SB), NOSPLIT, $16-64
+	MOVQ dst+0(FP), DX
+	MOVQ dstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads in dst
+	MOVQ hd+24(FP), R8
+	SHLQ $2, R8              // bytes per query head, and of a key's head
+	MOVQ k+32(FP), DI
+	MOVQ kstride+40(FP), R11
+	SHLQ $2, R11             // bytes between keys
+	MOVQ n+48(FP), CX
+
+dr1quad:
+	CMPQ CX, $4
+	JLT  dr1done
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dr1head:
+	QUADZERO
+
+dr1loop:
+	VMOVUPS        (DI)(AX*1), X8
+	VINSERTF128    $1, (R13)(AX*1), Y8, Y8
+	VMOVUPS        (R9)(AX*1), X9
+	VINSERTF128    $1, (R14)(AX*1), Y9, Y9
+	LEAQ           (SI)(AX*1), BX
+	QUADMUL2
+	ADDQ           $16, AX
+	CMPQ           AX, R8
+	JLT            dr1loop
+	QUADSTORE2
+	ADDQ           R8, DI
+	DECQ           R12
+	JNZ            dr1head
+	NEXTQUAD
+	JMP            dr1quad
+
+dr1done:
+	VZEROUPPER
+	RET
+
+// func dotHeadsRows1F16(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+// dotHeadsRows1AVX for keys stored as halves (kstride in halves), converted
+// as they are read (VCVTPH2PS, exact), as dotHeadsRows4F16.
+TEXT ·dotHeadsRows1F16(SB), NOSPLIT, $24-64
+	MOVQ dst+0(FP), DX
+	MOVQ dstride+8(FP), R10
+	SHLQ $2, R10             // bytes between heads in dst
+	MOVQ hd+24(FP), R14
+	SHLQ $1, R14             // bytes of a key's head (halves)
+	MOVQ R14, hb-24(SP)
+	LEAQ (R14)(R14*1), R8    // bytes per query head
+	MOVQ k+32(FP), DI
+	MOVQ kstride+40(FP), R11
+	SHLQ $1, R11             // bytes between keys
+	MOVQ n+48(FP), CX
+
+dh1quad:
+	CMPQ CX, $4
+	JLT  dh1done
+	MOVQ DI, kb-8(SP)
+	MOVQ DX, db-16(SP)
+	MOVQ q+16(FP), SI
+	MOVQ kvh+56(FP), R12
+
+dh1head:
+	QUADZERO
+
+dh1loop:
+	VMOVQ          (DI)(AX*1), X8
+	VPINSRQ        $1, (R13)(AX*1), X8, X8
+	VCVTPH2PS      X8, Y8
+	VMOVQ          (R9)(AX*1), X9
+	VPINSRQ        $1, (R14)(AX*1), X9, X9
+	VCVTPH2PS      X9, Y9
+	LEAQ           (SI)(AX*2), BX
+	QUADMUL2
+	ADDQ           $8, AX
+	CMPQ           AX, hb-24(SP)
+	JLT            dh1loop
+	QUADSTORE2
+	ADDQ           hb-24(SP), DI
+	DECQ           R12
+	JNZ            dh1head
+	NEXTQUAD
+	JMP            dh1quad
+
+dh1done:
+	VZEROUPPER
+	RET
+
 // func axpyHeadsRows2F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
 // axpyHeadsRows4F16 for two heads sharing the values: per 16 output floats
 // of the two heads (four registers), each key's 16 halves converted once
@@ -1044,6 +1155,90 @@ ah2key:
 	JMP          ah2chunk
 
 ah2done:
+	VZEROUPPER
+	RET
+
+// func axpyHeadsRows1F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
+// axpyHeadsRows2F16 for one head: per 32 output floats (four registers),
+// each key's 32 halves converted and weighted in, in key order.
+TEXT ·axpyHeadsRows1F16(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), DX
+	MOVQ v+16(FP), SI
+	MOVQ vstride+24(FP), R11
+	SHLQ $1, R11             // bytes between keys
+	MOVQ out+40(FP), DI
+	MOVQ hd+48(FP), R8
+	SHLQ $2, R8              // bytes of the output head
+	XORQ AX, AX              // byte offset in a key's halves
+
+ah1chunk:
+	LEAQ    (AX)(AX*1), BX
+	CMPQ    BX, R8
+	JGE     ah1done
+	LEAQ    (DI)(BX*1), BX   // the head's next floats at BX
+	LEAQ    (SI)(AX*1), R13
+	MOVQ    DX, R14
+	MOVQ    n+32(FP), CX
+	MOVQ    R8, R9
+	SUBQ    AX, R9
+	SUBQ    AX, R9
+	CMPQ    R9, $128
+	JLT     ah1half
+
+	// 32 floats
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	VMOVUPS 64(BX), Y2
+	VMOVUPS 96(BX), Y3
+
+ah1key:
+	VCVTPH2PS    (R13), Y8
+	VCVTPH2PS    16(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y0, Y0
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y1, Y1
+	VCVTPH2PS    32(R13), Y8
+	VCVTPH2PS    48(R13), Y9
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y2, Y2
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y3, Y3
+	ADDQ         R11, R13
+	ADDQ         $4, R14
+	DECQ         CX
+	JNZ          ah1key
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	VMOVUPS      Y2, 64(BX)
+	VMOVUPS      Y3, 96(BX)
+	ADDQ         $64, AX
+	JMP          ah1chunk
+
+	// the last 16 floats
+ah1half:
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+
+ah1hkey:
+	VCVTPH2PS    (R13), Y8
+	VCVTPH2PS    16(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y0, Y0
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y1, Y1
+	ADDQ         R11, R13
+	ADDQ         $4, R14
+	DECQ         CX
+	JNZ          ah1hkey
+	VMOVUPS      Y0, (BX)
+	VMOVUPS      Y1, 32(BX)
+	ADDQ         $32, AX
+	JMP          ah1chunk
+
+ah1done:
 	VZEROUPPER
 	RET
 

@@ -106,9 +106,10 @@ var (
 func archVariants() []*variant { return []*variant{sdotVariant, neonVariant} }
 
 // withNEONFloats sets v's float kernels (float_arm64.s), the same for both
-// variants. The Rows forms take the grouped-query shapes the models have
-// (a multiple of four or two query heads to a key head, hd a multiple of 16)
-// and leave the rest to the per-key loops, which give the same bits.
+// variants. The Rows forms take any grouping of query heads to key heads
+// (four or two at a time where the group is a multiple of that, else one),
+// hd a multiple of 16, and leave other head sizes to the per-key loops,
+// which give the same bits.
 func withNEONFloats(v *variant) *variant {
 	v.f16 = func(w []byte, x []float32) float32 { return halfNEONGo(false, w, x) }
 	v.bf16 = func(w []byte, x []float32) float32 { return halfNEONGo(true, w, x) }
@@ -128,6 +129,9 @@ func withNEONFloats(v *variant) *variant {
 			case group%2 == 0:
 				dotRowsBy(dotHeadsRows2NEON, 2, dst, dstride, q, heads, kvHeads, k, 1, kstride, n, 4, 4)
 				return
+			default:
+				dotRowsBy(dotHeadsRows1NEON, 1, dst, dstride, q, heads, kvHeads, k, 1, kstride, n, 4, 4)
+				return
 			}
 		}
 		dotHeadsRowsLoop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
@@ -140,6 +144,9 @@ func withNEONFloats(v *variant) *variant {
 				return
 			case group%2 == 0:
 				dotRowsBy(dotHeadsRows2F16NEON, 2, dst, dstride, q, heads, kvHeads, k, 2, kstride, n, 4, 2)
+				return
+			default:
+				dotRowsBy(dotHeadsRows1F16NEON, 1, dst, dstride, q, heads, kvHeads, k, 2, kstride, n, 4, 2)
 				return
 			}
 		}
@@ -154,6 +161,9 @@ func withNEONFloats(v *variant) *variant {
 			case heads%2 == 0:
 				axpyHeadsRows2NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads/2)
 				return
+			default:
+				axpyHeadsRows1NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads)
+				return
 			}
 		}
 		axpyHeadsRowsLoop(v.axpyHeads, w, wstride, heads, val, vstride, n, out)
@@ -166,6 +176,9 @@ func withNEONFloats(v *variant) *variant {
 				return
 			case heads%2 == 0:
 				axpyHeadsRows2F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads/2)
+				return
+			default:
+				axpyHeadsRows1F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads)
 				return
 			}
 		}
@@ -301,6 +314,18 @@ func axpyHeadsRows2NEON(w *float32, wstride int, v *float32, vstride, n int, out
 
 //go:noescape
 func axpyHeadsRows2F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
+
+//go:noescape
+func dotHeadsRows1NEON(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+
+//go:noescape
+func dotHeadsRows1F16NEON(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+
+//go:noescape
+func axpyHeadsRows1NEON(w *float32, wstride int, v *float32, vstride, n int, out *float32, hd, groups int)
+
+//go:noescape
+func axpyHeadsRows1F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
 
 //go:noescape
 func f16DotNEON(w []byte, x []float32, acc *[4]float32)

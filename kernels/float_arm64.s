@@ -62,8 +62,8 @@
 	FMOVS fa, (R11)   \
 	ADD   R1, R11
 
-// QMUL4/QMUL2 take a chunk of the key into the sums of four or two query
-// heads (at R14-R17), HEADOUT4/HEADOUT2 store their scores.
+// QMUL4/QMUL2/QMUL1 take a chunk of the key into the sums of four, two or
+// one query heads (at R14-R17), HEADOUT4/2/1 store their scores.
 #define QMUL4 \
 	QMUL(R14, V16.S4, V17.S4, V18.S4, V19.S4) \
 	QMUL(R15, V20.S4, V21.S4, V22.S4, V23.S4) \
@@ -73,6 +73,8 @@
 #define QMUL2 \
 	QMUL(R14, V16.S4, V17.S4, V18.S4, V19.S4) \
 	QMUL(R15, V20.S4, V21.S4, V22.S4, V23.S4)
+
+#define QMUL1 QMUL(R14, V16.S4, V17.S4, V18.S4, V19.S4)
 
 #define HEADOUT4 \
 	HEADOUT(16, 17, 18, 19, F16) \
@@ -84,9 +86,11 @@
 	HEADOUT(16, 17, 18, 19, F16) \
 	HEADOUT(20, 21, 22, 23, F20)
 
+#define HEADOUT1 HEADOUT(16, 17, 18, 19, F16)
+
 // DOTROWS(KEY, MULS, OUTS, last, labels...) is the body of the DotHeadsRows
-// kernels for kvh key heads of four (QMUL4, HEADOUT4, R17) or two (QMUL2,
-// HEADOUT2, R15) query heads each (query head h against key head h/group,
+// kernels for kvh key heads of four (QMUL4, HEADOUT4, R17), two (QMUL2,
+// HEADOUT2, R15) or one (QMUL1, HEADOUT1, R14) query heads each (query head h against key head h/group,
 // its scores at dst + h·dstride), hd floats (a multiple of 16) to a head,
 // against n keys: per key every key head in turn, so the key row is read
 // front to back once while the query heads (in L1) each take its 16 floats
@@ -139,7 +143,7 @@ ldone:                         \
 	VFMLA V2.S4, w, c \
 	VFMLA V3.S4, w, d
 
-// The parts of AXPYROWS for four heads and for two: OUTLOAD sets the heads'
+// The parts of AXPYROWS for four heads, two and one: OUTLOAD sets the heads'
 // output pointers (R13-R16) and loads their 16 floats (V16-V31, V16-V23),
 // WPTRS the heads' weight pointers (R20-R23), WMUL weights a value (V0-V3)
 // into each, OUTSTORE stores them, NEXTGROUP moves R5 to the next group's
@@ -160,6 +164,10 @@ ldone:                         \
 	VLD1 (R13), [V16.S4, V17.S4, V18.S4, V19.S4] \
 	VLD1 (R14), [V20.S4, V21.S4, V22.S4, V23.S4]
 
+#define OUTLOAD1 \
+	MOVD R5, R13               \
+	VLD1 (R13), [V16.S4, V17.S4, V18.S4, V19.S4]
+
 #define WPTRS4 \
 	MOVD R0, R20               \
 	ADD  R1, R20, R21          \
@@ -169,6 +177,8 @@ ldone:                         \
 #define WPTRS2 \
 	MOVD R0, R20               \
 	ADD  R1, R20, R21
+
+#define WPTRS1 MOVD R0, R20
 
 #define WMUL4 \
 	VLD1R.P 4(R20), [V4.S4]    \
@@ -186,6 +196,10 @@ ldone:                         \
 	VMUL(V4.S4, V16.S4, V17.S4, V18.S4, V19.S4) \
 	VMUL(V5.S4, V20.S4, V21.S4, V22.S4, V23.S4)
 
+#define WMUL1 \
+	VLD1R.P 4(R20), [V4.S4]    \
+	VMUL(V4.S4, V16.S4, V17.S4, V18.S4, V19.S4)
+
 #define OUTSTORE4 \
 	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R13) \
 	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R14) \
@@ -196,6 +210,8 @@ ldone:                         \
 	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R13) \
 	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R14)
 
+#define OUTSTORE1 VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R13)
+
 #define NEXTGROUP4 \
 	ADD R8, R5 \
 	ADD R8, R5 \
@@ -203,8 +219,10 @@ ldone:                         \
 
 #define NEXTGROUP2 ADD R8, R5
 
+#define NEXTGROUP1
+
 // AXPYROWS(VAL, vb, G, OUTLOAD, WPTRS, WMUL, OUTSTORE, NEXTGROUP, labels...)
-// is the body of the AxpyHeadsRows kernels for groups of G (four or two)
+// is the body of the AxpyHeadsRows kernels for groups of G (four, two, one)
 // heads sharing the values, hd floats (a multiple of 16) to a head: per 16
 // output floats of a group's heads, every key's 16 values (vb bytes of them)
 // are loaded once and weighted into each, in key order.
@@ -291,6 +309,14 @@ TEXT ·dotHeadsRows2NEON(SB), NOSPLIT, $0-64
 TEXT ·dotHeadsRows2F16NEON(SB), NOSPLIT, $0-64
 	DOTROWS(KEYF16, QMUL2, HEADOUT2, R15, dr2hkey, dr2hhead, dr2hchunk, dr2hdone)
 
+// func dotHeadsRows1NEON(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)
+TEXT ·dotHeadsRows1NEON(SB), NOSPLIT, $0-64
+	DOTROWS(KEYF32, QMUL1, HEADOUT1, R14, dr1fkey, dr1fhead, dr1fchunk, dr1fdone)
+
+// func dotHeadsRows1F16NEON(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
+TEXT ·dotHeadsRows1F16NEON(SB), NOSPLIT, $0-64
+	DOTROWS(KEYF16, QMUL1, HEADOUT1, R14, dr1hkey, dr1hhead, dr1hchunk, dr1hdone)
+
 // func axpyHeadsRows4NEON(w *float32, wstride int, v *float32, vstride, n int, out *float32, hd, groups int)
 // (strides in bytes)
 TEXT ·axpyHeadsRows4NEON(SB), NOSPLIT, $0-64
@@ -307,6 +333,14 @@ TEXT ·axpyHeadsRows2NEON(SB), NOSPLIT, $0-64
 // func axpyHeadsRows2F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
 TEXT ·axpyHeadsRows2F16NEON(SB), NOSPLIT, $0-64
 	AXPYROWS(KEYF16, 32, 2, OUTLOAD2, WPTRS2, WMUL2, OUTSTORE2, NEXTGROUP2, ar2hgroup, ar2hchunk, ar2hkey, ar2hdone)
+
+// func axpyHeadsRows1NEON(w *float32, wstride int, v *float32, vstride, n int, out *float32, hd, groups int)
+TEXT ·axpyHeadsRows1NEON(SB), NOSPLIT, $0-64
+	AXPYROWS(KEYF32, 64, 1, OUTLOAD1, WPTRS1, WMUL1, OUTSTORE1, NEXTGROUP1, ar1fgroup, ar1fchunk, ar1fkey, ar1fdone)
+
+// func axpyHeadsRows1F16NEON(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd, groups int)
+TEXT ·axpyHeadsRows1F16NEON(SB), NOSPLIT, $0-64
+	AXPYROWS(KEYF16, 32, 1, OUTLOAD1, WPTRS1, WMUL1, OUTSTORE1, NEXTGROUP1, ar1hgroup, ar1hchunk, ar1hkey, ar1hdone)
 
 // func f16DotNEON(w []byte, x []float32, acc *[4]float32)
 // len(x) is a multiple of 16 and len(w) >= 2·len(x): dotNEON of the

@@ -44,6 +44,7 @@ func TestDotHeadsRowsF16Groups(t *testing.T) {
 			for _, c := range []struct{ heads, kvHeads, hd, n int }{
 				{8, 2, 64, 7}, {32, 8, 64, 32}, {6, 3, 12, 5}, {16, 4, 8, 2}, {4, 1, 68, 9}, {12, 3, 4, 33},
 				{16, 2, 64, 9}, {12, 2, 32, 6}, {8, 4, 256, 33}, {32, 4, 64, 5}, {8, 1, 256, 4},
+				{4, 4, 64, 9}, {3, 3, 32, 5}, {2, 2, 256, 7}, {8, 8, 48, 12},
 			} {
 				kstride := c.kvHeads*c.hd + 3
 				k := make([]float32, (c.n-1)*kstride+c.kvHeads*c.hd)

@@ -277,11 +277,11 @@ func TestF16MatchesRoundedF32(t *testing.T) {
 // heads of 64), per storage type, plus the Store of one token.
 func BenchmarkAttend(b *testing.B) {
 	// Query heads, key heads and head size of bench-1b (four query heads to a key head), of
-	// bench-gemma2 (two) and of a TinyLlama-1.1B-like model (eight).
+	// bench-gemma2 (two), of a TinyLlama-1.1B-like model (eight) and of multi-head attention (one).
 	for _, sh := range []struct {
 		name               string
 		heads, kvHeads, hd int
-	}{{"g4", 32, 8, 64}, {"g2", 8, 4, 256}, {"g8", 32, 4, 64}} {
+	}{{"g4", 32, 8, 64}, {"g2", 8, 4, 256}, {"g8", 32, 4, 64}, {"g1", 16, 16, 128}} {
 		const n = 512
 		heads, kvHeads, hd := sh.heads, sh.kvHeads, sh.hd
 		rng := rand.New(rand.NewPCG(9, 10))
