@@ -89,7 +89,6 @@ var (
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		quant: quantizeQ8,
-		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
 	}))
 	sdotVariant = withTiles(withNEONFloats(&variant{
 		name:  "neon+dotprod",
@@ -99,7 +98,6 @@ var (
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		quant: quantizeQ8,
-		silu:  siluGo, gelu: geluGo, expsum: expSumGo,
 	}))
 )
 
@@ -111,6 +109,28 @@ func archVariants() []*variant { return []*variant{sdotVariant, neonVariant} }
 // hd a multiple of 16, and leave other head sizes to the per-key loops,
 // which give the same bits.
 func withNEONFloats(v *variant) *variant {
+	v.silu = func(x []float32) {
+		n := len(x) &^ 3
+		if n > 0 {
+			siluNEON(x[:n])
+		}
+		siluGo(x[n:])
+	}
+	v.gelu = func(x []float32) {
+		n := len(x) &^ 3
+		if n > 0 {
+			geluNEON(x[:n])
+		}
+		geluGo(x[n:])
+	}
+	v.expsum = func(x []float32, m float32) float64 {
+		n := len(x) &^ 3
+		var s float64
+		if n > 0 {
+			s = expSumNEON(x[:n], m)
+		}
+		return s + expSumGo(x[n:], m)
+	}
 	v.f16 = func(w []byte, x []float32) float32 { return halfNEONGo(false, w, x) }
 	v.bf16 = func(w []byte, x []float32) float32 { return halfNEONGo(true, w, x) }
 	v.scale = func(x []float32, s float32) {
@@ -341,3 +361,14 @@ func bf16ToFloatGo(dst []float32, src []byte) {
 		dst[i] = quant.BF16ToF32(u16le(src[2*i:]))
 	}
 }
+
+// The activations of act_arm64.s, four floats at a time.
+
+//go:noescape
+func siluNEON(x []float32)
+
+//go:noescape
+func geluNEON(x []float32)
+
+//go:noescape
+func expSumNEON(x []float32, m float32) float64

@@ -18,7 +18,6 @@
 #define SMLAL2_8H(d, n, m) WORD $(0x4E208000 | (m)<<16 | (n)<<5 | (d))
 #define SADDLP_4S(d, n)    WORD $(0x4E602800 | (n)<<5 | (d))
 #define SADALP_4S(d, n)    WORD $(0x4E606800 | (n)<<5 | (d))
-#define SCVTF_4S(d, n)     WORD $(0x4E21D800 | (n)<<5 | (d))
 #define SDOT_4S(d, n, m)   WORD $(0x4E809400 | (m)<<16 | (n)<<5 | (d))
 
 // WSCALE loads f16(d_w) at (R0) into F16 and moves R0 to the quants.
