@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -86,78 +87,73 @@ func dotHeadsLoop(dot func(a, b []float32) float32, dst, q, k []float32) {
 	}
 }
 
-// dotHeadsRowsLoop is DotHeadsRows with one dotHeads call per key and key
-// head, from key j0 on.
-func dotHeadsRowsLoop(dotHeads func(dst, q, k []float32), dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n, j0 int) {
-	hd := len(q) / heads
-	group := heads / kvHeads
-	var buf [16]float32
-	tmp := buf[:]
-	if group > len(buf) {
-		tmp = make([]float32, group)
+// The per-key loops below are the Rows forms where no kernel takes the
+// shape (and the keys a kernel leaves over): one dot or axpy call per key
+// and head, which DotHeads and AxpyHeads equal bit for bit. They run on the
+// decode path, so they do not allocate: the calls go through func values,
+// which the compiler cannot see into, so a buffer passed to them would
+// escape; the converted halves go to a pooled one instead.
+
+// rowScratch holds the float buffers of the F16 loops (*[]float32).
+var rowScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// scratchFloats returns a pooled buffer of n floats and the handle to put back.
+func scratchFloats(n int) ([]float32, *[]float32) {
+	p := rowScratch.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
 	}
-	tmp = tmp[:group]
+	return (*p)[:n], p
+}
+
+// dotHeadsRowsLoop is DotHeadsRows from key j0 on.
+func dotHeadsRowsLoop(dot func(a, b []float32) float32, dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n, j0 int) {
+	hd, group := len(q)/heads, heads/kvHeads
+	for j := j0; j < n; j++ {
+		for h := range heads {
+			o := j*kstride + h/group*hd
+			dst[h*dstride+j] = dot(q[h*hd:(h+1)*hd], k[o:o+hd])
+		}
+	}
+}
+
+// axpyHeadsRowsLoop is AxpyHeadsRows: per key in order, each head's output
+// plus its weight times the value.
+func axpyHeadsRowsLoop(axpy func(a float32, x, y []float32), w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
+	hd := len(out) / heads
+	for j := range n {
+		for h := range heads {
+			axpy(w[h*wstride+j], v[j*vstride:j*vstride+hd], out[h*hd:(h+1)*hd])
+		}
+	}
+}
+
+// dotHeadsRowsF16Loop is DotHeadsRowsF16 from key j0 on, each key head
+// converted once for its query heads.
+func dotHeadsRowsF16Loop(dot func(a, b []float32) float32, dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n, j0 int) {
+	hd, group := len(q)/heads, heads/kvHeads
+	key, p := scratchFloats(hd)
+	defer rowScratch.Put(p)
 	for j := j0; j < n; j++ {
 		for kh := range kvHeads {
 			o := j*kstride + kh*hd
-			dotHeads(tmp, q[kh*group*hd:(kh+1)*group*hd], k[o:o+hd])
-			for g, v := range tmp {
-				dst[(kh*group+g)*dstride+j] = v
+			halfToFloat(key, k[2*o:2*(o+hd)])
+			for h := kh * group; h < (kh+1)*group; h++ {
+				dst[h*dstride+j] = dot(q[h*hd:(h+1)*hd], key)
 			}
 		}
 	}
 }
 
-// axpyHeadsRowsLoop is AxpyHeadsRows with one axpyHeads call per key.
-func axpyHeadsRowsLoop(axpyHeads func(w, v, out []float32), w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
+// axpyHeadsRowsF16Loop is AxpyHeadsRowsF16, each value converted once for
+// all the heads.
+func axpyHeadsRowsF16Loop(axpy func(a float32, x, y []float32), w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
 	hd := len(out) / heads
-	var buf [16]float32
-	tmp := buf[:]
-	if heads > len(buf) {
-		tmp = make([]float32, heads)
-	}
-	tmp = tmp[:heads]
-	for j := range n {
-		for h := range tmp {
-			tmp[h] = w[h*wstride+j]
-		}
-		axpyHeads(tmp, v[j*vstride:j*vstride+hd], out)
-	}
-}
-
-// dotHeadsRowsF16Loop is DotHeadsRowsF16 as each key head converted and
-// dotHeadsRowsLoop on it, from key j0 on.
-func dotHeadsRowsF16Loop(dotHeads func(dst, q, k []float32), dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n, j0 int) {
-	hd := len(q) / heads
-	group := heads / kvHeads
-	var kb [256]float32
-	key := kb[:]
-	if hd > len(kb) {
-		key = make([]float32, hd)
-	}
-	key = key[:hd]
-	for j := j0; j < n; j++ {
-		for kh := range kvHeads {
-			o := j*kstride + kh*hd
-			halfToFloat(key, k[2*o:2*(o+hd)])
-			dotHeadsRowsLoop(dotHeads, dst[kh*group*dstride+j:], dstride, q[kh*group*hd:(kh+1)*group*hd], group, 1, key, hd, 1, 0)
-		}
-	}
-}
-
-// axpyHeadsRowsF16Loop is AxpyHeadsRowsF16 as each value converted and
-// axpyHeadsRowsLoop on it.
-func axpyHeadsRowsF16Loop(axpyHeads func(w, v, out []float32), w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
-	hd := len(out) / heads
-	var vb [256]float32
-	val := vb[:]
-	if hd > len(vb) {
-		val = make([]float32, hd)
-	}
-	val = val[:hd]
+	val, p := scratchFloats(hd)
+	defer rowScratch.Put(p)
 	for j := range n {
 		halfToFloat(val, v[2*j*vstride:2*(j*vstride+hd)])
-		axpyHeadsRowsLoop(axpyHeads, w[j:], wstride, heads, val, hd, 1, out)
+		axpyHeadsRowsLoop(axpy, w[j:], wstride, heads, val, hd, 1, out)
 	}
 }
 
@@ -188,28 +184,25 @@ func withTiles(v *variant) *variant {
 		axpy := v.axpy
 		v.axpyHeads = func(w, x, out []float32) { axpyHeadsLoop(axpy, w, x, out) }
 	}
+	dot, axpy := v.dot, v.axpy
 	if v.dotHeadsRows == nil {
-		dh := v.dotHeads
 		v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
-			dotHeadsRowsLoop(dh, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
+			dotHeadsRowsLoop(dot, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 		}
 	}
 	if v.axpyHeadsRows == nil {
-		ah := v.axpyHeads
 		v.axpyHeadsRows = func(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
-			axpyHeadsRowsLoop(ah, w, wstride, heads, v, vstride, n, out)
+			axpyHeadsRowsLoop(axpy, w, wstride, heads, v, vstride, n, out)
 		}
 	}
 	if v.dotHeadsRowsF16 == nil {
-		dh := v.dotHeads
 		v.dotHeadsRowsF16 = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
-			dotHeadsRowsF16Loop(dh, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
+			dotHeadsRowsF16Loop(dot, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 		}
 	}
 	if v.axpyHeadsRowsF16 == nil {
-		ah := v.axpyHeads
 		v.axpyHeadsRowsF16 = func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
-			axpyHeadsRowsF16Loop(ah, w, wstride, heads, v, vstride, n, out)
+			axpyHeadsRowsF16Loop(axpy, w, wstride, heads, v, vstride, n, out)
 		}
 	}
 	if v.q8r8 == nil {

@@ -32,7 +32,7 @@ var avx2Variant = withTiles(&variant{
 			axpyHeadsRowsAVX2(&w[0], wstride, heads, &v[0], vstride, n, &out[0], hd)
 			return
 		}
-		axpyHeadsRowsLoop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
+		axpyHeadsRowsLoop(axpyAVX2Go, w, wstride, heads, v, vstride, n, out)
 	},
 	dotHeadsRowsF16:  dotRowsF16AVX2,
 	axpyHeadsRowsF16: axpyRowsF16AVX2,
@@ -119,7 +119,7 @@ func dotRowsAVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k 
 		}
 	}
 	if j < n {
-		dotHeadsRowsLoop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
+		dotHeadsRowsLoop(dotAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
 	}
 }
 
@@ -141,7 +141,7 @@ func dotRowsF16AVX2(dst []float32, dstride int, q []float32, heads, kvHeads int,
 		}
 	}
 	if j < n {
-		dotHeadsRowsF16Loop(dotHeadsAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
+		dotHeadsRowsF16Loop(dotAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
 	}
 }
 
@@ -153,7 +153,7 @@ func axpyRowsF16AVX2(w []float32, wstride, heads int, v []byte, vstride, n int, 
 	hd := len(out) / heads
 	switch {
 	case hd%16 != 0 || hd == 0:
-		axpyHeadsRowsF16Loop(axpyHeadsAVX2Go, w, wstride, heads, v, vstride, n, out)
+		axpyHeadsRowsF16Loop(axpyAVX2Go, w, wstride, heads, v, vstride, n, out)
 	case heads%4 == 0:
 		for h := 0; h < heads; h += 4 {
 			axpyHeadsRows4F16(&w[h*wstride], wstride, &v[0], vstride, n, &out[h*hd], hd)

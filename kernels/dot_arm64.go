@@ -154,7 +154,7 @@ func withNEONFloats(v *variant) *variant {
 				return
 			}
 		}
-		dotHeadsRowsLoop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
+		dotHeadsRowsLoop(v.dot, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 	}
 	v.dotHeadsRowsF16 = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
 		if hd, group := len(q)/heads, heads/kvHeads; hd%16 == 0 && hd > 0 {
@@ -170,7 +170,7 @@ func withNEONFloats(v *variant) *variant {
 				return
 			}
 		}
-		dotHeadsRowsF16Loop(v.dotHeads, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
+		dotHeadsRowsF16Loop(v.dot, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 	}
 	v.axpyHeadsRows = func(w []float32, wstride, heads int, val []float32, vstride, n int, out []float32) {
 		if hd := len(out) / heads; hd%16 == 0 && hd > 0 {
@@ -186,7 +186,7 @@ func withNEONFloats(v *variant) *variant {
 				return
 			}
 		}
-		axpyHeadsRowsLoop(v.axpyHeads, w, wstride, heads, val, vstride, n, out)
+		axpyHeadsRowsLoop(v.axpy, w, wstride, heads, val, vstride, n, out)
 	}
 	v.axpyHeadsRowsF16 = func(w []float32, wstride, heads int, val []byte, vstride, n int, out []float32) {
 		if hd := len(out) / heads; hd%16 == 0 && hd > 0 {
@@ -202,7 +202,7 @@ func withNEONFloats(v *variant) *variant {
 				return
 			}
 		}
-		axpyHeadsRowsF16Loop(v.axpyHeads, w, wstride, heads, val, vstride, n, out)
+		axpyHeadsRowsF16Loop(v.axpy, w, wstride, heads, val, vstride, n, out)
 	}
 	return v
 }

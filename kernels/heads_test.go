@@ -126,3 +126,33 @@ func TestHeadsRowsBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestHeadsRowsNoAllocs: the Rows forms run on every decode step, so none of them allocates, with
+// or without a kernel for the shape (odd key counts leave keys to the per-key loops; three query
+// heads to a key head and 20-float heads have no kernel).
+func TestHeadsRowsNoAllocs(t *testing.T) {
+	for _, v := range variants() {
+		withVariant(v, func() {
+			for _, c := range []struct{ heads, kvHeads, hd, n int }{
+				{8, 2, 64, 7}, {8, 4, 256, 5}, {4, 4, 64, 3}, {6, 2, 32, 9}, {4, 1, 20, 5},
+			} {
+				q := make([]float32, c.heads*c.hd)
+				k := make([]float32, c.n*c.kvHeads*c.hd)
+				k16 := make([]byte, 2*len(k))
+				dst := make([]float32, c.heads*c.n)
+				out := make([]float32, c.heads*c.hd)
+				group := c.heads / c.kvHeads
+				for name, f := range map[string]func(){
+					"DotHeadsRows":     func() { DotHeadsRows(dst, c.n, q, c.heads, c.kvHeads, k, c.kvHeads*c.hd, c.n) },
+					"DotHeadsRowsF16":  func() { DotHeadsRowsF16(dst, c.n, q, c.heads, c.kvHeads, k16, c.kvHeads*c.hd, c.n) },
+					"AxpyHeadsRows":    func() { AxpyHeadsRows(dst, c.n, group, k, c.kvHeads*c.hd, c.n, out[:group*c.hd]) },
+					"AxpyHeadsRowsF16": func() { AxpyHeadsRowsF16(dst, c.n, group, k16, c.kvHeads*c.hd, c.n, out[:group*c.hd]) },
+				} {
+					if a := testing.AllocsPerRun(20, f); a != 0 {
+						t.Errorf("%s %s %+v: %v allocations a call", v.name, name, c, a)
+					}
+				}
+			}
+		})
+	}
+}
