@@ -98,25 +98,18 @@ var avx2Variant = withTiles(&variant{
 	q8t84: tile84(q8b, q8Tile84AVX2),
 })
 
-// dotRowsAVX2 is DotHeadsRows: groups of a multiple of four query heads by
-// dotHeadsRows4AVX (keys in pairs), of two by dotHeadsRows2AVX, any other
-// (one, as in multi-head attention, or odd) by dotHeadsRows1AVX (keys in
-// fours); the keys left over by the per-key loop.
+// The Rows dot kernels: four heads take keys in pairs, two and one in fours.
+var (
+	rowsAVX2    = rowKernels[float32]{dotHeadsRows4AVX, dotHeadsRows2AVX, dotHeadsRows1AVX, 2, 4, 1, 1, 1}
+	rowsF16AVX2 = rowKernels[byte]{dotHeadsRows4F16, dotHeadsRows2F16, dotHeadsRows1F16, 2, 4, 2, 1, 1}
+)
+
+// dotRowsAVX2 is DotHeadsRows: the kernels for head sizes a multiple of
+// four, the keys they leave over and other sizes by the per-key loop.
 func dotRowsAVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
-	hd, group := len(q)/heads, heads/kvHeads
 	j := 0
-	if hd%4 == 0 && hd > 0 {
-		switch {
-		case group%4 == 0 && n >= 2:
-			j = n &^ 1
-			dotRowsBy(dotHeadsRows4AVX, 4, dst, dstride, q, heads, kvHeads, k, 1, kstride, j, 1, 1)
-		case group%2 == 0 && n >= 4:
-			j = n &^ 3
-			dotRowsBy(dotHeadsRows2AVX, 2, dst, dstride, q, heads, kvHeads, k, 1, kstride, j, 1, 1)
-		case n >= 4:
-			j = n &^ 3
-			dotRowsBy(dotHeadsRows1AVX, 1, dst, dstride, q, heads, kvHeads, k, 1, kstride, j, 1, 1)
-		}
+	if hd := len(q) / heads; hd%4 == 0 && hd > 0 {
+		j = rowsAVX2.dot(dst, dstride, q, heads, kvHeads, k, kstride, n)
 	}
 	if j < n {
 		dotHeadsRowsLoop(dotAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)
@@ -125,20 +118,9 @@ func dotRowsAVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k 
 
 // dotRowsF16AVX2 is dotRowsAVX2 for keys stored as halves.
 func dotRowsF16AVX2(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
-	hd, group := len(q)/heads, heads/kvHeads
 	j := 0
-	if hd%4 == 0 && hd > 0 {
-		switch {
-		case group%4 == 0 && n >= 2:
-			j = n &^ 1
-			dotRowsBy(dotHeadsRows4F16, 4, dst, dstride, q, heads, kvHeads, k, 2, kstride, j, 1, 1)
-		case group%2 == 0 && n >= 4:
-			j = n &^ 3
-			dotRowsBy(dotHeadsRows2F16, 2, dst, dstride, q, heads, kvHeads, k, 2, kstride, j, 1, 1)
-		case n >= 4:
-			j = n &^ 3
-			dotRowsBy(dotHeadsRows1F16, 1, dst, dstride, q, heads, kvHeads, k, 2, kstride, j, 1, 1)
-		}
+	if hd := len(q) / heads; hd%4 == 0 && hd > 0 {
+		j = rowsF16AVX2.dot(dst, dstride, q, heads, kvHeads, k, kstride, n)
 	}
 	if j < n {
 		dotHeadsRowsF16Loop(dotAVX2Go, dst, dstride, q, heads, kvHeads, k, kstride, n, j)

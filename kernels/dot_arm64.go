@@ -141,70 +141,58 @@ func withNEONFloats(v *variant) *variant {
 		scaleGo(x[n:], s)
 	}
 	v.dotHeadsRows = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
-		if hd, group := len(q)/heads, heads/kvHeads; hd%16 == 0 && hd > 0 {
-			switch {
-			case group%4 == 0:
-				dotRowsBy(dotHeadsRows4NEON, 4, dst, dstride, q, heads, kvHeads, k, 1, kstride, n, 4, 4)
-				return
-			case group%2 == 0:
-				dotRowsBy(dotHeadsRows2NEON, 2, dst, dstride, q, heads, kvHeads, k, 1, kstride, n, 4, 4)
-				return
-			default:
-				dotRowsBy(dotHeadsRows1NEON, 1, dst, dstride, q, heads, kvHeads, k, 1, kstride, n, 4, 4)
-				return
-			}
+		if hd := len(q) / heads; hd%16 == 0 && hd > 0 {
+			rowsNEON.dot(dst, dstride, q, heads, kvHeads, k, kstride, n)
+			return
 		}
 		dotHeadsRowsLoop(v.dot, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 	}
 	v.dotHeadsRowsF16 = func(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
-		if hd, group := len(q)/heads, heads/kvHeads; hd%16 == 0 && hd > 0 {
-			switch {
-			case group%4 == 0:
-				dotRowsBy(dotHeadsRows4F16NEON, 4, dst, dstride, q, heads, kvHeads, k, 2, kstride, n, 4, 2)
-				return
-			case group%2 == 0:
-				dotRowsBy(dotHeadsRows2F16NEON, 2, dst, dstride, q, heads, kvHeads, k, 2, kstride, n, 4, 2)
-				return
-			default:
-				dotRowsBy(dotHeadsRows1F16NEON, 1, dst, dstride, q, heads, kvHeads, k, 2, kstride, n, 4, 2)
-				return
-			}
+		if hd := len(q) / heads; hd%16 == 0 && hd > 0 {
+			rowsF16NEON.dot(dst, dstride, q, heads, kvHeads, k, kstride, n)
+			return
 		}
 		dotHeadsRowsF16Loop(v.dot, dst, dstride, q, heads, kvHeads, k, kstride, n, 0)
 	}
 	v.axpyHeadsRows = func(w []float32, wstride, heads int, val []float32, vstride, n int, out []float32) {
 		if hd := len(out) / heads; hd%16 == 0 && hd > 0 {
-			switch {
-			case heads%4 == 0:
-				axpyHeadsRows4NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads/4)
-				return
-			case heads%2 == 0:
-				axpyHeadsRows2NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads/2)
-				return
-			default:
-				axpyHeadsRows1NEON(&w[0], 4*wstride, &val[0], 4*vstride, n, &out[0], hd, heads)
-				return
-			}
+			axpyRowsNEON(axpyHeadsRows4NEON, axpyHeadsRows2NEON, axpyHeadsRows1NEON, 4, w, wstride, heads, val, vstride, n, out)
+			return
 		}
 		axpyHeadsRowsLoop(v.axpy, w, wstride, heads, val, vstride, n, out)
 	}
 	v.axpyHeadsRowsF16 = func(w []float32, wstride, heads int, val []byte, vstride, n int, out []float32) {
 		if hd := len(out) / heads; hd%16 == 0 && hd > 0 {
-			switch {
-			case heads%4 == 0:
-				axpyHeadsRows4F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads/4)
-				return
-			case heads%2 == 0:
-				axpyHeadsRows2F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads/2)
-				return
-			default:
-				axpyHeadsRows1F16NEON(&w[0], 4*wstride, &val[0], 2*vstride, n, &out[0], hd, heads)
-				return
-			}
+			axpyRowsNEON(axpyHeadsRows4F16NEON, axpyHeadsRows2F16NEON, axpyHeadsRows1F16NEON, 2, w, wstride, heads, val, vstride, n, out)
+			return
 		}
 		axpyHeadsRowsF16Loop(v.axpy, w, wstride, heads, val, vstride, n, out)
 	}
 	return v
+}
+
+// The NEON Rows dot kernels take any number of keys; strides in bytes.
+var (
+	rowsNEON    = rowKernels[float32]{dotHeadsRows4NEON, dotHeadsRows2NEON, dotHeadsRows1NEON, 1, 1, 1, 4, 4}
+	rowsF16NEON = rowKernels[byte]{dotHeadsRows4F16NEON, dotHeadsRows2F16NEON, dotHeadsRows1F16NEON, 1, 1, 2, 4, 2}
+)
+
+// axpyKernel is the signature of the NEON AxpyHeadsRows kernels: groups of
+// a fixed number of heads sharing the values, strides in bytes.
+type axpyKernel[V float32 | byte] func(w *float32, wstride int, v *V, vstride, n int, out *float32, hd, groups int)
+
+// axpyRowsNEON runs the kernel taking the heads four (k4), two (k2) or one
+// (k1) at a time, the widest their count divides by; sv is the bytes of a
+// value element.
+func axpyRowsNEON[V float32 | byte](k4, k2, k1 axpyKernel[V], sv int, w []float32, wstride, heads int, val []V, vstride, n int, out []float32) {
+	kern, g := k1, 1
+	switch {
+	case heads%4 == 0:
+		kern, g = k4, 4
+	case heads%2 == 0:
+		kern, g = k2, 2
+	}
+	kern(&w[0], 4*wstride, &val[0], sv*vstride, n, &out[0], len(out)/heads, heads/g)
 }
 
 // halfNEONGo is dotNEONGo of the row w, halves (bfloat16s if bf), with x:

@@ -25,3 +25,30 @@ func dotRowsBy[K float32 | byte](kern rowKernel[K], g int, dst []float32, dstrid
 		}
 	}
 }
+
+// rowKernels are the Rows dot kernels of one key type taking four, two and
+// one query heads to a key head; k4 takes a multiple of s4 keys, k2 and k1
+// of s1. el, sd and sk are dotRowsBy's.
+type rowKernels[K float32 | byte] struct {
+	k4, k2, k1 rowKernel[K]
+	s4, s1     int
+	el, sd, sk int
+}
+
+// dot runs the widest of the kernels the group takes (a multiple of four
+// query heads to a key head, of two, or any) over as many of the n keys as
+// it takes, and returns how many that was: the rest is the caller's.
+func (r *rowKernels[K]) dot(dst []float32, dstride int, q []float32, heads, kvHeads int, k []K, kstride, n int) int {
+	kern, g, step := r.k1, 1, r.s1
+	switch group := heads / kvHeads; {
+	case group%4 == 0:
+		kern, g, step = r.k4, 4, r.s4
+	case group%2 == 0:
+		kern, g = r.k2, 2
+	}
+	j := n / step * step
+	if j > 0 {
+		dotRowsBy(kern, g, dst, dstride, q, heads, kvHeads, k, r.el, kstride, j, r.sd, r.sk)
+	}
+	return j
+}
