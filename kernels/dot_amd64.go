@@ -129,12 +129,12 @@ func dotRowsF16AVX2(dst []float32, dstride int, q []float32, heads, kvHeads int,
 
 // axpyRowsF16AVX2 is AxpyHeadsRowsF16: heads four at a time by
 // axpyHeadsRows4F16 when they are a multiple of four, two at a time by
-// axpyHeadsRows2F16 when of two, else one at a time (axpyHeadsRows1F16);
-// head sizes not a multiple of 16 by the per-key loop.
+// axpyHeadsRows2F16 when of two, else one at a time (axpyHeadsRows1F16,
+// hd a multiple of 32); other head sizes by the per-key loop.
 func axpyRowsF16AVX2(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
 	hd := len(out) / heads
 	switch {
-	case hd%16 != 0 || hd == 0:
+	case hd%16 != 0 || hd == 0 || heads%2 != 0 && hd%32 != 0:
 		axpyHeadsRowsF16Loop(axpyAVX2Go, w, wstride, heads, v, vstride, n, out)
 	case heads%4 == 0:
 		for h := 0; h < heads; h += 4 {
@@ -257,7 +257,8 @@ func dotHeadsRows2F16(dst *float32, dstride int, q *float32, hd int, k *byte, ks
 func axpyHeadsRows2F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
 
 // dotHeadsRows1AVX, dotHeadsRows1F16 and axpyHeadsRows1F16 are the same
-// for one query head to a key head (multi-head attention).
+// for one query head to a key head (multi-head attention); the last with
+// hd a multiple of 32.
 //
 //go:noescape
 func dotHeadsRows1AVX(dst *float32, dstride int, q *float32, hd int, k *float32, kstride, n, kvh int)

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego && gc
 
 #include "textflag.h"
+#include "heads_amd64.h"
 
 // AVX2+FMA float kernels, the activation quantizer and the activations;
 // the quantized dot products are in qdot_amd64.s.
@@ -656,48 +657,12 @@ ahdone:
 // per pair of keys every key head in turn, so the two rows are read front
 // to back.
 TEXT ·dotHeadsRows4AVX(SB), NOSPLIT, $16-64
-	MOVQ dst+0(FP), DX
-	MOVQ dstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads in dst
-	MOVQ hd+24(FP), R14
-	SHLQ $2, R14             // bytes of a key's head
-	MOVQ R14, R8             // bytes per query head
-	LEAQ (R8)(R8*2), R9
-	MOVQ k+32(FP), DI
-	MOVQ kstride+40(FP), R11
-	SHLQ $2, R11             // bytes between keys
-	MOVQ n+48(FP), CX
+	ROWSARGSF32
 
 	// Four keys at a time while there are: two pairs, eight sums in flight,
 	// each head's query chunk loaded once for both. R9 and R14 point at keys
-	// j+2 and j+3 here (the pair loop below wants them back as 3·R8 and R8).
-dr4quad:
-	CMPQ CX, $4
-	JLT  dr4quadend
-	MOVQ DI, kb-8(SP)
-	MOVQ DX, db-16(SP)
-	MOVQ q+16(FP), SI
-	MOVQ kvh+56(FP), R12
-
-dr4qhead:
-	QUADZERO
-
-dr4qloop:
-	VMOVUPS        (DI)(AX*1), X8
-	VINSERTF128    $1, (R13)(AX*1), Y8, Y8
-	VMOVUPS        (R9)(AX*1), X9
-	VINSERTF128    $1, (R14)(AX*1), Y9, Y9
-	LEAQ           (SI)(AX*1), BX
-	QUADMUL8
-	ADDQ           $16, AX
-	CMPQ           AX, R8
-	JLT            dr4qloop
-	QUADSTORE8
-	ADDQ           R8, DI
-	DECQ           R12
-	JNZ            dr4qhead
-	NEXTQUAD
-	JMP            dr4quad
+	// j+2 and j+3 there (the pair loop below wants them back as 3·R8 and R8).
+	QUADLOOPF32(QUADMUL8, QUADSTORE8, dr4quad, dr4qhead, dr4qloop, dr4quadend)
 
 dr4quadend:
 	LEAQ (R8)(R8*2), R9
@@ -827,50 +792,10 @@ arhdone:
 // of each key's halves are converted (VCVTPH2PS, exact) as they are read,
 // the rest the same operations, so the same bits as converting the rows.
 TEXT ·dotHeadsRows4F16(SB), NOSPLIT, $24-64
-	MOVQ dst+0(FP), DX
-	MOVQ dstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads in dst
-	MOVQ hd+24(FP), R14
-	SHLQ $1, R14             // bytes of a key's head (halves)
-	MOVQ R14, hb-24(SP)
-	LEAQ (R14)(R14*1), R8    // bytes per query head
-	MOVQ k+32(FP), DI
-	MOVQ kstride+40(FP), R11
-	SHLQ $1, R11             // bytes between keys
-	MOVQ n+48(FP), CX
+	ROWSARGSF16
 
-	// Four keys at a time while there are, as dotHeadsRows4AVX: two pairs,
-	// eight sums in flight, each head's query chunk loaded once for both;
-	// R9 and R14 point at keys j+2 and j+3, the head's bytes are at hb.
-dh16quad:
-	CMPQ CX, $4
-	JLT  dh16quadend
-	MOVQ DI, kb-8(SP)
-	MOVQ DX, db-16(SP)
-	MOVQ q+16(FP), SI
-	MOVQ kvh+56(FP), R12
-
-dh16qhead:
-	QUADZERO
-
-dh16qloop:
-	VMOVQ          (DI)(AX*1), X8
-	VPINSRQ        $1, (R13)(AX*1), X8, X8
-	VCVTPH2PS      X8, Y8
-	VMOVQ          (R9)(AX*1), X9
-	VPINSRQ        $1, (R14)(AX*1), X9, X9
-	VCVTPH2PS      X9, Y9
-	LEAQ           (SI)(AX*2), BX
-	QUADMUL8
-	ADDQ           $8, AX
-	CMPQ           AX, hb-24(SP)
-	JLT            dh16qloop
-	QUADSTORE8
-	ADDQ           hb-24(SP), DI
-	DECQ           R12
-	JNZ            dh16qhead
-	NEXTQUAD
-	JMP            dh16quad
+	// Four keys at a time while there are, as dotHeadsRows4AVX.
+	QUADLOOPF16(QUADMUL8, QUADSTORE8, dh16quad, dh16qhead, dh16qloop, dh16quadend)
 
 dh16quadend:
 	LEAQ (R8)(R8*2), R9
@@ -913,43 +838,8 @@ dh16done:
 // each (gemma2's grouping), n a multiple of 4: the bits of a dotHeadsSSE
 // call per key and key head.
 TEXT ·dotHeadsRows2AVX(SB), NOSPLIT, $16-64
-	MOVQ dst+0(FP), DX
-	MOVQ dstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads in dst
-	MOVQ hd+24(FP), R8
-	SHLQ $2, R8              // bytes per query head, and of a key's head
-	MOVQ k+32(FP), DI
-	MOVQ kstride+40(FP), R11
-	SHLQ $2, R11             // bytes between keys
-	MOVQ n+48(FP), CX
-
-dr2quad:
-	CMPQ CX, $4
-	JLT  dr2done
-	MOVQ DI, kb-8(SP)
-	MOVQ DX, db-16(SP)
-	MOVQ q+16(FP), SI
-	MOVQ kvh+56(FP), R12
-
-dr2head:
-	QUADZERO
-
-dr2loop:
-	VMOVUPS        (DI)(AX*1), X8
-	VINSERTF128    $1, (R13)(AX*1), Y8, Y8
-	VMOVUPS        (R9)(AX*1), X9
-	VINSERTF128    $1, (R14)(AX*1), Y9, Y9
-	LEAQ           (SI)(AX*1), BX
-	QUADMUL4
-	ADDQ           $16, AX
-	CMPQ           AX, R8
-	JLT            dr2loop
-	QUADSTORE4
-	ADDQ           R8, DI
-	DECQ           R12
-	JNZ            dr2head
-	NEXTQUAD
-	JMP            dr2quad
+	ROWSARGSF32
+	QUADLOOPF32(QUADMUL4, QUADSTORE4, dr2quad, dr2head, dr2loop, dr2done)
 
 dr2done:
 	VZEROUPPER
@@ -959,47 +849,8 @@ dr2done:
 // dotHeadsRows2AVX for keys stored as halves (kstride in halves), converted
 // as they are read (VCVTPH2PS, exact), as dotHeadsRows4F16.
 TEXT ·dotHeadsRows2F16(SB), NOSPLIT, $24-64
-	MOVQ dst+0(FP), DX
-	MOVQ dstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads in dst
-	MOVQ hd+24(FP), R14
-	SHLQ $1, R14             // bytes of a key's head (halves)
-	MOVQ R14, hb-24(SP)
-	LEAQ (R14)(R14*1), R8    // bytes per query head
-	MOVQ k+32(FP), DI
-	MOVQ kstride+40(FP), R11
-	SHLQ $1, R11             // bytes between keys
-	MOVQ n+48(FP), CX
-
-dh2quad:
-	CMPQ CX, $4
-	JLT  dh2done
-	MOVQ DI, kb-8(SP)
-	MOVQ DX, db-16(SP)
-	MOVQ q+16(FP), SI
-	MOVQ kvh+56(FP), R12
-
-dh2head:
-	QUADZERO
-
-dh2loop:
-	VMOVQ          (DI)(AX*1), X8
-	VPINSRQ        $1, (R13)(AX*1), X8, X8
-	VCVTPH2PS      X8, Y8
-	VMOVQ          (R9)(AX*1), X9
-	VPINSRQ        $1, (R14)(AX*1), X9, X9
-	VCVTPH2PS      X9, Y9
-	LEAQ           (SI)(AX*2), BX
-	QUADMUL4
-	ADDQ           $8, AX
-	CMPQ           AX, hb-24(SP)
-	JLT            dh2loop
-	QUADSTORE4
-	ADDQ           hb-24(SP), DI
-	DECQ           R12
-	JNZ            dh2head
-	NEXTQUAD
-	JMP            dh2quad
+	ROWSARGSF16
+	QUADLOOPF16(QUADMUL4, QUADSTORE4, dh2quad, dh2head, dh2loop, dh2done)
 
 dh2done:
 	VZEROUPPER
@@ -1009,238 +860,94 @@ dh2done:
 // dotHeadsRows2AVX for one query head to a key head (multi-head
 // attention): query head h against key head h.
 TEXT ·dotHeadsRows1AVX(SB), NOSPLIT, $16-64
-	MOVQ dst+0(FP), DX
-	MOVQ dstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads in dst
-	MOVQ hd+24(FP), R8
-	SHLQ $2, R8              // bytes per query head, and of a key's head
-	MOVQ k+32(FP), DI
-	MOVQ kstride+40(FP), R11
-	SHLQ $2, R11             // bytes between keys
-	MOVQ n+48(FP), CX
-
-dr1quad:
-	CMPQ CX, $4
-	JLT  dr1done
-	MOVQ DI, kb-8(SP)
-	MOVQ DX, db-16(SP)
-	MOVQ q+16(FP), SI
-	MOVQ kvh+56(FP), R12
-
-dr1head:
-	QUADZERO
-
-dr1loop:
-	VMOVUPS        (DI)(AX*1), X8
-	VINSERTF128    $1, (R13)(AX*1), Y8, Y8
-	VMOVUPS        (R9)(AX*1), X9
-	VINSERTF128    $1, (R14)(AX*1), Y9, Y9
-	LEAQ           (SI)(AX*1), BX
-	QUADMUL2
-	ADDQ           $16, AX
-	CMPQ           AX, R8
-	JLT            dr1loop
-	QUADSTORE2
-	ADDQ           R8, DI
-	DECQ           R12
-	JNZ            dr1head
-	NEXTQUAD
-	JMP            dr1quad
+	ROWSARGSF32
+	QUADLOOPF32(QUADMUL2, QUADSTORE2, dr1quad, dr1head, dr1loop, dr1done)
 
 dr1done:
 	VZEROUPPER
 	RET
 
 // func dotHeadsRows1F16(dst *float32, dstride int, q *float32, hd int, k *byte, kstride, n, kvh int)
-// dotHeadsRows1AVX for keys stored as halves (kstride in halves), converted
-// as they are read (VCVTPH2PS, exact), as dotHeadsRows4F16.
+// dotHeadsRows2F16 for one query head to a key head.
 TEXT ·dotHeadsRows1F16(SB), NOSPLIT, $24-64
-	MOVQ dst+0(FP), DX
-	MOVQ dstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads in dst
-	MOVQ hd+24(FP), R14
-	SHLQ $1, R14             // bytes of a key's head (halves)
-	MOVQ R14, hb-24(SP)
-	LEAQ (R14)(R14*1), R8    // bytes per query head
-	MOVQ k+32(FP), DI
-	MOVQ kstride+40(FP), R11
-	SHLQ $1, R11             // bytes between keys
-	MOVQ n+48(FP), CX
-
-dh1quad:
-	CMPQ CX, $4
-	JLT  dh1done
-	MOVQ DI, kb-8(SP)
-	MOVQ DX, db-16(SP)
-	MOVQ q+16(FP), SI
-	MOVQ kvh+56(FP), R12
-
-dh1head:
-	QUADZERO
-
-dh1loop:
-	VMOVQ          (DI)(AX*1), X8
-	VPINSRQ        $1, (R13)(AX*1), X8, X8
-	VCVTPH2PS      X8, Y8
-	VMOVQ          (R9)(AX*1), X9
-	VPINSRQ        $1, (R14)(AX*1), X9, X9
-	VCVTPH2PS      X9, Y9
-	LEAQ           (SI)(AX*2), BX
-	QUADMUL2
-	ADDQ           $8, AX
-	CMPQ           AX, hb-24(SP)
-	JLT            dh1loop
-	QUADSTORE2
-	ADDQ           hb-24(SP), DI
-	DECQ           R12
-	JNZ            dh1head
-	NEXTQUAD
-	JMP            dh1quad
+	ROWSARGSF16
+	QUADLOOPF16(QUADMUL2, QUADSTORE2, dh1quad, dh1head, dh1loop, dh1done)
 
 dh1done:
 	VZEROUPPER
 	RET
 
-// func axpyHeadsRows2F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
-// axpyHeadsRows4F16 for two heads sharing the values: per 16 output floats
-// of the two heads (four registers), each key's 16 halves converted once
-// and weighted into both, in key order.
-TEXT ·axpyHeadsRows2F16(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), DX
-	MOVQ wstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads' weights
-	MOVQ v+16(FP), SI
-	MOVQ vstride+24(FP), R11
-	SHLQ $1, R11             // bytes between keys
-	MOVQ out+40(FP), DI
-	MOVQ hd+48(FP), R8
-	SHLQ $2, R8              // bytes per output head
-	XORQ AX, AX              // byte offset in a key's halves
+// The per-head parts of AHLOOP (heads_amd64.h): AHHEAD weights the
+// converted halves (Y8, Y9) by the weight at w into the head's 16 floats
+// (a, b); AHLOAD, AHMUL and AHSTORE for four, two and one heads, 16 floats
+// each, and for one head 32 floats (1W: a key's loop is too short for one
+// head's 16).
+#define AHHEAD(w, a, b) \
+	VBROADCASTSS w, Y10    \
+	VMULPS       Y8, Y10, Y11 \
+	VADDPS       Y11, a, a \
+	VMULPS       Y9, Y10, Y11 \
+	VADDPS       Y11, b, b
 
-ah2chunk:
-	LEAQ    (AX)(AX*1), BX
-	CMPQ    BX, R8
-	JGE     ah2done
-	LEAQ    (DI)(BX*1), BX   // the two heads' 16 floats at BX and BX+R8
-	VMOVUPS (BX), Y0
+#define AHLOAD1 \
+	VMOVUPS (BX), Y0 \
 	VMOVUPS 32(BX), Y1
-	VMOVUPS (BX)(R8*1), Y2
+
+#define AHLOAD2 \
+	AHLOAD1                    \
+	VMOVUPS (BX)(R8*1), Y2     \
 	VMOVUPS 32(BX)(R8*1), Y3
-	LEAQ    (SI)(AX*1), R13
-	MOVQ    DX, R14
-	MOVQ    n+32(FP), CX
 
-ah2key:
-	VCVTPH2PS    (R13), Y8
-	VCVTPH2PS    16(R13), Y9
-	VBROADCASTSS (R14), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y0, Y0
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y1, Y1
-	VBROADCASTSS (R14)(R10*1), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y2, Y2
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y3, Y3
-	ADDQ         R11, R13
-	ADDQ         $4, R14
-	DECQ         CX
-	JNZ          ah2key
-	VMOVUPS      Y0, (BX)
-	VMOVUPS      Y1, 32(BX)
-	VMOVUPS      Y2, (BX)(R8*1)
-	VMOVUPS      Y3, 32(BX)(R8*1)
-	ADDQ         $32, AX
-	JMP          ah2chunk
+#define AHLOAD4 \
+	AHLOAD2                    \
+	VMOVUPS (BX)(R8*2), Y4     \
+	VMOVUPS 32(BX)(R8*2), Y5   \
+	VMOVUPS (BX)(R9*1), Y6     \
+	VMOVUPS 32(BX)(R9*1), Y7
 
-ah2done:
-	VZEROUPPER
-	RET
+#define AHMUL1 AHHEAD((R14), Y0, Y1)
 
-// func axpyHeadsRows1F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
-// axpyHeadsRows2F16 for one head: per 32 output floats (four registers),
-// each key's 32 halves converted and weighted in, in key order.
-TEXT ·axpyHeadsRows1F16(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), DX
-	MOVQ v+16(FP), SI
-	MOVQ vstride+24(FP), R11
-	SHLQ $1, R11             // bytes between keys
-	MOVQ out+40(FP), DI
-	MOVQ hd+48(FP), R8
-	SHLQ $2, R8              // bytes of the output head
-	XORQ AX, AX              // byte offset in a key's halves
+#define AHMUL2 \
+	AHMUL1 \
+	AHHEAD((R14)(R10*1), Y2, Y3)
 
-ah1chunk:
-	LEAQ    (AX)(AX*1), BX
-	CMPQ    BX, R8
-	JGE     ah1done
-	LEAQ    (DI)(BX*1), BX   // the head's next floats at BX
-	LEAQ    (SI)(AX*1), R13
-	MOVQ    DX, R14
-	MOVQ    n+32(FP), CX
-	MOVQ    R8, R9
-	SUBQ    AX, R9
-	SUBQ    AX, R9
-	CMPQ    R9, $128
-	JLT     ah1half
+#define AHMUL4 \
+	AHMUL2                       \
+	AHHEAD((R14)(R10*2), Y4, Y5) \
+	AHHEAD((R14)(R12*1), Y6, Y7)
 
-	// 32 floats
-	VMOVUPS (BX), Y0
-	VMOVUPS 32(BX), Y1
-	VMOVUPS 64(BX), Y2
+#define AHLOAD1W \
+	AHLOAD1           \
+	VMOVUPS 64(BX), Y2 \
 	VMOVUPS 96(BX), Y3
 
-ah1key:
-	VCVTPH2PS    (R13), Y8
-	VCVTPH2PS    16(R13), Y9
-	VBROADCASTSS (R14), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y0, Y0
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y1, Y1
-	VCVTPH2PS    32(R13), Y8
-	VCVTPH2PS    48(R13), Y9
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y2, Y2
-	VMULPS       Y9, Y10, Y11
+#define AHMUL1W \
+	AHMUL1                    \
+	VMULPS       Y12, Y10, Y11 \
+	VADDPS       Y11, Y2, Y2   \
+	VMULPS       Y13, Y10, Y11 \
 	VADDPS       Y11, Y3, Y3
-	ADDQ         R11, R13
-	ADDQ         $4, R14
-	DECQ         CX
-	JNZ          ah1key
-	VMOVUPS      Y0, (BX)
-	VMOVUPS      Y1, 32(BX)
-	VMOVUPS      Y2, 64(BX)
-	VMOVUPS      Y3, 96(BX)
-	ADDQ         $64, AX
-	JMP          ah1chunk
 
-	// the last 16 floats
-ah1half:
-	VMOVUPS (BX), Y0
-	VMOVUPS 32(BX), Y1
+#define AHSTORE1 \
+	VMOVUPS Y0, (BX) \
+	VMOVUPS Y1, 32(BX)
 
-ah1hkey:
-	VCVTPH2PS    (R13), Y8
-	VCVTPH2PS    16(R13), Y9
-	VBROADCASTSS (R14), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y0, Y0
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y1, Y1
-	ADDQ         R11, R13
-	ADDQ         $4, R14
-	DECQ         CX
-	JNZ          ah1hkey
-	VMOVUPS      Y0, (BX)
-	VMOVUPS      Y1, 32(BX)
-	ADDQ         $32, AX
-	JMP          ah1chunk
+#define AHSTORE2 \
+	AHSTORE1                   \
+	VMOVUPS Y2, (BX)(R8*1)     \
+	VMOVUPS Y3, 32(BX)(R8*1)
 
-ah1done:
-	VZEROUPPER
-	RET
+#define AHSTORE1W \
+	AHSTORE1           \
+	VMOVUPS Y2, 64(BX) \
+	VMOVUPS Y3, 96(BX)
+
+#define AHSTORE4 \
+	AHSTORE2                   \
+	VMOVUPS Y4, (BX)(R8*2)     \
+	VMOVUPS Y5, 32(BX)(R8*2)   \
+	VMOVUPS Y6, (BX)(R9*1)     \
+	VMOVUPS Y7, 32(BX)(R9*1)
 
 // func axpyHeadsRows4F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
 // AxpyHeadsRows for four heads sharing values stored as halves (vstride in
@@ -1249,75 +956,30 @@ ah1done:
 // weighted into all four, in key order: out + w·v per element, as
 // axpyHeadsAVX2 computes it.
 TEXT ·axpyHeadsRows4F16(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), DX
-	MOVQ wstride+8(FP), R10
-	SHLQ $2, R10             // bytes between heads' weights
-	LEAQ (R10)(R10*2), R12
-	MOVQ v+16(FP), SI
-	MOVQ vstride+24(FP), R11
-	SHLQ $1, R11             // bytes between keys
-	MOVQ out+40(FP), DI
-	MOVQ hd+48(FP), R8
-	SHLQ $2, R8              // bytes per output head
-	LEAQ (R8)(R8*2), R9
-	XORQ AX, AX              // byte offset in a key's halves
-
-ah16chunk:
-	LEAQ    (AX)(AX*1), BX
-	CMPQ    BX, R8
-	JGE     ah16done
-	LEAQ    (DI)(BX*1), BX   // the four heads' 16 floats at BX, +R8, +2·R8, +R9
-	VMOVUPS (BX), Y0
-	VMOVUPS 32(BX), Y1
-	VMOVUPS (BX)(R8*1), Y2
-	VMOVUPS 32(BX)(R8*1), Y3
-	VMOVUPS (BX)(R8*2), Y4
-	VMOVUPS 32(BX)(R8*2), Y5
-	VMOVUPS (BX)(R9*1), Y6
-	VMOVUPS 32(BX)(R9*1), Y7
-	LEAQ    (SI)(AX*1), R13
-	MOVQ    DX, R14
-	MOVQ    n+32(FP), CX
-
-ah16key:
-	VCVTPH2PS    (R13), Y8
-	VCVTPH2PS    16(R13), Y9
-	VBROADCASTSS (R14), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y0, Y0
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y1, Y1
-	VBROADCASTSS (R14)(R10*1), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y2, Y2
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y3, Y3
-	VBROADCASTSS (R14)(R10*2), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y4, Y4
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y5, Y5
-	VBROADCASTSS (R14)(R12*1), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y6, Y6
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y7, Y7
-	ADDQ         R11, R13
-	ADDQ         $4, R14
-	DECQ         CX
-	JNZ          ah16key
-	VMOVUPS      Y0, (BX)
-	VMOVUPS      Y1, 32(BX)
-	VMOVUPS      Y2, (BX)(R8*1)
-	VMOVUPS      Y3, 32(BX)(R8*1)
-	VMOVUPS      Y4, (BX)(R8*2)
-	VMOVUPS      Y5, 32(BX)(R8*2)
-	VMOVUPS      Y6, (BX)(R9*1)
-	VMOVUPS      Y7, 32(BX)(R9*1)
-	ADDQ         $32, AX
-	JMP          ah16chunk
+	AHARGS
+	AHLOOP(AHCONV16, AHLOAD4, AHMUL4, AHSTORE4, 32, ah16chunk, ah16key, ah16done)
 
 ah16done:
+	VZEROUPPER
+	RET
+
+// func axpyHeadsRows2F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
+// axpyHeadsRows4F16 for two heads sharing the values.
+TEXT ·axpyHeadsRows2F16(SB), NOSPLIT, $0-56
+	AHARGS
+	AHLOOP(AHCONV16, AHLOAD2, AHMUL2, AHSTORE2, 32, ah2chunk, ah2key, ah2done)
+
+ah2done:
+	VZEROUPPER
+	RET
+
+// func axpyHeadsRows1F16(w *float32, wstride int, v *byte, vstride, n int, out *float32, hd int)
+// axpyHeadsRows4F16 for one head, 32 floats at a time (hd a multiple of 32).
+TEXT ·axpyHeadsRows1F16(SB), NOSPLIT, $0-56
+	AHARGS
+	AHLOOP(AHCONV32, AHLOAD1W, AHMUL1W, AHSTORE1W, 64, ah1chunk, ah1key, ah1done)
+
+ah1done:
 	VZEROUPPER
 	RET
 
