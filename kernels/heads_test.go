@@ -58,13 +58,17 @@ func TestDotHeadsRowsF16Groups(t *testing.T) {
 				got := make([]float32, c.heads*dstride)
 				want := make([]float32, c.heads*dstride)
 				DotHeadsRowsF16(got, dstride, q, c.heads, c.kvHeads, k16, kstride, c.n)
+				// Each score as the variant's Dot of the query head and its key head's values.
 				group := c.heads / c.kvHeads
-				for kh := range c.kvHeads {
-					DotHeadsRows(want[kh*group*dstride:], dstride, q[kh*group*c.hd:(kh+1)*group*c.hd], group, 1, k[kh*c.hd:], kstride, c.n)
+				for h := range c.heads {
+					for j := range c.n {
+						o := j*kstride + h/group*c.hd
+						want[h*dstride+j] = v.dot(q[h*c.hd:(h+1)*c.hd], k[o:o+c.hd])
+					}
 				}
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s %+v: at %d %v, per key head %v", v.name, c, i, got[i], want[i])
+						t.Fatalf("%s %+v: at %d %v, Dot %v", v.name, c, i, got[i], want[i])
 					}
 				}
 				// The float form over all the key heads at once.
@@ -72,7 +76,7 @@ func TestDotHeadsRowsF16Groups(t *testing.T) {
 				DotHeadsRows(got, dstride, q, c.heads, c.kvHeads, k, kstride, c.n)
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s %+v: DotHeadsRows at %d %v, per key head %v", v.name, c, i, got[i], want[i])
+						t.Fatalf("%s %+v: DotHeadsRows at %d %v, Dot %v", v.name, c, i, got[i], want[i])
 					}
 				}
 			}
