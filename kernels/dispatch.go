@@ -46,6 +46,10 @@ type variant struct {
 	q4t84 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[32]float32)
 	q8t88 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32)
 	q4t88 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[64]float32)
+	// kdot[t] is the dot of one weight row of type t (Q4_1 ... Q6_K) with
+	// its activations in t's format (actOf), the bits of genericKDots[t];
+	// withTiles fills in the generic ones a variant leaves nil.
+	kdot [numWTypes]func(w, x []byte) float32
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
 	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x,
@@ -203,6 +207,11 @@ func withTiles(v *variant) *variant {
 	if v.axpyHeadsRowsF16 == nil {
 		v.axpyHeadsRowsF16 = func(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
 			axpyHeadsRowsF16Loop(axpy, w, wstride, heads, v, vstride, n, out)
+		}
+	}
+	for t, f := range genericKDots {
+		if v.kdot[t] == nil {
+			v.kdot[t] = f
 		}
 	}
 	if v.q8r8 == nil {

@@ -554,7 +554,7 @@ func TestMatRow(t *testing.T) {
 		{Type: Q8_0, Rows: 1, Cols: 33, Data: make([]byte, 34)},
 		{Type: Q4_0, Rows: 2, Cols: 32, Data: make([]byte, 35)},
 		{Type: F32, Rows: 1, Cols: 4, Data: make([]byte, 17)},
-		{Type: 9, Rows: 1, Cols: 4},
+		{Type: numWTypes, Rows: 1, Cols: 4},
 		{Type: F16, Rows: -1, Cols: 4},
 	}
 	for _, m := range bad {

@@ -1,6 +1,7 @@
 // Package kernels holds the arithmetic of the forward pass: matrix-vector
 // and matrix-matrix products over weights in their file formats (F32, F16,
-// BF16, Q8_0, Q4_0), and the vector operations around them.
+// BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), and the vector
+// operations around them.
 //
 // Each kernel has a plain Go version (the specification, in dot.go and
 // vec.go) and, where it matters for speed, assembly for amd64 (AVX2+FMA,
@@ -27,14 +28,22 @@ import (
 // WType is the element format of a weight matrix.
 type WType uint8
 
-// Weight formats. Q8_0 and Q4_0 are llama.cpp's block formats (see package
-// quant); their rows are whole blocks of 32 elements.
+// Weight formats. Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 are llama.cpp's block
+// formats of 32 elements, Q4_K, Q5_K and Q6_K its K-quants of 256 (see
+// package quant); a row is whole blocks.
 const (
 	F32 WType = iota
 	F16
 	BF16
 	Q8_0
 	Q4_0
+	Q4_1
+	Q5_0
+	Q5_1
+	Q4_K
+	Q5_K
+	Q6_K
+	numWTypes
 )
 
 func (t WType) String() string {
@@ -49,14 +58,29 @@ func (t WType) String() string {
 		return "Q8_0"
 	case Q4_0:
 		return "Q4_0"
+	case Q4_1:
+		return "Q4_1"
+	case Q5_0:
+		return "Q5_0"
+	case Q5_1:
+		return "Q5_1"
+	case Q4_K:
+		return "Q4_K"
+	case Q5_K:
+		return "Q5_K"
+	case Q6_K:
+		return "Q6_K"
 	}
 	return fmt.Sprintf("WType(%d)", uint8(t))
 }
 
 // BlockSize is the number of elements one block of t holds (1 for floats).
 func (t WType) BlockSize() int {
-	if t == Q8_0 || t == Q4_0 {
+	switch t {
+	case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1:
 		return quant.QK
+	case Q4_K, Q5_K, Q6_K:
+		return quant.QKK
 	}
 	return 1
 }
@@ -72,6 +96,18 @@ func (t WType) BlockBytes() int {
 		return quant.Q8_0Bytes
 	case Q4_0:
 		return quant.Q4_0Bytes
+	case Q4_1:
+		return quant.Q4_1Bytes
+	case Q5_0:
+		return quant.Q5_0Bytes
+	case Q5_1:
+		return quant.Q5_1Bytes
+	case Q4_K:
+		return quant.Q4_KBytes
+	case Q5_K:
+		return quant.Q5_KBytes
+	case Q6_K:
+		return quant.Q6_KBytes
 	}
 	return 0
 }
@@ -91,7 +127,7 @@ func (m Mat) RowBytes() int {
 }
 
 // Validate reports whether m is well formed: a known type, non-negative
-// shape, Cols a multiple of 32 for block types, and len(Data) exactly
+// shape, Cols a multiple of the block size (32, or 256 for K-quants), and len(Data) exactly
 // Rows*RowBytes(). Kernels given an invalid Mat panic; callers building a
 // Mat from a file call Validate first and turn a mismatch into an error.
 func (m Mat) Validate() error {
@@ -145,6 +181,18 @@ func rowTo(t WType, dst []float32, src []byte) {
 		quant.DequantizeQ8_0(dst, src)
 	case Q4_0:
 		quant.DequantizeQ4_0(dst, src)
+	case Q4_1:
+		quant.DequantizeQ4_1(dst, src)
+	case Q5_0:
+		quant.DequantizeQ5_0(dst, src)
+	case Q5_1:
+		quant.DequantizeQ5_1(dst, src)
+	case Q4_K:
+		quant.DequantizeQ4_K(dst, src)
+	case Q5_K:
+		quant.DequantizeQ5_K(dst, src)
+	case Q6_K:
+		quant.DequantizeQ6_K(dst, src)
 	default:
 		panic(fmt.Sprintf("kernels: matrix type %v unknown", t))
 	}

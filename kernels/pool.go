@@ -401,7 +401,9 @@ var serialPools = sync.Pool{New: func() any {
 // block contributes
 // f16(d_w)*f16(d_x)*sumi with sumi the exact integer dot product of the
 // quants (Q4_0: nibble-8), accumulated in float32, as llama.cpp's
-// vec_dot_q8_0_q8_0 and vec_dot_q4_0_q8_0. F16 and BF16 rows are converted
+// vec_dot_q8_0_q8_0 and vec_dot_q4_0_q8_0. Q5_0 weights take the same Q8_0
+// activations, Q4_1 and Q5_1 Q8_1 ones (quantizeQ8_1), the K-quants Q8_K
+// (quant.QuantizeQ8_K); their row dots are specified in kquant.go. F16 and BF16 rows are converted
 // to float32 and dotted with x; F32 rows are dotted directly.
 //
 // A token's results do not depend on n, on the other tokens, or on the
@@ -435,18 +437,18 @@ func (p *Pool) MatMul(dst []float32, m Mat, x []float32, n int) {
 func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
 	v := cur()
 	j := job{dst: dst, m: m, x: x, n: n, v: v}
-	if m.Type == Q8_0 || m.Type == Q4_0 {
-		j.stride = m.Cols / qk * q8b
+	if a := actOf(m.Type); a != actNone {
+		j.stride = actBytes(a, m.Cols)
 		need := n * j.stride
 		if cap(p.xq) < need {
 			p.xq = make([]byte, need)
 		}
 		p.xq = p.xq[:need]
 		for t := range n {
-			v.quant(p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols])
+			quantizeAct(a, p.xq[t*j.stride:(t+1)*j.stride], x[t*m.Cols:(t+1)*m.Cols], v.quant)
 		}
 		p.xa = p.xa[:0]
-		if v.q4t84 != nil && (n >= 4 || m.Type == Q4_0 && v.q4r8Aux) {
+		if (m.Type == Q8_0 || m.Type == Q4_0) && v.q4t84 != nil && (n >= 4 || m.Type == Q4_0 && v.q4r8Aux) {
 			// The 8-row tiles take these, and a variant's Q4_0 decode kernel that says so; other
 			// decode steps would compute them for nothing, on every matmul of every token.
 			off := int32(128)
@@ -575,6 +577,8 @@ func (p *Pool) chunk(j *job, id, c int) {
 	rows, dst := m.Rows, j.dst
 
 	switch m.Type {
+	case Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K:
+		p.kRect(j, r0, r1, t0, t1)
 	case Q8_0, Q4_0:
 		if t1-t0 <= 8 {
 			// Decode and small batches: each weight row is read once, all
