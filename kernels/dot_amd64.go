@@ -96,7 +96,26 @@ var avx2Variant = withTiles(&variant{
 	},
 	q4t84: tile84(q4b, q4Tile84AVX2),
 	q8t84: tile84(q8b, q8Tile84AVX2),
+	kdot: [numWTypes]func(w, x []byte) float32{
+		Q4_K: func(w, x []byte) float32 {
+			nb := len(w) / q4kb
+			return q4KDotAVX2(w, x[:nb*q8kb], nb, f16tab)
+		},
+		Q6_K: func(w, x []byte) float32 {
+			nb := len(w) / q6kb
+			return q6KDotAVX2(w, x[:nb*q8kb], nb, f16tab)
+		},
+	},
 })
+
+// q4KDotAVX2 and q6KDotAVX2 are dotQ4KGo and dotQ6KGo over nb super-blocks
+// (kquant_amd64.s).
+//
+//go:noescape
+func q4KDotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32
+
+//go:noescape
+func q6KDotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32
 
 // The Rows dot kernels: four heads take keys in pairs, two and one in fours.
 var (

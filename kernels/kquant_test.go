@@ -271,3 +271,26 @@ func TestKMatMulNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKDot is one row of 4096 columns against one token, per variant:
+// go test ./kernels -run X -bench KDot
+func BenchmarkKDot(b *testing.B) {
+	r := rand.New(rand.NewPCG(19, 20))
+	const cols = 4096
+	for _, k := range kTypes {
+		m, _ := randKMat(r, k.t, 1, cols)
+		x := make([]float32, cols)
+		randF32(r, x)
+		a := actOf(k.t)
+		xq := make([]byte, actBytes(a, cols))
+		quantizeAct(a, xq, x, genericVariant.quant)
+		for _, v := range variants() {
+			b.Run(k.t.String()+"/"+v.name, func(b *testing.B) {
+				b.SetBytes(int64(len(m.Data)))
+				for range b.N {
+					v.kdot[k.t](m.Data, xq)
+				}
+			})
+		}
+	}
+}
