@@ -124,6 +124,9 @@ func (b *binder) tensor(name string, dims ...int) *gguf.Tensor {
 	return t
 }
 
+// computedTypes lists the tensor types WType accepts, for error messages.
+const computedTypes = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K"
+
 // WType maps a GGUF tensor type to the kernels' weight type.
 func WType(t gguf.Type) (kernels.WType, error) {
 	switch t {
@@ -137,8 +140,20 @@ func WType(t gguf.Type) (kernels.WType, error) {
 		return kernels.Q8_0, nil
 	case gguf.Q4_0:
 		return kernels.Q4_0, nil
+	case gguf.Q4_1:
+		return kernels.Q4_1, nil
+	case gguf.Q5_0:
+		return kernels.Q5_0, nil
+	case gguf.Q5_1:
+		return kernels.Q5_1, nil
+	case gguf.Q4_K:
+		return kernels.Q4_K, nil
+	case gguf.Q5_K:
+		return kernels.Q5_K, nil
+	case gguf.Q6_K:
+		return kernels.Q6_K, nil
 	}
-	return 0, fmt.Errorf("tensor type %s is not one edgelm computes with (F32, F16, BF16, Q8_0, Q4_0)", t)
+	return 0, fmt.Errorf("tensor type %s is not one edgelm computes with (%s)", t, computedTypes)
 }
 
 // mat binds a (rows, cols) matrix: GGUF dims are (cols, rows), the row length first.

@@ -25,10 +25,13 @@ type golden struct {
 }
 
 // TestGolden runs `edgelm run --json --echo --logprobs 5` on every reference output in
-// ../shared/golden and compares it field by field as golden/README.md prescribes.
+// ../shared/golden and its sets (stories260K/, tinydoc/) and compares it field by field as
+// golden/README.md prescribes.
 func TestGolden(t *testing.T) {
 	dir := testshared.Dir(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "golden", "*.json"))
+	sets, _ := filepath.Glob(filepath.Join(dir, "golden", "*", "*.json"))
+	files = append(files, sets...)
 	if len(files) == 0 {
 		t.Fatalf("no golden files in %s/golden", dir)
 	}
@@ -49,8 +52,14 @@ func TestGolden(t *testing.T) {
 			if err := json.Unmarshal(raw, &want); err != nil {
 				t.Fatal(err)
 			}
+			modelPath := filepath.Join(dir, "models", want.Model)
+			if _, err := os.Stat(modelPath); err != nil && filepath.Dir(gf) != filepath.Join(dir, "golden") && strings.Contains(want.Model, "f32") {
+				// golden/README.md: a set's f32 references are for comparison; their models are not shipped.
+				t.Skipf("%s is a reference for comparison only (%s not shipped)", filepath.Base(gf), want.Model)
+			}
+			f32ref := f32Reference(gf, want.Model)
 			var out, errb bytes.Buffer
-			args := []string{"--model", filepath.Join(dir, "models", want.Model), "--prompt", want.Prompt,
+			args := []string{"--model", modelPath, "--prompt", want.Prompt,
 				"--max-tokens", "64", "--temperature", "0", "--json", "--echo", "--logprobs", "5"}
 			if err := runCmd(args, &out, &errb); err != nil {
 				t.Fatalf("run: %v\n%s", err, errb.String())
@@ -65,7 +74,9 @@ func TestGolden(t *testing.T) {
 			if !equal(got.Tokens, want.Tokens) {
 				t.Errorf("tokens %v, want %v", got.Tokens, want.Tokens)
 			}
-			if got.Text != want.Text {
+			// The reference detokenizes the continuation alone, and a SentencePiece decoder drops the
+			// space its first piece starts with; ours is the text that follows the prompt, space included.
+			if got.Text != want.Text && got.Text != " "+want.Text {
 				t.Errorf("text %q, want %q", got.Text, want.Text)
 			}
 			tol := 2e-3
@@ -96,8 +107,14 @@ func TestGolden(t *testing.T) {
 							d := math.Abs(g[1] - w[1])
 							worst = math.Max(worst, d)
 							if d > tol {
-								over[i] = true
-								t.Logf("position %d token %v: logprob %.6f, want %.6f (tolerance %g)", i, w[0], g[1], w[1], tol)
+								if f, ok := f32ref.logprob(i, w[0]); ok && math.Abs(g[1]-f) <= math.Abs(w[1]-f) {
+									// golden/README.md: a borderline position is right if it is no further
+									// from the f32 reference than the reference's own quantized run is.
+									t.Logf("position %d token %v: logprob %.6f, want %.6f; f32 reference %.6f is as close to ours", i, w[0], g[1], w[1], f)
+								} else {
+									over[i] = true
+									t.Logf("position %d token %v: logprob %.6f, want %.6f (tolerance %g)", i, w[0], g[1], w[1], tol)
+								}
 							}
 							if d > 5*tol {
 								t.Errorf("position %d token %v: logprob %.6f, want %.6f (hard limit %g)", i, w[0], g[1], w[1], 5*tol)
@@ -141,4 +158,42 @@ func equal(a, b []int32) bool {
 		}
 	}
 	return true
+}
+
+// f32Positions are the positions of an f32 reference run of the same prompt, nil when there is none.
+type f32Positions []struct {
+	Top [][2]float64 `json:"top"`
+}
+
+// f32Reference loads the f32 reference beside golden file gf of a quantized model
+// (tinydoc/tinydoc-q4_k_m.p1.json -> tinydoc/tinydoc-f32.p1.json), or nil.
+func f32Reference(gf, model string) f32Positions {
+	base := filepath.Base(gf)
+	stem := strings.TrimSuffix(model, ".gguf")
+	i := strings.LastIndex(stem, "-")
+	if i < 0 || strings.Contains(model, "f32") || !strings.HasPrefix(base, stem+".") {
+		return nil
+	}
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(gf), stem[:i]+"-f32"+strings.TrimPrefix(base, stem)))
+	if err != nil {
+		return nil
+	}
+	var ref golden
+	if json.Unmarshal(raw, &ref) != nil {
+		return nil
+	}
+	return f32Positions(ref.Positions)
+}
+
+// logprob is the reference's logprob of token tok at position i, if in its top list.
+func (r f32Positions) logprob(i int, tok float64) (float64, bool) {
+	if i >= len(r) {
+		return 0, false
+	}
+	for _, e := range r[i].Top {
+		if e[0] == tok {
+			return e[1], true
+		}
+	}
+	return 0, false
 }
