@@ -55,9 +55,8 @@ func infoCmd(args []string, w io.Writer) error {
 	fmt.Fprintf(w, "kernels:       %s; available: %s\n", kernels.Features(), kernels.Available())
 
 	m, err := model.Load(f)
-	if err != nil {
-		fmt.Fprintf(w, "model:         cannot run: %v\n", err)
-	} else {
+	fmt.Fprintf(w, "will run:      %s\n", runVerdict(f, err))
+	if err == nil {
 		c := m.Config
 		fmt.Fprintf(w, "architecture:  %s, %.1fM parameters\n", c.Arch, float64(m.Params)/1e6)
 		fmt.Fprintf(w, "shape:         dim %d, %d layers, %d heads / %d KV heads, head dim %d, FFN %d, vocab %d\n",
@@ -114,6 +113,32 @@ func infoCmd(args []string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// runVerdict says in one line whether the file runs: "yes", or "no: " and what edgelm lacks,
+// naming every tensor type it does not compute with rather than the first tensor that failed.
+func runVerdict(f *gguf.File, loadErr error) string {
+	if loadErr == nil {
+		return "yes"
+	}
+	count := map[string]int{}
+	var order []string
+	for _, t := range f.Tensors {
+		if _, err := model.WType(t.Type); err != nil {
+			if count[t.Type.String()] == 0 {
+				order = append(order, t.Type.String())
+			}
+			count[t.Type.String()]++
+		}
+	}
+	if len(order) == 0 || !strings.Contains(loadErr.Error(), "tensor type") {
+		return "no: " + strings.TrimPrefix(loadErr.Error(), "model: ")
+	}
+	var parts []string
+	for _, name := range order {
+		parts = append(parts, fmt.Sprintf("%s (%d tensors)", name, count[name]))
+	}
+	return fmt.Sprintf("no: edgelm does not compute with tensor type %s", strings.Join(parts, ", "))
 }
 
 func bytesStr(n int64) string {
