@@ -177,61 +177,69 @@ func QuantizeQ8_K(dst []byte, src []float32) {
 	}
 }
 
-// QuantizeQ4_K writes src as Q4_K blocks with a plain round-to-nearest
-// recipe (llama.cpp's quantize_row_q4_K_ref, but each sub-block's scale and
-// min taken from its range instead of make_qkx2_quants' search): per
-// sub-block of 32, min = -min(0, min x) and scale = (max x + min)/15; scales
-// and mins quantized to six bits against the largest of each
-// (d = maxScale/63, dmin = maxMin/63, as f16); q = clamp(nearest_int((x +
-// f16(dmin)*m)/(f16(d)*sc)), 0, 15).
+// QuantizeQ4_K writes src as Q4_K blocks as llama-quantize does without an
+// importance matrix (quantize_row_q4_K_ref): per sub-block of 32, a scale
+// and min searched by makeQKX2 (weights av|x|+|x|, 20 steps from -1 by 0.1);
+// the scales and mins quantized to six bits against the largest of each
+// (d = maxScale/63, dmin = maxMin/63 as f16, sc = min(63, nearest_int(
+// 63/maxScale*scale))); then q = clamp(nearest_int((x + f16(dmin)*m) /
+// (f16(d)*sc)), 0, 15), or the search's quants where f16(d)*sc is 0.
 func QuantizeQ4_K(dst []byte, src []float32) {
 	checkRow("QuantizeQ4_K", len(src), len(dst), QKK, Q4_KBytes)
 	for b := 0; b < len(src)/QKK; b++ {
 		x := src[b*QKK : (b+1)*QKK]
 		out := dst[b*Q4_KBytes : (b+1)*Q4_KBytes]
-		var q [QKK]int
-		quantizeKHeader(out, x, 15, &q)
+		var q [QKK]uint8
+		quantizeKHeader(out, x, 15, -1, 20, &q)
 		for k := range 4 {
 			for l := range 32 {
-				out[16+32*k+l] = byte(q[64*k+l]) | byte(q[64*k+32+l])<<4
+				out[16+32*k+l] = q[64*k+l] | q[64*k+32+l]<<4
 			}
 		}
 	}
 }
 
-// QuantizeQ5_K is QuantizeQ4_K with 5-bit quants (scale = range/31).
+// QuantizeQ5_K is QuantizeQ4_K for Q5_K (quantize_row_q5_K_ref): 5-bit
+// quants, the search 15 steps from -0.5 by 0.1.
 func QuantizeQ5_K(dst []byte, src []float32) {
 	checkRow("QuantizeQ5_K", len(src), len(dst), QKK, Q5_KBytes)
 	for b := 0; b < len(src)/QKK; b++ {
 		x := src[b*QKK : (b+1)*QKK]
 		out := dst[b*Q5_KBytes : (b+1)*Q5_KBytes]
-		var q [QKK]int
-		quantizeKHeader(out, x, 31, &q)
+		var q [QKK]uint8
+		quantizeKHeader(out, x, 31, -0.5, 15, &q)
 		qh, qs := out[16:48], out[48:]
 		clear(qh)
 		for k := range 4 {
 			for l := range 32 {
 				lo, hi := q[64*k+l], q[64*k+32+l]
-				qs[32*k+l] = byte(lo&15) | byte(hi&15)<<4
-				qh[l] |= byte(lo>>4)<<(2*k) | byte(hi>>4)<<(2*k+1)
+				qs[32*k+l] = lo&15 | hi&15<<4
+				qh[l] |= lo>>4<<(2*k) | hi>>4<<(2*k+1)
 			}
 		}
 	}
 }
 
 // quantizeKHeader writes the d, dmin and scales of a Q4_K/Q5_K block of x
-// to out[:16] and the quants (0..nmax) to q.
-func quantizeKHeader(out []byte, x []float32, nmax int, q *[QKK]int) {
+// to out[:16] and its quants (0..nmax) to q.
+func quantizeKHeader(out []byte, x []float32, nmax int, rmin float32, nstep int, q *[QKK]uint8) {
 	var scales, mins [8]float32
 	var maxScale, maxMin float32
+	var weights [32]float32
+	var aux [32]uint8
 	for j := range 8 {
-		lo, hi := minMax(x[32*j : 32*j+32])
-		lo = min(lo, 0)
-		scales[j] = (hi - lo) / float32(nmax)
-		mins[j] = -lo
+		xs := x[32*j : 32*j+32]
+		var sumX2 float32
+		for _, v := range xs {
+			sumX2 += float32(v * v)
+		}
+		av := float32(math.Sqrt(float64(sumX2 / 32)))
+		for l, v := range xs {
+			weights[l] = av + abs32(v)
+		}
+		scales[j], mins[j] = makeQKX2(nmax, xs, weights[:], q[32*j:32*j+32], aux[:], rmin, 0.1, nstep)
 		maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, mins[j])
 	}
-	var ls, lm [8]uint8
 	var is, im float32
 	if maxScale > 0 {
 		is = 63 / maxScale
@@ -239,57 +247,170 @@ func quantizeKHeader(out []byte, x []float32, nmax int, q *[QKK]int) {
 	if maxMin > 0 {
 		im = 63 / maxMin
 	}
+	var ls, lm [8]uint8
 	for j := range 8 {
-		ls[j] = uint8(min(63, max(0, nearestInt(is*scales[j]))))
-		lm[j] = uint8(min(63, max(0, nearestInt(im*mins[j]))))
+		ls[j] = min(63, uint8(nearestInt(is*scales[j])))
+		lm[j] = min(63, uint8(nearestInt(im*mins[j])))
 	}
+	packScaleMinK4(out[4:16], &ls, &lm)
 	putF16(out, maxScale/63)
 	putF16(out[2:], maxMin/63)
-	packScaleMinK4(out[4:16], &ls, &lm)
 	d, dmin := getF16(out), getF16(out[2:])
 	for j := range 8 {
 		dq := d * float32(ls[j])
+		if dq == 0 {
+			continue
+		}
 		dm := dmin * float32(lm[j])
 		for l := range 32 {
-			v := 0
-			if dq != 0 {
-				v = min(nmax, max(0, nearestInt((x[32*j+l]+dm)/dq)))
-			}
-			q[32*j+l] = v
+			q[32*j+l] = uint8(min(nmax, max(0, nearestInt((x[32*j+l]+dm)/dq))))
 		}
 	}
 }
 
-// QuantizeQ6_K writes src as Q6_K blocks with a plain round-to-nearest
-// recipe (quantize_row_q6_K_ref without make_qx_quants' search): per
-// sub-block of 16, scale = max/-32 with max the value of largest magnitude;
-// the scales quantized to int8 against the largest (iscale = -128/maxScale,
-// d = 1/iscale as f16, sc = min(127, nearest_int(iscale*scale)));
-// q = clamp(nearest_int(x/(f16(d)*sc)), -32, 31) + 32.
+// makeQKX2 finds a scale and a min (returned negated, >= 0) for x with
+// quants L in [0, nmax] (make_qkx2_quants, squared error): start from the
+// range [min(x, 0), max x]; then for each of nstep+1 trial steps
+// iscale = (rmin + rdelta*is + nmax)/(max-min) take the quants, solve the
+// weighted least-squares scale and min for them (min clamped to <= 0), and
+// keep the trial if its weighted error is lower. Laux is scratch of len(x).
+func makeQKX2(nmax int, x, w []float32, L, Laux []uint8, rmin, rdelta float32, nstep int) (scale, theMin float32) {
+	lo, hi := x[0], x[0]
+	sumW := w[0]
+	sumX := float32(sumW * x[0])
+	for i := 1; i < len(x); i++ {
+		lo, hi = min(lo, x[i]), max(hi, x[i])
+		sumW += w[i]
+		sumX += float32(w[i] * x[i])
+	}
+	lo = min(lo, 0)
+	if hi == lo {
+		clear(L)
+		return 0, -lo
+	}
+	quants := func(iscale float32, dst []uint8) {
+		for i, v := range x {
+			dst[i] = uint8(min(nmax, max(0, nearestInt(float32(iscale*float32(v-lo))))))
+		}
+	}
+	iscale := float32(nmax) / (hi - lo)
+	scale = 1 / iscale
+	quants(iscale, L)
+	var best float32
+	for i, v := range x {
+		diff := float32(float32(scale*float32(L[i]))+lo) - v
+		best += float32(w[i] * float32(diff*diff))
+	}
+	for is := 0; is <= nstep; is++ {
+		iscale = (rmin + float32(rdelta*float32(is)) + float32(nmax)) / (hi - lo)
+		quants(iscale, Laux)
+		var sumL, sumL2, sumXL float32
+		for i, v := range x {
+			l := float32(Laux[i])
+			sumL += float32(w[i] * l)
+			sumL2 += float32(float32(w[i]*l) * l)
+			sumXL += float32(float32(w[i]*l) * v)
+		}
+		D := float32(sumW*sumL2) - float32(sumL*sumL)
+		if !(D > 0) {
+			continue
+		}
+		thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
+		thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
+		if thisMin > 0 {
+			thisMin = 0
+			thisScale = sumXL / sumL2
+		}
+		var cur float32
+		for i, v := range x {
+			diff := float32(float32(thisScale*float32(Laux[i]))+thisMin) - v
+			cur += float32(w[i] * float32(diff*diff))
+		}
+		if cur < best {
+			copy(L, Laux)
+			best, scale, lo = cur, thisScale, thisMin
+		}
+	}
+	return scale, -lo
+}
+
+// makeQX finds a signed scale for x with quants in [-nmax, nmax-1], stored
+// biased by nmax in L (make_qx_quants with rmse_type 1: weights x²): the
+// scale of the value of largest magnitude, refined by least squares over 18
+// nearby trial scales -(nmax + 0.1*is)/max, keeping the best.
+func makeQX(nmax int, x []float32, L []int8) float32 {
+	var amax, mx float32
+	for _, v := range x {
+		if a := abs32(v); a > amax {
+			amax, mx = a, v
+		}
+	}
+	if amax < 1e-15 {
+		clear(L)
+		return 0
+	}
+	quant := func(iscale, v float32) int {
+		return max(-nmax, min(nmax-1, nearestInt(float32(iscale*v))))
+	}
+	sums := func(iscale float32) (sumLX, sumL2 float32) {
+		for _, v := range x {
+			l := float32(quant(iscale, v))
+			w := float32(v * v)
+			sumLX += float32(float32(w*v) * l)
+			sumL2 += float32(float32(w*l) * l)
+		}
+		return sumLX, sumL2
+	}
+	iscale := float32(-nmax) / mx
+	for i, v := range x {
+		L[i] = int8(quant(iscale, v) + nmax)
+	}
+	sumLX, sumL2 := sums(iscale)
+	var scale float32
+	if sumL2 != 0 {
+		scale = sumLX / sumL2
+	}
+	best := float32(scale * sumLX)
+	for is := -9; is <= 9; is++ {
+		if is == 0 {
+			continue
+		}
+		iscale = -(float32(nmax) + float32(0.1*float32(is))) / mx
+		sumLX, sumL2 = sums(iscale)
+		if sumL2 > 0 && float32(sumLX*sumLX) > float32(best*sumL2) {
+			for i, v := range x {
+				L[i] = int8(quant(iscale, v) + nmax)
+			}
+			scale = sumLX / sumL2
+			best = float32(scale * sumLX)
+		}
+	}
+	return scale
+}
+
+// QuantizeQ6_K writes src as Q6_K blocks as llama-quantize does without an
+// importance matrix (quantize_row_q6_K_ref): per sub-block of 16 a signed
+// scale by makeQX; the scales quantized to int8 against the one of largest
+// magnitude (iscale = -128/maxScale, d = 1/iscale as f16,
+// sc = min(127, nearest_int(iscale*scale))); then q = clamp(nearest_int(x /
+// (f16(d)*sc)), -32, 31) + 32, or the search's quants where f16(d)*sc is 0.
+// A block whose scales are all below 1e-15 is all zero bytes.
 func QuantizeQ6_K(dst []byte, src []float32) {
 	checkRow("QuantizeQ6_K", len(src), len(dst), QKK, Q6_KBytes)
 	for b := 0; b < len(src)/QKK; b++ {
 		x := src[b*QKK : (b+1)*QKK]
 		out := dst[b*Q6_KBytes : (b+1)*Q6_KBytes]
+		clear(out)
+		var L [QKK]int8
 		var scales [16]float32
 		var maxScale, maxAbs float32
 		for j := range 16 {
-			var amax, mx float32
-			for _, v := range x[16*j : 16*j+16] {
-				if a := abs32(v); a > amax {
-					amax, mx = a, v
-				}
-			}
-			scales[j] = mx / -32
+			scales[j] = makeQX(32, x[16*j:16*j+16], L[16*j:16*j+16])
 			if a := abs32(scales[j]); a > maxAbs {
 				maxAbs, maxScale = a, scales[j]
 			}
 		}
-		clear(out)
-		if maxAbs == 0 {
-			for e := range QKK {
-				setQ6K(out, e, 32)
-			}
+		if maxAbs < 1e-15 {
 			continue
 		}
 		iscale := -128 / maxScale
@@ -297,16 +418,18 @@ func QuantizeQ6_K(dst []byte, src []float32) {
 		d := getF16(out[Q6_KBytes-2:])
 		sc := out[QKK/2+QKK/4 : QKK/2+QKK/4+16]
 		for j := range 16 {
-			s := min(127, max(-128, nearestInt(iscale*scales[j])))
+			s := min(127, nearestInt(iscale*scales[j]))
 			sc[j] = byte(int8(s))
-			dq := d * float32(s)
-			for l := range 16 {
-				v := 0
-				if dq != 0 {
-					v = min(31, max(-32, nearestInt(x[16*j+l]/dq)))
-				}
-				setQ6K(out, 16*j+l, v+32)
+			dq := d * float32(int8(s))
+			if dq == 0 {
+				continue
 			}
+			for l := range 16 {
+				L[16*j+l] = int8(min(31, max(-32, nearestInt(x[16*j+l]/dq))) + 32)
+			}
+		}
+		for e := range QKK {
+			setQ6K(out, e, int(L[e]))
 		}
 	}
 }

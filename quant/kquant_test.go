@@ -238,9 +238,11 @@ func TestKRoundTrip(t *testing.T) {
 		{"Q5_0", n / QK * Q5_0Bytes, QuantizeQ5_0, DequantizeQ5_0, 0.07},
 		{"Q5_1", n / QK * Q5_1Bytes, QuantizeQ5_1, DequantizeQ5_1, 0.06},
 		{"Q8_1", n / QK * Q8_1Bytes, QuantizeQ8_1, nil, 0.01},
-		{"Q4_K", n / QKK * Q4_KBytes, QuantizeQ4_K, DequantizeQ4_K, 0.13},
-		{"Q5_K", n / QKK * Q5_KBytes, QuantizeQ5_K, DequantizeQ5_K, 0.07},
-		{"Q6_K", n / QKK * Q6_KBytes, QuantizeQ6_K, DequantizeQ6_K, 0.04},
+		// The K quantizers search their scales (make_qkx2_quants, make_qx_quants): these bounds
+		// fail for the plain range-based choice (0.0718, 0.0360, 0.0175 on this data).
+		{"Q4_K", n / QKK * Q4_KBytes, QuantizeQ4_K, DequantizeQ4_K, 0.068},
+		{"Q5_K", n / QKK * Q5_KBytes, QuantizeQ5_K, DequantizeQ5_K, 0.035},
+		{"Q6_K", n / QKK * Q6_KBytes, QuantizeQ6_K, DequantizeQ6_K, 0.017},
 	}
 	for _, c := range cases {
 		b := make([]byte, c.bytes)

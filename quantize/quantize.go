@@ -1,7 +1,8 @@
-// Package quantize converts a GGUF model's weights to Q8_0 or Q4_0, as `llama-quantize --pure` does
-// for those types: every matrix whose rows split into whole 32-element blocks is converted, the
-// embedding and output matrices included (llama-quantize's default mode would put output.weight in
-// Q6_K, a type edgelm does not compute); vectors (norms, biases) and matrices with other row lengths
+// Package quantize converts a GGUF model's weights to Q8_0, Q4_0 or one of llama-quantize's K-quant
+// mixes (Q4_K_M, Q5_K_M, Q6_K). For Q8_0 and Q4_0 it does what `llama-quantize --pure` does: every
+// matrix whose rows split into whole 32-element blocks is converted, the embedding and output
+// matrices included. For the K mixes it follows llama-quantize's default recipe (Mix) and its
+// reference quantizers (package quant). Vectors (norms, biases) and matrices with other row lengths
 // keep their type and bytes; metadata is copied in order with general.file_type and
 // general.quantization_version set. The output is written tensor by tensor, so only one converted
 // tensor is in memory at a time.
@@ -13,6 +14,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -24,17 +26,98 @@ import (
 // Progress is told, after each tensor, how many bytes of input tensors are done out of total.
 type Progress func(done, total int64)
 
-// Plan is the type each tensor of in gets when the file is quantized to t: t for matrices whose row
-// length is a multiple of 32, the input's type for everything else.
+// Plan is the type each tensor of in gets when the file is quantized to t (Mix): for Q8_0 and Q4_0, t
+// for matrices whose row length is a multiple of 32; for Q4_K, Q5_K and Q6_K llama-quantize's
+// Q4_K_M, Q5_K_M and Q6_K recipes; the input's type for everything else.
 func Plan(in *gguf.File, t gguf.Type) []gguf.Type {
-	out := make([]gguf.Type, len(in.Tensors))
+	names := make([]string, len(in.Tensors))
+	dims := make([][]uint64, len(in.Tensors))
+	keep := make([]gguf.Type, len(in.Tensors))
 	for i, x := range in.Tensors {
-		out[i] = x.Type
-		if len(x.Dims) >= 2 && x.Dims[0]%quant.QK == 0 {
-			out[i] = t
+		names[i], dims[i], keep[i] = x.Name, x.Dims, x.Type
+	}
+	return Mix(t, names, dims, keep)
+}
+
+// Mix is the type of each tensor (names and dims in file order; keep is the type a tensor keeps
+// when it is not converted) in a file of type t. Vectors, and matrices whose rows are not whole
+// 32-element blocks, keep theirs. For t = Q8_0 or Q4_0 every other matrix is t. For the K-quants
+// it is llama-quantize's default recipe (llama_tensor_get_type) for Q4_K_M (t = Q4_K), Q5_K_M
+// (Q5_K) and Q6_K: output.weight (token_embd.weight when there is no output) is Q6_K; in the _M
+// mixes attn_v and ffn_down are Q6_K in the layers use_more_bits picks (the first and last eighth
+// and every third between) and a fused attn_qkv is one step up (Q5_K, Q6_K); a K type whose rows
+// are not a multiple of 256 falls back to Q5_0 (Q4_K), Q5_1 (Q5_K) or Q8_0 (Q6_K).
+func Mix(t gguf.Type, names []string, dims [][]uint64, keep []gguf.Type) []gguf.Type {
+	out := make([]gguf.Type, len(names))
+	var nV, nDown, iV, iDown int
+	hasOutput := false
+	for i, n := range names {
+		if len(dims[i]) < 2 {
+			continue
 		}
+		nV += b2i(strings.Contains(n, "attn_v.weight"))
+		nDown += b2i(strings.Contains(n, "ffn_down"))
+		hasOutput = hasOutput || n == "output.weight"
+	}
+	mixed := t == gguf.Q4_K || t == gguf.Q5_K
+	for i, n := range names {
+		out[i] = keep[i]
+		if len(dims[i]) < 2 || dims[i][0]%quant.QK != 0 {
+			continue
+		}
+		typ := t
+		if t == gguf.Q4_K || t == gguf.Q5_K || t == gguf.Q6_K {
+			switch {
+			case n == "output.weight" || !hasOutput && n == "token_embd.weight":
+				typ = gguf.Q6_K
+			case strings.Contains(n, "attn_v.weight"):
+				if mixed && useMoreBits(iV, nV) {
+					typ = gguf.Q6_K
+				}
+				iV++
+			case strings.Contains(n, "ffn_down"):
+				if mixed && useMoreBits(iDown, nDown) {
+					typ = gguf.Q6_K
+				}
+				iDown++
+			case strings.Contains(n, "attn_qkv.weight") && mixed:
+				typ++ // Q4_K -> Q5_K, Q5_K -> Q6_K
+			}
+			if dims[i][0]%quant.QKK != 0 {
+				switch typ {
+				case gguf.Q4_K:
+					typ = gguf.Q5_0
+				case gguf.Q5_K:
+					typ = gguf.Q5_1
+				case gguf.Q6_K:
+					typ = gguf.Q8_0
+				}
+			}
+		}
+		out[i] = typ
 	}
 	return out
+}
+
+// useMoreBits is llama.cpp's choice of the layers that get more bits in the _M mixes: the first and
+// last eighth of n, and every third one between.
+func useMoreBits(i, n int) bool {
+	return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Options change how Build converts.
+type Options struct {
+	Progress Progress
+	// AllowRequantize converts tensors that are already quantized (llama-quantize's
+	// --allow-requantize): their dequantized values are quantized again, compounding the rounding.
+	AllowRequantize bool
 }
 
 // Build prepares the quantized copy of in: metadata now, each tensor converted when the returned
@@ -42,8 +125,14 @@ func Plan(in *gguf.File, t gguf.Type) []gguf.Type {
 // must be F32, F16, BF16, Q8_0 or Q4_0; converting a quantized tensor to another quantized type
 // compounds the rounding (llama-quantize refuses it without --allow-requantize; so does Build).
 func Build(in *gguf.File, t gguf.Type, progress Progress) (*gguf.StreamWriter, error) {
-	if t != gguf.Q8_0 && t != gguf.Q4_0 {
-		return nil, fmt.Errorf("quantize: target type %s not supported (q8_0, q4_0)", t)
+	return BuildOpts(in, t, Options{Progress: progress})
+}
+
+// BuildOpts is Build with options.
+func BuildOpts(in *gguf.File, t gguf.Type, o Options) (*gguf.StreamWriter, error) {
+	progress := o.Progress
+	if _, ok := FileType(t); !ok || t == gguf.F32 || t == gguf.F16 || t == gguf.BF16 {
+		return nil, fmt.Errorf("quantize: target type %s not supported (q8_0, q4_0, q4_k_m, q5_k_m, q6_k)", t)
 	}
 	plan := Plan(in, t)
 	for i, x := range in.Tensors {
@@ -52,8 +141,10 @@ func Build(in *gguf.File, t gguf.Type, progress Progress) (*gguf.StreamWriter, e
 		}
 		switch x.Type {
 		case gguf.F32, gguf.F16, gguf.BF16:
-		case gguf.Q8_0, gguf.Q4_0:
-			return nil, fmt.Errorf("quantize: tensor %q is already %s: re-quantizing to %s would compound the rounding", x.Name, x.Type, t)
+		case gguf.Q8_0, gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
+			if !o.AllowRequantize {
+				return nil, fmt.Errorf("quantize: tensor %q is already %s: re-quantizing to %s would compound the rounding (allow it with --allow-requantize)", x.Name, x.Type, plan[i])
+			}
 		default:
 			return nil, fmt.Errorf("quantize: tensor %q: cannot convert from %s", x.Name, x.Type)
 		}
@@ -98,7 +189,12 @@ func Build(in *gguf.File, t gguf.Type, progress Progress) (*gguf.StreamWriter, e
 
 // File quantizes in to t and writes the result to path (atomically), then Verifies it.
 func File(in *gguf.File, path string, t gguf.Type, progress Progress) error {
-	w, err := Build(in, t, progress)
+	return FileOpts(in, path, t, Options{Progress: progress})
+}
+
+// FileOpts is File with options.
+func FileOpts(in *gguf.File, path string, t gguf.Type, o Options) error {
+	w, err := BuildOpts(in, t, o)
 	if err != nil {
 		return err
 	}
@@ -149,7 +245,8 @@ func Verify(path string, in *gguf.File, t gguf.Type) error {
 const chunkElems = 1 << 16
 
 // FileType is the general.file_type value llama.cpp writes for a file mostly of type t
-// (LLAMA_FTYPE_ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7, MOSTLY_BF16 = 32).
+// (LLAMA_FTYPE_ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7, MOSTLY_Q4_K_M = 15,
+// MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18, MOSTLY_BF16 = 32); Q4_K and Q5_K stand for their _M mixes.
 func FileType(t gguf.Type) (uint32, bool) {
 	switch t {
 	case gguf.F32:
@@ -162,6 +259,12 @@ func FileType(t gguf.Type) (uint32, bool) {
 		return 7, true
 	case gguf.BF16:
 		return 32, true
+	case gguf.Q4_K:
+		return 15, true
+	case gguf.Q5_K:
+		return 17, true
+	case gguf.Q6_K:
+		return 18, true
 	}
 	return 0, false
 }
@@ -189,20 +292,58 @@ func convert(dst []byte, to gguf.Type, x *gguf.Tensor) {
 				r0, r1 := k*per, min(rows, (k+1)*per)
 				f := buf[:(r1-r0)*rowLen]
 				decode(f, x.Type, x.Data[r0*inRow:r1*inRow])
-				if to == gguf.Q8_0 {
-					quant.QuantizeQ8_0(dst[r0*outRow:r1*outRow], f)
-				} else {
-					quant.QuantizeQ4_0(dst[r0*outRow:r1*outRow], f)
-				}
+				Encode(dst[r0*outRow:r1*outRow], to, f)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// decode expands src of type t (F32, F16 or BF16, as Build checked) into dst.
+// Encode writes x as quantized type t (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) into dst,
+// exactly its size, with llama.cpp's reference quantizers (package quant).
+func Encode(dst []byte, t gguf.Type, x []float32) {
+	switch t {
+	case gguf.Q8_0:
+		quant.QuantizeQ8_0(dst, x)
+	case gguf.Q4_0:
+		quant.QuantizeQ4_0(dst, x)
+	case gguf.Q4_1:
+		quant.QuantizeQ4_1(dst, x)
+	case gguf.Q5_0:
+		quant.QuantizeQ5_0(dst, x)
+	case gguf.Q5_1:
+		quant.QuantizeQ5_1(dst, x)
+	case gguf.Q4_K:
+		quant.QuantizeQ4_K(dst, x)
+	case gguf.Q5_K:
+		quant.QuantizeQ5_K(dst, x)
+	case gguf.Q6_K:
+		quant.QuantizeQ6_K(dst, x)
+	default:
+		panic(fmt.Sprintf("quantize: encode to %s", t)) // Mix plans only the types above
+	}
+}
+
+// decode expands src of type t (a float type, or a quantized one when requantizing, as Build
+// checked) into dst.
 func decode(dst []float32, t gguf.Type, src []byte) {
 	switch t {
+	case gguf.Q8_0:
+		quant.DequantizeQ8_0(dst, src)
+	case gguf.Q4_0:
+		quant.DequantizeQ4_0(dst, src)
+	case gguf.Q4_1:
+		quant.DequantizeQ4_1(dst, src)
+	case gguf.Q5_0:
+		quant.DequantizeQ5_0(dst, src)
+	case gguf.Q5_1:
+		quant.DequantizeQ5_1(dst, src)
+	case gguf.Q4_K:
+		quant.DequantizeQ4_K(dst, src)
+	case gguf.Q5_K:
+		quant.DequantizeQ5_K(dst, src)
+	case gguf.Q6_K:
+		quant.DequantizeQ6_K(dst, src)
 	case gguf.F32:
 		for i := range dst {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))

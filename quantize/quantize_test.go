@@ -2,7 +2,10 @@ package quantize
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"edgelm/gguf"
@@ -133,5 +136,143 @@ func TestRefusesRequantize(t *testing.T) {
 		if y == nil || !bytes.Equal(x.Data, y.Data) {
 			t.Errorf("tensor %q not copied", x.Name)
 		}
+	}
+}
+
+// TestMixMatchesLlamaQuantize: the K recipes give every tensor of tinydoc the type llama-quantize
+// gave it in the shared Q4_K_M, Q5_K_M and Q6_K files (attn_v and ffn_down of layers 2 and 3 in Q6_K,
+// output in Q6_K), and the size of our file is llama-quantize's to the byte.
+func TestMixMatchesLlamaQuantize(t *testing.T) {
+	in, err := gguf.Open(testshared.Path(t, "models", "tinydoc-q8_0.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for _, c := range []struct {
+		typ gguf.Type
+		ref string
+	}{{gguf.Q4_K, "tinydoc-q4_k_m.gguf"}, {gguf.Q5_K, "tinydoc-q5_k_m.gguf"}, {gguf.Q6_K, "tinydoc-q6_k.gguf"}} {
+		want, err := gguf.Open(testshared.Path(t, "models", c.ref))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := Plan(in, c.typ)
+		var size, wantSize uint64
+		for i, x := range in.Tensors {
+			w, ok := want.Tensor(x.Name)
+			if !ok {
+				t.Fatalf("%s: no tensor %q", c.ref, x.Name)
+			}
+			if plan[i] != w.Type {
+				t.Errorf("%s: %s planned %s, llama-quantize wrote %s", c.ref, x.Name, plan[i], w.Type)
+			}
+			n, err := gguf.TensorSize(plan[i], x.Dims)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size += n
+			wantSize += uint64(len(w.Data))
+		}
+		if size != wantSize {
+			t.Errorf("%s: tensors take %d bytes, llama-quantize's %d", c.ref, size, wantSize)
+		}
+		want.Close()
+	}
+}
+
+// TestMixRules checks the recipe on shapes the shared files do not have: eight layers (use_more_bits
+// picks 0, 3, 6, 7), rows that are not a multiple of 256 (the fallbacks) or of 32 (kept), tied
+// embeddings (token_embd gets output's Q6_K) and a fused attn_qkv.
+func TestMixRules(t *testing.T) {
+	var names []string
+	var dims [][]uint64
+	add := func(n string, d ...uint64) { names = append(names, n); dims = append(dims, d) }
+	add("token_embd.weight", 512, 1000)
+	for l := range 8 {
+		p := fmt.Sprintf("blk.%d.", l)
+		add(p+"attn_norm.weight", 512)
+		add(p+"attn_v.weight", 512, 128)
+		add(p+"attn_qkv.weight", 512, 768)
+		add(p+"ffn_down.weight", 1376, 512) // rows of 1376: not a multiple of 256
+	}
+	add("odd.weight", 100, 4)
+	keep := make([]gguf.Type, len(names))
+	for i := range keep {
+		keep[i] = gguf.F16
+	}
+	got := Mix(gguf.Q4_K, names, dims, keep)
+	want := map[string]gguf.Type{"token_embd.weight": gguf.Q6_K, "odd.weight": gguf.F16}
+	for l := range 8 {
+		p := fmt.Sprintf("blk.%d.", l)
+		more := l == 0 || l == 3 || l == 6 || l == 7
+		want[p+"attn_norm.weight"] = gguf.F16
+		want[p+"attn_v.weight"] = map[bool]gguf.Type{true: gguf.Q6_K, false: gguf.Q4_K}[more]
+		want[p+"attn_qkv.weight"] = gguf.Q5_K
+		want[p+"ffn_down.weight"] = map[bool]gguf.Type{true: gguf.Q8_0, false: gguf.Q5_0}[more]
+	}
+	for i, n := range names {
+		if got[i] != want[n] {
+			t.Errorf("Q4_K_M: %s %v got %s, want %s", n, dims[i], got[i], want[n])
+		}
+	}
+	got = Mix(gguf.Q5_K, names, dims, keep)
+	for i, n := range names {
+		if strings.Contains(n, "ffn_down") && !strings.HasPrefix(n, "blk.0.") && !strings.HasPrefix(n, "blk.3.") &&
+			!strings.HasPrefix(n, "blk.6.") && !strings.HasPrefix(n, "blk.7.") && got[i] != gguf.Q5_1 {
+			t.Errorf("Q5_K_M: %s got %s, want the Q5_1 fallback", n, got[i])
+		}
+	}
+}
+
+// TestKQuantizeRuns: a K mix of the shared F32 model (rows of 64: every K tensor falls back) is
+// written, verified (model.Load accepts it) and stays close to the original's weights.
+func TestKQuantizeRuns(t *testing.T) {
+	in, err := gguf.Open(testshared.Path(t, "models", "aidreams260K-f32.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for _, typ := range []gguf.Type{gguf.Q4_K, gguf.Q5_K, gguf.Q6_K} {
+		out := filepath.Join(t.TempDir(), "out.gguf")
+		if err := File(in, out, typ, nil); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		f, err := gguf.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := f.Tensor("blk.0.attn_q.weight")
+		src, _ := in.Tensor("blk.0.attn_q.weight")
+		if q.Type == gguf.F32 {
+			t.Errorf("%s: attn_q stayed F32", typ)
+		}
+		n := int(src.Elements())
+		got, orig := make([]float32, n), make([]float32, n)
+		decode(got, q.Type, q.Data)
+		decode(orig, gguf.F32, src.Data)
+		var se, ss float64
+		for i := range got {
+			d := float64(got[i] - orig[i])
+			se += d * d
+			ss += float64(orig[i]) * float64(orig[i])
+		}
+		if rel := math.Sqrt(se / ss); rel > 0.12 {
+			t.Errorf("%s: attn_q (%s) relative RMS error %.3f", typ, q.Type, rel)
+		}
+		f.Close()
+	}
+	if _, err := Build(in, gguf.Q4_K, nil); err != nil {
+		t.Fatal(err)
+	}
+	q8, err := gguf.Open(testshared.Path(t, "models", "aidreams260K-q8_0.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q8.Close()
+	if _, err := Build(q8, gguf.Q4_K, nil); err == nil || !strings.Contains(err.Error(), "allow-requantize") {
+		t.Errorf("requantizing without the option: %v, want a refusal naming --allow-requantize", err)
+	}
+	if _, err := BuildOpts(q8, gguf.Q4_K, Options{AllowRequantize: true}); err != nil {
+		t.Errorf("requantizing with the option: %v", err)
 	}
 }

@@ -61,7 +61,8 @@ func Lookup(name string) (Shape, error) {
 	return Shape{}, fmt.Errorf("synth: unknown shape %q (known: %s)", name, strings.Join(names, ", "))
 }
 
-// ParseType maps a type name (f32, f16, q8_0, q4_0; any case) to a GGUF tensor type.
+// ParseType maps a type name (f32, f16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k; any case) to a GGUF tensor
+// type; the K mixes are named by their main type (Q4_K for q4_k_m), as quantize.Mix takes them.
 func ParseType(s string) (gguf.Type, error) {
 	switch strings.ToLower(s) {
 	case "f32":
@@ -72,8 +73,14 @@ func ParseType(s string) (gguf.Type, error) {
 		return gguf.Q8_0, nil
 	case "q4_0":
 		return gguf.Q4_0, nil
+	case "q4_k_m":
+		return gguf.Q4_K, nil
+	case "q5_k_m":
+		return gguf.Q5_K, nil
+	case "q6_k":
+		return gguf.Q6_K, nil
 	}
-	return 0, fmt.Errorf("unknown type %q (want f32, f16, q8_0 or q4_0)", s)
+	return 0, fmt.Errorf("unknown type %q (want f32, f16, q8_0, q4_0, q4_k_m, q5_k_m or q6_k)", s)
 }
 
 // StorageType is the type a tensor of dims is stored as when the file's type is t: vectors (norms)
@@ -88,7 +95,7 @@ func StorageType(t gguf.Type, dims []uint64) gguf.Type {
 // Options say what Write makes.
 type Options struct {
 	Shape Shape
-	Type  gguf.Type  // F32, F16, Q8_0 or Q4_0
+	Type  gguf.Type  // F32, F16, Q8_0, Q4_0, or Q4_K/Q5_K/Q6_K for the q4_k_m/q5_k_m/q6_k mixes
 	Vocab *gguf.File // the tokenizer.* metadata is copied from it; it must stay open until Write returns
 	Seed  uint64
 }
@@ -155,7 +162,7 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 	}
 	ftype, ok := quantize.FileType(o.Type)
 	if !ok || o.Type == gguf.BF16 {
-		return nil, fmt.Errorf("synth: type %s not supported (f32, f16, q8_0, q4_0)", o.Type)
+		return nil, fmt.Errorf("synth: type %s not supported (f32, f16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k)", o.Type)
 	}
 	tokens, err := o.Vocab.Strings("tokenizer.ggml.tokens")
 	if err != nil {
@@ -171,7 +178,7 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 	w.Set("general.architecture", a)
 	w.Set("general.name", s.Name)
 	w.Set("general.file_type", ftype)
-	if o.Type == gguf.Q8_0 || o.Type == gguf.Q4_0 {
+	if o.Type != gguf.F32 && o.Type != gguf.F16 {
 		w.Set("general.quantization_version", uint32(2))
 	}
 	w.Set(a+".context_length", uint32(s.Context))
@@ -199,8 +206,20 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 			w.SetValue(kv.Key, kv.Value)
 		}
 	}
-	for i, t := range o.tensors(vocab) {
+	specs := o.tensors(vocab)
+	names, dims, keep := make([]string, len(specs)), make([][]uint64, len(specs)), make([]gguf.Type, len(specs))
+	for i, t := range specs {
+		names[i], dims[i], keep[i] = t.name, t.dims, gguf.F32
+	}
+	plan := []gguf.Type(nil)
+	if o.Type != gguf.F32 && o.Type != gguf.F16 {
+		plan = quantize.Mix(o.Type, names, dims, keep)
+	}
+	for i, t := range specs {
 		st := StorageType(o.Type, t.dims)
+		if plan != nil {
+			st = plan[i]
+		}
 		w.AddTensor(t.name, st, t.dims, func(dst []byte) error {
 			fill(dst, st, t, o.Seed, uint64(i))
 			return nil
@@ -285,11 +304,7 @@ func encode(dst []byte, st gguf.Type, x []float32) {
 		for i, v := range x {
 			binary.LittleEndian.PutUint16(dst[2*i:], quant.F32ToF16(v))
 		}
-	case gguf.Q8_0:
-		quant.QuantizeQ8_0(dst, x)
-	case gguf.Q4_0:
-		quant.QuantizeQ4_0(dst, x)
 	default:
-		panic(fmt.Sprintf("synth: encode: type %s", st)) // Build admits only the types above
+		quantize.Encode(dst, st, x) // Build admits only types it encodes
 	}
 }

@@ -190,3 +190,33 @@ func TestBadOptions(t *testing.T) {
 		t.Error("4 heads over 3 KV heads accepted")
 	}
 }
+
+// TestKMixes: q4_k_m, q5_k_m and q6_k models are written with llama-quantize's mix (output in Q6_K,
+// the main type elsewhere) and load.
+func TestKMixes(t *testing.T) {
+	shape := Shape{Name: "k", Arch: "llama", Dim: 256, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 64, FFN: 512, Vocab: 512, Context: 64}
+	// stories260K's 512-token vocabulary keeps the embedding and output small.
+	small, err := gguf.Open(testshared.Path(t, "models", "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	for _, name := range []string{"q4_k_m", "q5_k_m", "q6_k"} {
+		typ, err := ParseType(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse(build(t, Options{Shape: shape, Type: typ, Vocab: small, Seed: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for tensor, want := range map[string]gguf.Type{"output.weight": gguf.Q6_K, "blk.0.attn_q.weight": typ, "blk.0.attn_norm.weight": gguf.F32} {
+			if x, _ := f.Tensor(tensor); x == nil || x.Type != want {
+				t.Errorf("%s: %s is %v, want %s", name, tensor, x, want)
+			}
+		}
+		if _, err := model.Load(f); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -15,23 +15,24 @@ import (
 )
 
 func init() {
-	register("quantize", "convert a model's weights to q8_0 or q4_0 (like llama-quantize)", func(args []string) error {
+	register("quantize", "convert a model's weights to q8_0, q4_0, q4_k_m, q5_k_m or q6_k (like llama-quantize)", func(args []string) error {
 		return quantizeCmd(args, os.Stdout, os.Stderr)
 	})
 }
 
 func quantizeCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("quantize", "IN.gguf OUT.gguf q8_0|q4_0")
+	fs := newFlags("quantize", "[--allow-requantize] IN.gguf OUT.gguf q8_0|q4_0|q4_k_m|q5_k_m|q6_k")
+	requant := fs.Bool("allow-requantize", false, "convert tensors that are already quantized (compounds the rounding)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 3 {
-		return fmt.Errorf("%w: want IN.gguf OUT.gguf q8_0|q4_0", errUsage)
+		return fmt.Errorf("%w: want IN.gguf OUT.gguf q8_0|q4_0|q4_k_m|q5_k_m|q6_k", errUsage)
 	}
 	inPath, outPath, typ := fs.Arg(0), fs.Arg(1), fs.Arg(2)
 	t, err := synth.ParseType(typ)
-	if err != nil || (t != gguf.Q8_0 && t != gguf.Q4_0) {
-		return fmt.Errorf("%w: type %q: want q8_0 or q4_0", errUsage, typ)
+	if err != nil || t == gguf.F32 || t == gguf.F16 {
+		return fmt.Errorf("%w: type %q: want q8_0, q4_0, q4_k_m, q5_k_m or q6_k", errUsage, typ)
 	}
 	in, err := gguf.Open(inPath)
 	if err != nil {
@@ -43,7 +44,7 @@ func quantizeCmd(args []string, stdout, stderr io.Writer) error {
 	if isTerminal(stderr) {
 		progress = func(done, total int64) { drawBar(stderr, done, total, time.Since(start)) }
 	}
-	if err := quantize.File(in, outPath, t, progress); err != nil {
+	if err := quantize.FileOpts(in, outPath, t, quantize.Options{Progress: progress, AllowRequantize: *requant}); err != nil {
 		return err
 	}
 	if progress != nil {

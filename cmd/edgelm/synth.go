@@ -28,9 +28,9 @@ func defaultVocab() string {
 }
 
 func synthCmd(args []string, stdout io.Writer) error {
-	fs := newFlags("synth", "--shape NAME --type q4_0|q8_0|f16|f32 --out FILE [--vocab VOCAB.gguf] [--seed N]")
+	fs := newFlags("synth", "--shape NAME --type q4_0|q8_0|q4_k_m|q5_k_m|q6_k|f16|f32 --out FILE [--vocab VOCAB.gguf] [--seed N]")
 	shapeName := fs.String("shape", "", "model shape: bench-1b, bench-gemma2, tiny, tiny-gemma2")
-	typ := fs.String("type", "q4_0", "weight type: q4_0, q8_0, f16 or f32")
+	typ := fs.String("type", "q4_0", "weight type: q4_0, q8_0, q4_k_m, q5_k_m, q6_k, f16 or f32")
 	out := fs.String("out", "", "output GGUF file")
 	vocabPath := fs.String("vocab", defaultVocab(), "GGUF file whose tokenizer is copied")
 	seed := fs.Uint64("seed", 1, "random seed")
