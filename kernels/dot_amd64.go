@@ -101,6 +101,10 @@ var avx2Variant = withTiles(&variant{
 			nb := len(w) / q4kb
 			return q4KDotAVX2(w, x[:nb*q8kb], nb, f16tab)
 		},
+		Q5_K: func(w, x []byte) float32 {
+			nb := len(w) / q5kb
+			return q5KDotAVX2(w, x[:nb*q8kb], nb, f16tab)
+		},
 		Q6_K: func(w, x []byte) float32 {
 			nb := len(w) / q6kb
 			return q6KDotAVX2(w, x[:nb*q8kb], nb, f16tab)
@@ -108,11 +112,14 @@ var avx2Variant = withTiles(&variant{
 	},
 })
 
-// q4KDotAVX2 and q6KDotAVX2 are dotQ4KGo and dotQ6KGo over nb super-blocks
-// (kquant_amd64.s).
+// q4KDotAVX2, q5KDotAVX2 and q6KDotAVX2 are dotQ4KGo, dotQ5KGo and dotQ6KGo
+// over nb super-blocks (kquant_amd64.s).
 //
 //go:noescape
 func q4KDotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32
+
+//go:noescape
+func q5KDotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32
 
 //go:noescape
 func q6KDotAVX2(w, x []byte, nb int, tab *[1 << 16]float32) float32
