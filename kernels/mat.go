@@ -13,7 +13,9 @@
 // Quantized products follow llama.cpp: activations are quantized to Q8_0
 // (as its run-time quantizer does), each block's integer dot product is
 // exact, and the block results are accumulated in float32 in block order as
-// sum += f16(d_w)*f16(d_x)*sumi. On amd64 every variant gives the generic
+// sum += f16(d_w)*f16(d_x)*sumi. The other block types take the activation
+// format llama.cpp pairs them with (Q8_1, or Q8_K for the K-quants) and are
+// specified by their generic row dots in kquant.go. On amd64 every variant gives the generic
 // code's bits for these and for Dot; the arm64 kernels sum in their own
 // lane order. Within a variant a row·token result never depends on the
 // batch, tile or thread split around it.
