@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
@@ -293,4 +294,36 @@ func BenchmarkKDot(b *testing.B) {
 			})
 		}
 	}
+}
+
+// FuzzKDot: any bytes as a weight row of any new type (NaN or Inf scales, odd 6-bit scales) go
+// through every variant's row dot without a panic, with the generic code's bits (or NaN where it
+// gives NaN).
+func FuzzKDot(f *testing.F) {
+	f.Add(uint8(3), make([]byte, 300))
+	f.Add(uint8(5), bytes.Repeat([]byte{0xff}, 500))
+	f.Add(uint8(4), bytes.Repeat([]byte{0x00, 0x7c, 0x3f, 0xc0}, 100))
+	f.Fuzz(func(t *testing.T, sel uint8, raw []byte) {
+		k := kTypes[int(sel)%len(kTypes)]
+		bb := k.t.BlockBytes()
+		nb := min(len(raw)/bb, 8)
+		if nb == 0 {
+			return
+		}
+		w := raw[:nb*bb]
+		x := make([]float32, nb*k.t.BlockSize())
+		for i := range x {
+			x[i] = float32(i%13) - 6
+		}
+		a := actOf(k.t)
+		xq := make([]byte, actBytes(a, len(x)))
+		quantizeAct(a, xq, x, genericVariant.quant)
+		want := genericKDots[k.t](w, xq)
+		for _, v := range variants()[1:] {
+			got := v.kdot[k.t](w, xq)
+			if math.Float32bits(got) != math.Float32bits(want) && !(math.IsNaN(float64(got)) && math.IsNaN(float64(want))) {
+				t.Fatalf("%s %v: %v, generic %v", v.name, k.t, got, want)
+			}
+		}
+	})
 }
