@@ -128,6 +128,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	return bench.WriteTable(stdout, info, rs)
 }
 
+// ftypeNames are llama.cpp's names of the general.file_type values edgelm runs (llama_model_ftype_name).
+var ftypeNames = map[uint64]string{0: "all F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+	14: "Q4_K - Small", 15: "Q4_K - Medium", 16: "Q5_K - Small", 17: "Q5_K - Medium", 18: "Q6_K", 32: "BF16"}
+
 // benchInfo fills llama-bench's model columns: "llama 1B Q4_0", weight bytes, parameters.
 func benchInfo(f *gguf.File, m *model.Model, threads int) bench.Info {
 	var size int64
@@ -147,8 +151,12 @@ func benchInfo(f *gguf.File, m *model.Model, threads int) bench.Info {
 	if p >= 1000 {
 		scale, p = "B", p/1000
 	}
+	typ := strings.ToUpper(dominant.String())
+	if ft, ok := f.Uint("general.file_type"); ok && ftypeNames[ft] != "" {
+		typ = ftypeNames[ft] // a mix (Q4_K_M) is named as llama-bench names it, not by its largest type
+	}
 	return bench.Info{
-		Model:   fmt.Sprintf("%s %.0f%s %s", m.Arch, p, scale, strings.ToUpper(dominant.String())),
+		Model:   fmt.Sprintf("%s %.0f%s %s", m.Arch, p, scale, typ),
 		Size:    size,
 		Params:  m.Params,
 		Backend: "CPU " + kernels.Features(),

@@ -192,3 +192,20 @@ func TestQuantizeCmd(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestBenchInfoMix: a K-quant mix is named as llama-bench names it, not by its largest tensor type
+// (tinydoc-q4_k_m holds more Q6_K bytes than Q4_K).
+func TestBenchInfoMix(t *testing.T) {
+	f, err := gguf.Open(testshared.Path(t, "models", "tinydoc-q4_k_m.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := model.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := benchInfo(f, m, 1).Model; got != "llama 20M Q4_K - Medium" {
+		t.Errorf("model column %q, want %q", got, "llama 20M Q4_K - Medium")
+	}
+}
