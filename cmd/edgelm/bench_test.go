@@ -191,6 +191,15 @@ func TestQuantizeCmd(t *testing.T) {
 	if _, err := os.Stat(out); err != nil {
 		t.Error(err)
 	}
+	// A K mix of an already quantized file needs --allow-requantize, as llama-quantize's does.
+	k := filepath.Join(t.TempDir(), "k.gguf")
+	if err := quantizeCmd([]string{ref, k, "q4_k_m"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--allow-requantize") {
+		t.Errorf("requantizing without the flag: %v", err)
+	}
+	stdout.Reset()
+	if err := quantizeCmd([]string{"--allow-requantize", ref, k, "q4_k_m"}, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "verified") {
+		t.Errorf("q4_k_m with --allow-requantize: %v, output %q", err, stdout.String())
+	}
 }
 
 // TestBenchInfoMix: a K-quant mix is named as llama-bench names it, not by its largest tensor type
