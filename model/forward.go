@@ -33,12 +33,13 @@ type Runner struct {
 	Shapes []Rows
 
 	cap                 int
-	x, xb, xb2, q, k, v []float32         // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
-	att                 []float32         // (n, q_dim)
-	hb, hb2             []float32         // (n, ffn)
-	attn                []kvcache.Scratch // one per pool participant
-	attnFn              func(i, id int)   // attendToken, bound once
-	step                struct {          // what attendToken reads, set per layer
+	x, xb, xb2, q, k, v []float32              // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
+	att                 []float32              // (n, q_dim)
+	hb, hb2             []float32              // (n, ffn)
+	attn                []kvcache.Scratch      // one per pool participant
+	attnFn              func(i, id int)        // attendToken, bound once
+	rotG, rotL          func([]float32, int32) // rotateGlobal, rotateLocal, bound once
+	step                struct {               // what attendToken reads, set per layer
 		b      *Batch
 		layer  int
 		a      kvcache.Attention
@@ -57,6 +58,7 @@ type Runner struct {
 func NewRunner(m *Model, pool *kernels.Pool) *Runner {
 	r := &Runner{m: m, pool: pool, Shapes: make([]Rows, m.Layers), attn: make([]kvcache.Scratch, pool.Threads())}
 	r.attnFn = r.attendToken
+	r.rotG, r.rotL = r.rotateGlobal, r.rotateLocal
 	return r
 }
 
@@ -227,10 +229,10 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			}
 			b.Seqs[i].Store(il, r.slots[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 		}
-		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap, Rotate: r.rotateGlobal}
+		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap, Rotate: r.rotG}
 		if local {
 			a.Window = c.SlidingWindow
-			a.Rotate = r.rotateLocal
+			a.Rotate = r.rotL
 		}
 		r.step.b, r.step.layer, r.step.a, r.step.q, r.step.att = b, il, a, q, att
 		r.step.groups = r.attnGroups(n)
