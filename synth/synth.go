@@ -41,6 +41,7 @@ type Shape struct {
 	// quarter of Context for the tiny shape, 8192 for the bench one), as llama.cpp's converter
 	// would put in a rope_freqs tensor instead.
 	Llama3Rope bool
+	Tied       bool // no output.weight: the output is the embedding (always so for gemma2)
 }
 
 // Shapes are the named shapes (../shared/REFERENCE.md lists the bench ones). The tiny ones are for
@@ -49,15 +50,15 @@ var Shapes = []Shape{
 	{Name: "bench-1b", Arch: "llama", Dim: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64, FFN: 8192, Vocab: 32000, Context: 4096},
 	{Name: "bench-gemma2", Arch: "gemma2", Dim: 2304, Layers: 26, Heads: 8, KVHeads: 4, HeadDim: 256, FFN: 9216, Vocab: 32000, Context: 8192,
 		AttnSoftcap: 50, FinalSoftcap: 30, SlidingWindow: 4096},
-	// The shapes of Qwen2.5-0.5B, Qwen3-0.6B and Phi-3-mini (with the file's vocabulary).
-	{Name: "bench-qwen2", Arch: "qwen2", Dim: 896, Layers: 24, Heads: 14, KVHeads: 2, HeadDim: 64, FFN: 4864, Vocab: 151936, Context: 32768},
-	{Name: "bench-qwen3", Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936, Context: 40960},
+	// The shapes of Qwen2.5-0.5B, Qwen3-0.6B, Phi-3-mini and Llama-3.2-1B (with the file's vocabulary).
+	{Name: "bench-qwen2", Arch: "qwen2", Dim: 896, Layers: 24, Heads: 14, KVHeads: 2, HeadDim: 64, FFN: 4864, Vocab: 151936, Context: 32768, Tied: true},
+	{Name: "bench-qwen3", Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936, Context: 40960, Tied: true},
 	{Name: "bench-phi3", Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, HeadDim: 96, FFN: 8192, Vocab: 32064, Context: 4096},
 	{Name: "bench-llama3", Arch: "llama", Dim: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64, FFN: 8192, Vocab: 128256, Context: 131072,
-		RopeBase: 500000, Llama3Rope: true},
+		RopeBase: 500000, Llama3Rope: true, Tied: true},
 	{Name: "tiny", Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512},
 	{Name: "tiny-llama3", Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512, Llama3Rope: true},
-	{Name: "tiny-qwen2", Arch: "qwen2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512},
+	{Name: "tiny-qwen2", Arch: "qwen2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512, Tied: true},
 	{Name: "tiny-qwen3", Arch: "qwen3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 176, Vocab: 32000, Context: 512},
 	{Name: "tiny-phi3", Arch: "phi3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512},
 	{Name: "tiny-gemma2", Arch: "gemma2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 176, Vocab: 32000, Context: 512,
@@ -128,7 +129,7 @@ func (o *Options) tensors(vocab int) []tensorSpec {
 	}
 	vec := func(name string) tensorSpec { return tensorSpec{name: name, dims: []uint64{d}, norm: true} }
 	ts := []tensorSpec{{name: "token_embd.weight", dims: []uint64{d, uint64(vocab)}, std: embedStd}, vec("output_norm.weight")}
-	if s.Arch != "gemma2" && s.Arch != "qwen2" { // gemma2 and small qwen2 tie the output to the embedding
+	if !s.Tied && s.Arch != "gemma2" {
 		ts = append(ts, mat("output.weight", d, uint64(vocab)))
 	}
 	for i := range s.Layers {
