@@ -12,14 +12,15 @@ import (
 
 // TestArchitecturesNoCache: for each architecture added after llama and gemma, a small random
 // model written by synth generates through the engine (prefill, then cached decodes) exactly the
-// tokens it generates recomputing the whole sequence at every step.
+// tokens it generates recomputing the whole sequence at every step. For Phi-3.5's LongRoPE the
+// engine's context chooses the factors.
 func TestArchitecturesNoCache(t *testing.T) {
 	vocab, err := gguf.Open(filepath.Join(testshared.Dir(t), "vocab", "ggml-vocab-llama-spm.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer vocab.Close()
-	for _, name := range []string{"tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-llama3"} {
+	for _, name := range []string{"tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-phi3.5", "tiny-llama3"} {
 		t.Run(name, func(t *testing.T) {
 			shape, err := synth.Lookup(name)
 			if err != nil {
@@ -28,6 +29,24 @@ func TestArchitecturesNoCache(t *testing.T) {
 			path := filepath.Join(t.TempDir(), name+".gguf")
 			if err := synth.Write(path, synth.Options{Shape: shape, Type: gguf.Q8_0, Vocab: vocab, Seed: 3}); err != nil {
 				t.Fatal(err)
+			}
+			// Phi-3.5's long RoPE factors are for contexts beyond the original 512/32 tokens; a
+			// 16-token engine takes the short ones and a 17-token one the long (as llama.cpp does).
+			if shape.LongRoPE {
+				for ctx, long := range map[int]bool{16: false, 17: true} {
+					e, err := Load(path, Options{ContextLength: ctx})
+					if err != nil {
+						t.Fatal(err)
+					}
+					m := e.model
+					if m.RopeFreqs == nil || m.RopeShort == nil || m.RopeLong == nil {
+						t.Fatalf("context %d: RoPE divisors in use %v, short %v, long %v", ctx, m.RopeFreqs, m.RopeShort, m.RopeLong)
+					}
+					if got := &m.RopeFreqs[0] == &m.RopeLong[0]; got != long {
+						t.Errorf("context %d: long factors in use %v, want %v", ctx, got, long)
+					}
+					e.Close()
+				}
 			}
 			e, err := Load(path, Options{})
 			if err != nil {

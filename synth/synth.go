@@ -42,6 +42,10 @@ type Shape struct {
 	// would put in a rope_freqs tensor instead.
 	Llama3Rope bool
 	Tied       bool // no output.weight: the output is the embedding (always so for gemma2)
+	// LongRoPE (phi3, as Phi-3.5-mini and Phi-3-mini-128k): rope_factors_short/long tensors, an
+	// original context of Context/32 and the attention factor llama.cpp's converter derives from
+	// that ratio. The factors are drawn as norm weights are, from [0.9, 1.1].
+	LongRoPE bool
 }
 
 // Shapes are the named shapes (../shared/REFERENCE.md lists the bench ones). The tiny ones are for
@@ -54,6 +58,7 @@ var Shapes = []Shape{
 	{Name: "bench-qwen2", Arch: "qwen2", Dim: 896, Layers: 24, Heads: 14, KVHeads: 2, HeadDim: 64, FFN: 4864, Vocab: 151936, Context: 32768, Tied: true},
 	{Name: "bench-qwen3", Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936, Context: 40960, Tied: true},
 	{Name: "bench-phi3", Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, HeadDim: 96, FFN: 8192, Vocab: 32064, Context: 4096},
+	{Name: "bench-phi3.5", Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, HeadDim: 96, FFN: 8192, Vocab: 32064, Context: 131072, LongRoPE: true},
 	{Name: "bench-llama3", Arch: "llama", Dim: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64, FFN: 8192, Vocab: 128256, Context: 131072,
 		RopeBase: 500000, Llama3Rope: true, Tied: true},
 	{Name: "tiny", Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512},
@@ -61,6 +66,7 @@ var Shapes = []Shape{
 	{Name: "tiny-qwen2", Arch: "qwen2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512, Tied: true},
 	{Name: "tiny-qwen3", Arch: "qwen3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 176, Vocab: 32000, Context: 512},
 	{Name: "tiny-phi3", Arch: "phi3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512},
+	{Name: "tiny-phi3.5", Arch: "phi3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512, LongRoPE: true},
 	{Name: "tiny-gemma2", Arch: "gemma2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 176, Vocab: 32000, Context: 512,
 		AttnSoftcap: 50, FinalSoftcap: 30, SlidingWindow: 16},
 }
@@ -129,6 +135,11 @@ func (o *Options) tensors(vocab int) []tensorSpec {
 	}
 	vec := func(name string) tensorSpec { return tensorSpec{name: name, dims: []uint64{d}, norm: true} }
 	ts := []tensorSpec{{name: "token_embd.weight", dims: []uint64{d, uint64(vocab)}, std: embedStd}, vec("output_norm.weight")}
+	if s.LongRoPE {
+		half := []uint64{uint64(s.HeadDim / 2)}
+		ts = append(ts, tensorSpec{name: "rope_factors_long.weight", dims: half, norm: true},
+			tensorSpec{name: "rope_factors_short.weight", dims: half, norm: true})
+	}
 	if !s.Tied && s.Arch != "gemma2" {
 		ts = append(ts, mat("output.weight", d, uint64(vocab)))
 	}
@@ -178,6 +189,8 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 		return nil, fmt.Errorf("synth: shape %q: architecture %q not supported (llama, qwen2, qwen3, phi3, gemma2)", s.Name, s.Arch)
 	case s.Dim <= 0 || s.Layers <= 0 || s.Heads <= 0 || s.KVHeads <= 0 || s.HeadDim <= 0 || s.FFN <= 0 || s.Context <= 0:
 		return nil, fmt.Errorf("synth: shape %q has a zero size", s.Name)
+	case s.LongRoPE && (s.Arch != "phi3" || s.Context < 64):
+		return nil, fmt.Errorf("synth: shape %q: LongRoPE needs phi3 and a context of at least 64", s.Name)
 	case s.Heads%s.KVHeads != 0:
 		return nil, fmt.Errorf("synth: shape %q: %d heads not a multiple of %d KV heads", s.Name, s.Heads, s.KVHeads)
 	case o.Vocab == nil:
@@ -236,6 +249,11 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 		w.Set(a+".rope.scaling.low_freq_factor", float32(1))
 		w.Set(a+".rope.scaling.high_freq_factor", float32(4))
 		w.Set(a+".rope.scaling.original_context_length", uint32(min(8192, s.Context/4)))
+	}
+	if s.LongRoPE {
+		orig := s.Context / 32
+		w.Set(a+".rope.scaling.original_context_length", uint32(orig))
+		w.Set(a+".rope.scaling.attn_factor", float32(math.Sqrt(1+math.Log(32)/math.Log(float64(orig)))))
 	}
 	for _, kv := range o.Vocab.KV {
 		if strings.HasPrefix(kv.Key, "tokenizer.") {

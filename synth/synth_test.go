@@ -152,7 +152,7 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-var tinyShapes = []string{"tiny", "tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-gemma2"}
+var tinyShapes = []string{"tiny", "tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-phi3.5", "tiny-gemma2"}
 
 // TestEngineRuns: the engine loads a written tiny file, with its tokenizer, and generates.
 func TestEngineRuns(t *testing.T) {

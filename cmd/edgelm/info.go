@@ -78,12 +78,13 @@ func infoCmd(args []string, w io.Writer) error {
 		if v := variant(f, m); v != "" {
 			fmt.Fprintf(w, "variant:       %s\n", v)
 		}
-		if r := ropeScaling(m); r != "" {
-			fmt.Fprintf(w, "rope scaling:  %s\n", r)
-		}
 		n := *ctxLen
 		if n <= 0 {
 			n = c.ContextLength
+		}
+		m.UseContext(n)
+		if r := ropeScaling(m, n); r != "" {
+			fmt.Fprintf(w, "rope scaling:  %s\n", r)
 		}
 		fmt.Fprintf(w, "memory:        weights %s mapped from the file (shared, not copied)\n", bytesStr(size))
 		fmt.Fprintf(w, "KV cache:     ")
@@ -152,8 +153,8 @@ func variant(f *gguf.File, m *model.Model) string {
 	return strings.Join(v, ", ")
 }
 
-// ropeScaling describes the RoPE frequency scaling m uses, "" for none.
-func ropeScaling(m *model.Model) string {
+// ropeScaling describes the RoPE frequency scaling m uses for a context of n tokens, "" for none.
+func ropeScaling(m *model.Model, n int) string {
 	c := &m.Config
 	switch {
 	case m.RopeLong != nil:
@@ -161,8 +162,8 @@ func ropeScaling(m *model.Model) string {
 		if m.RopeFreqs != nil && &m.RopeFreqs[0] == &m.RopeLong[0] {
 			which = "long"
 		}
-		return fmt.Sprintf("LongRoPE factors: short up to %d tokens of context, long beyond (%s at the trained %d); attention factor %g",
-			c.RopeOrigCtx, which, c.ContextLength, c.RopeMScale)
+		return fmt.Sprintf("LongRoPE factors: short up to %d tokens of context, long beyond (%s for %d, see --ctx); attention factor %g",
+			c.RopeOrigCtx, which, n, c.RopeMScale)
 	case c.Llama3Rope:
 		return fmt.Sprintf("llama3 (factor %g, low %g, high %g, original context %d)", c.RopeFactor, c.RopeLowFreqFac, c.RopeHighFreqFac, c.RopeOrigCtx)
 	case m.RopeFreqs != nil:

@@ -21,6 +21,7 @@ func TestInfoArchitectures(t *testing.T) {
 		{"tiny-qwen2", []string{"architecture:  qwen2", "(neox)", "variant:       q/k/v biases\n"}},
 		{"tiny-qwen3", []string{"architecture:  qwen3", "variant:       per-head q/k RMSNorm, head dim 32 x 4 heads != dim 64\n"}},
 		{"tiny-phi3", []string{"architecture:  phi3", "variant:       fused attn_qkv, fused gate+up in ffn_up\n"}},
+		{"tiny-phi3.5", []string{"rope scaling:  LongRoPE factors: short up to 16 tokens of context, long beyond (long for 512, see --ctx); attention factor 1.5"}},
 		{"tiny-llama3", []string{"architecture:  llama", "rope scaling:  llama3 (factor 8, low 1, high 4, original context 128)\n"}},
 	} {
 		path := filepath.Join(dir, c.shape+".gguf")
