@@ -131,6 +131,15 @@ func ReadConfig(f *gguf.File) (*Config, error) {
 	c.RopeMScale = 1
 	c.RopeOrigCtx = opt("rope.scaling.original_context_length", c.ContextLength)
 	scaling, _ := f.String(arch + ".rope.scaling.type")
+	switch scaling {
+	case "", "none", "linear", "llama3", "longrope", "su":
+	case "yarn":
+		// YaRN changes every frequency and the attention magnitude even in short contexts:
+		// ignoring it would compute another model.
+		return nil, fmt.Errorf("model: %s.rope.scaling.type %q is not supported (YaRN)", arch, scaling)
+	default:
+		return nil, fmt.Errorf("model: %s.rope.scaling.type %q is not supported", arch, scaling)
+	}
 	switch s := optF("rope.scaling.factor", 0); {
 	case scaling == "llama3":
 		// Defaults are Llama 3.1's; llama.cpp's converter writes the rope_freqs tensor instead.

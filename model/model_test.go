@@ -680,6 +680,39 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// TestConfigErrors: RoPE settings edgelm cannot compute as written are refused with the key named.
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		kv   map[string]any
+		want string
+	}{
+		{map[string]any{"rope.scaling.type": "yarn", "rope.scaling.factor": float32(4)}, `rope.scaling.type "yarn" is not supported`},
+		{map[string]any{"rope.scaling.type": "dynamic"}, `rope.scaling.type "dynamic" is not supported`},
+		{map[string]any{"rope.scaling.type": "llama3", "rope.scaling.low_freq_factor": float32(4)}, "llama3 rope scaling"},
+		{map[string]any{"rope.scaling.attn_factor": float32(1e9)}, "rope attention factor"},
+	} {
+		w := gguf.NewWriter()
+		w.Set("general.architecture", "phi3")
+		for k, v := range map[string]any{"embedding_length": uint32(64), "block_count": uint32(1), "attention.head_count": uint32(4), "feed_forward_length": uint32(96)} {
+			w.Set("phi3."+k, v)
+		}
+		for k, v := range c.kv {
+			w.Set("phi3."+k, v)
+		}
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadConfig(f); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an error containing %q", c.kv, err, c.want)
+		}
+	}
+}
+
 // TestPrefillBlocksSameBits: with caches whose rows are decoded (f16, q8_0), two prompts prefilled in
 // one batch (their tokens attended in blocks of consecutive tokens of one sequence) give, at each
 // prompt's last token, the logits that feeding the prompts one token at a time gives, bit for bit;
