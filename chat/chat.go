@@ -70,7 +70,8 @@ var ErrNoTemplate = errors.New("chat: the model has no chat template")
 // Template renders conversations in one format.
 type Template struct {
 	Format Format
-	// BOS is the text of the beginning-of-sequence token the format starts with ("" for ChatML).
+	// BOS is the text of the beginning-of-sequence token the format starts with ("" when the
+	// template writes none: ChatML, Qwen3, Phi-3.5).
 	// Render includes it, as the published template does; a caller that lets the tokenizer add
 	// BOS itself strips it first (see StripBOS).
 	BOS string
@@ -88,8 +89,8 @@ type Template struct {
 	// Phi-3's template changed over time. The first Phi-3-mini template (in Microsoft's own
 	// GGUFs) puts "<|assistant|>\n" after every user turn, has no generation prompt, starts with
 	// BOS and ignores system messages; the later ones (Phi-3.5) work as Phi3's comment shows.
-	phi3Inline      bool
-	phi3SkipEmptySy bool // Phi-3.5: a system message with empty content is left out
+	phi3Inline          bool
+	phi3SkipEmptySystem bool // Phi-3.5: a system message with empty content is left out
 }
 
 // ByName returns the template of a named format (one of Formats). Named, ChatML has no default
@@ -109,7 +110,7 @@ func ByName(name string) (Template, error) {
 	case Qwen3:
 		return Template{Format: Qwen3, Stop: []string{"<|im_end|>"}}, nil
 	case Phi3:
-		return Template{Format: Phi3, Stop: []string{"<|end|>"}, phi3SkipEmptySy: true}, nil
+		return Template{Format: Phi3, Stop: []string{"<|end|>"}, phi3SkipEmptySystem: true}, nil
 	}
 	return Template{}, fmt.Errorf("chat: unknown template name %q (supported: %s)", name, FormatNames())
 }
@@ -158,7 +159,7 @@ func Detect(tmpl string) (Template, error) {
 		return t, nil
 	case has("<|user|>") && has("<|end|>"):
 		t, _ := ByName(string(Phi3))
-		t.phi3SkipEmptySy = has("'system' and message['content']")
+		t.phi3SkipEmptySystem = has("'system' and message['content']")
 		if !has("add_generation_prompt") {
 			t.phi3Inline = true
 			if has("bos_token") {
@@ -392,7 +393,7 @@ func (t Template) renderPhi3(msgs []Message, gen bool) string {
 		return b.String()
 	}
 	for _, m := range msgs {
-		if m.Role == "system" && m.Content == "" && t.phi3SkipEmptySy {
+		if m.Role == "system" && m.Content == "" && t.phi3SkipEmptySystem {
 			continue
 		}
 		b.WriteString("<|" + m.Role + "|>\n" + m.Content + "<|end|>\n")
