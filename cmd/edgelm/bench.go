@@ -43,7 +43,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	temp := fs.Float64("temperature", -1, "with --socket: the requests' temperature (0: greedy; default: the server's)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file (go tool pprof)")
 	text := fs.String("prompt", "Once upon a time, in a small village by the sea,", "with --socket: the prompt of every request")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 || (*modelPath == "") == (*socket == "") {

@@ -24,7 +24,7 @@ func runChat(args []string) error {
 	system := fs.String("system", "", "system message starting the conversation")
 	maxTokens := fs.Int("max-tokens", 512, "tokens per reply at most")
 	temperature := fs.Float64("temperature", -1, "sampling temperature (-1: the daemon's default)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	path, err := clientSocket(*socket)

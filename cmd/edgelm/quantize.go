@@ -22,7 +22,7 @@ func init() {
 
 func quantizeCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("quantize", "IN.gguf OUT.gguf q8_0|q4_0")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 3 {

@@ -79,7 +79,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	noBOS := fs.Bool("no-bos", false, "do not add BOS even when the model asks for it")
 	special := fs.Bool("special", false, "parse special-token texts in the prompt (e.g. <start_of_turn>) as their ids")
 	kernelsCap := fs.String("kernels", "", "cap the kernels used (e.g. generic)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -42,7 +42,7 @@ func runServe(args []string) error {
 	fs.IntVar(&maxQueue, "max-queue", 64, "requests waiting for a sequence slot before 429 (config: max_queue)")
 	fs.StringVar(&kernels, "kernels", "", `kernel feature cap, e.g. "generic" (config: kernels; default: best available)`)
 	fs.BoolVar(&reread, "model-reread", false, "drop the model's cached pages at load so it is read again in 2 MB pages (config: model_reread)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

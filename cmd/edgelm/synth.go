@@ -34,7 +34,7 @@ func synthCmd(args []string, stdout io.Writer) error {
 	out := fs.String("out", "", "output GGUF file")
 	vocabPath := fs.String("vocab", defaultVocab(), "GGUF file whose tokenizer is copied")
 	seed := fs.Uint64("seed", 1, "random seed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *shapeName == "" || *out == "" || fs.NArg() != 0 {

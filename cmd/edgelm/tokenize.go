@@ -25,7 +25,7 @@ func tokenizeCmd(args []string, stdout io.Writer) error {
 	bos := fs.Bool("bos", false, "add BOS first when the model uses one")
 	special := fs.Bool("special", false, "parse special-token texts as their ids")
 	pieces := fs.Bool("pieces", false, "print id and piece, one per line")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *modelPath == "" {
