@@ -29,7 +29,7 @@ type Options struct {
 
 // Info describes a loaded model.
 type Info struct {
-	Path          string    `json:"path"`
+	Path          string    `json:"-"`     // the host's business: clients see Model
 	Model         string    `json:"model"` // file base name, the id used by the API
 	Arch          string    `json:"architecture"`
 	Name          string    `json:"name,omitempty"` // general.name
