@@ -2,11 +2,20 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
+
+	"edgelm/internal/testshared"
 )
 
 func TestVersion(t *testing.T) {
@@ -60,6 +69,115 @@ func TestFlagMistakes(t *testing.T) {
 		}
 		if strings.Contains(got, "did you mean") && strings.Contains(got, "xyzzy") {
 			t.Errorf("%q: %q suggests a flag that is not close", c.args, got)
+		}
+	}
+}
+
+// TestRunValidates: run refuses what the API would refuse, and a context the model was not
+// trained for, before generating anything.
+func TestRunValidates(t *testing.T) {
+	model := testshared.Path(t, "models", "aidreams260K-q8_0.gguf") // trained context: 128
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ctx", "100000"}, "--ctx 100000: aidreams260K-q8_0.gguf was trained for 128 tokens"},
+		{[]string{"--ctx", "-5"}, "--ctx -5: want >= 0"},
+		{[]string{"--temperature", "-1"}, "--temperature -1: want 0..100"},
+		{[]string{"--top-p", "1.5"}, "--top-p 1.5: want 0..1"},
+		{[]string{"--max-tokens", "-2"}, "--max-tokens -2: want >= 0"},
+		{[]string{"--logprobs", "21", "--json"}, "--logprobs 21: want 0..20"},
+	} {
+		var out, errb bytes.Buffer
+		args := append([]string{"--model", model, "--prompt", "Once", "--max-tokens", "1"}, c.args...)
+		err := runCmd(args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, errUsage) {
+			t.Errorf("run %q: got %v, want a usage error containing %q", c.args, err, c.want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("run %q generated %q before refusing", c.args, out.String())
+		}
+	}
+	var out bytes.Buffer
+	if err := runCmd([]string{"--model", model, "--prompt", "Once", "--max-tokens", "2", "--ctx", "128", "--temperature", "0"}, &out, &bytes.Buffer{}); err != nil {
+		t.Errorf("run --ctx 128 (the trained context): %v", err)
+	}
+}
+
+func TestTokenizeNeedsText(t *testing.T) {
+	model := testshared.Path(t, "models", "aidreams260K-q8_0.gguf")
+	var out bytes.Buffer
+	err := tokenizeCmd([]string{"--model", model}, &out)
+	if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--text") {
+		t.Errorf("tokenize without text: %v (printed %q), want a usage error naming --text", err, out.String())
+	}
+	out.Reset()
+	if err := tokenizeCmd([]string{"--model", model, "--text", "", "--bos"}, &out); err != nil || strings.TrimSpace(out.String()) != "1" {
+		t.Errorf("tokenize --text '' --bos: %v %q, want BOS (1) alone", err, out.String())
+	}
+}
+
+// TestRunSocketForwards: run --socket sends what the API can express and refuses the rest,
+// against a fake daemon that records the request.
+func TestRunSocketForwards(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex // the handler's goroutine writes last; the test reads it after the answer
+	var last map[string]any
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		last = body
+		mu.Unlock()
+		if body["stream"] == true {
+			fmt.Fprint(w, "data: {\"choices\":[{\"text\":\" there\"}]}\n\ndata: [DONE]\n\n")
+			return
+		}
+		fmt.Fprint(w, `{"object":"text_completion","choices":[{"text":"Hi there","logprobs":{"tokens":["Hi"," there"]}}],`+
+			`"trace":[{"step":1,"kind":"prefill","tokens":2,"kv_len":2,"batch":1,"duration_ns":1000000}]}`)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	mu.Lock() // held except while a command runs
+	defer mu.Unlock()
+	run := func(args []string, out, errb *bytes.Buffer) error {
+		mu.Unlock()
+		defer mu.Lock()
+		return runCmd(args, out, errb)
+	}
+	var out, errb bytes.Buffer
+	err = run([]string{"--socket", sock, "--prompt", "Hi", "--json", "--logprobs", "3", "--echo", "--ignore-eos", "--model", "/some/dir/m.gguf", "--max-tokens", "4", "--repeat-last-n", "8"}, &out, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"prompt": "Hi", "logprobs": 3.0, "echo": true, "ignore_eos": true, "model": "m.gguf", "max_tokens": 4.0, "repeat_last_n": 8.0, "stream": false} {
+		if last[k] != want {
+			t.Errorf("request field %q = %v, want %v (request %v)", k, last[k], want, last)
+		}
+	}
+	if !strings.Contains(out.String(), `"logprobs":{"tokens":["Hi"," there"]}`) {
+		t.Errorf("--json printed %q, want the daemon's answer", out.String())
+	}
+
+	out.Reset()
+	errb.Reset()
+	if err := run([]string{"--socket", sock, "--prompt", "Hi", "--trace"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if last["trace"] != true || out.String() != "Hi there\n" || !strings.Contains(errb.String(), "prefill") {
+		t.Errorf("--trace: request %v, stdout %q, stderr %q", last, out.String(), errb.String())
+	}
+
+	for _, flag := range [][]string{{"--threads", "2"}, {"--ctx", "64"}, {"--no-cache"}, {"--no-bos"}, {"--kernels", "generic"}} {
+		last = nil
+		err := run(append([]string{"--socket", sock, "--prompt", "Hi"}, flag...), &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), flag[0]) || last != nil {
+			t.Errorf("run --socket %v: %v (request sent: %v); want it refused by name, nothing sent", flag, err, last != nil)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,12 @@ func tokenizeCmd(args []string, stdout io.Writer) error {
 	}
 	if *modelPath == "" {
 		return fmt.Errorf("%w: --model FILE is required", errUsage)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["text"] && !given["file"] {
+		// As /v1/tokenize without content: tokenizing nothing by mistake is not an answer.
+		return usageError("no text: give --text TEXT or --file FILE (- for stdin)")
 	}
 	in := *text
 	if *file != "" {
