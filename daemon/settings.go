@@ -154,24 +154,6 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
-// DefaultSocket returns the socket path used when none is configured: $XDG_RUNTIME_DIR/edgelm.sock,
-// else /run/edgelm/edgelm.sock when that directory exists and is writable.
-func DefaultSocket() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return d + "/edgelm.sock", nil
-	}
-	const dir = "/run/edgelm"
-	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		f, err := os.CreateTemp(dir, ".probe-*")
-		if err == nil {
-			f.Close()
-			os.Remove(f.Name())
-			return dir + "/edgelm.sock", nil
-		}
-	}
-	return "", errors.New("daemon: no socket path: XDG_RUNTIME_DIR is unset and /run/edgelm is not a writable directory; give one with --socket")
-}
-
 // Defaults returns the settings edgelm serve starts from: every limit at its default and
 // llama.cpp's sampling defaults (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05).
 func Defaults() Settings {

@@ -20,7 +20,7 @@ func init() {
 
 func runChat(args []string) error {
 	fs := newFlags("chat", "[--socket PATH] [--system TEXT] [--max-tokens N] [--temperature T]")
-	socket := fs.String("socket", "", "daemon socket (default $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock)")
+	socket := fs.String("socket", "", "daemon socket (default: as edgelm serve, $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock, else $TMPDIR/edgelm-UID/edgelm.sock)")
 	system := fs.String("system", "", "system message starting the conversation")
 	maxTokens := fs.Int("max-tokens", 512, "tokens per reply at most")
 	temperature := fs.Float64("temperature", -1, "sampling temperature (-1: the daemon's default)")

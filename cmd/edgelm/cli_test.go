@@ -181,3 +181,27 @@ func TestRunSocketForwards(t *testing.T) {
 		}
 	}
 }
+
+// TestRunDefaultSocket: run without --model talks to the daemon at the default socket, as chat and
+// status do; with none there it says where it looked.
+func TestRunDefaultSocket(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	var out bytes.Buffer
+	err := runCmd([]string{"--prompt", "Hi"}, &out, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "edgelm.sock")) {
+		t.Errorf("no daemon: %v, want the default socket named", err)
+	}
+	ln, err := net.Listen("unix", filepath.Join(dir, "edgelm.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "data: {\"choices\":[{\"text\":\" there\"}]}\n\ndata: [DONE]\n\n")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if err := runCmd([]string{"--prompt", "Hi"}, &out, &bytes.Buffer{}); err != nil || out.String() != " there\n" {
+		t.Errorf("default socket: %v, %q", err, out.String())
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"edgelm/client"
+	"edgelm/daemon"
 	"edgelm/engine"
 )
 
@@ -58,7 +59,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "--model FILE --prompt TEXT [flags]")
 	fs.SetOutput(stderr)
 	modelPath := fs.String("model", "", "GGUF model file (with --socket: the daemon's model to ask for, by file name)")
-	socket := fs.String("socket", "", "send the request to the edgelm daemon listening on this Unix socket instead (its tokenizer parses special-token texts; --threads, --ctx, --no-cache, --no-bos and --kernels are refused there)")
+	socket := fs.String("socket", "", "send the request to the edgelm daemon on this Unix socket (default without --model: serve's default socket, when a daemon listens there); its tokenizer parses special-token texts, and --threads, --ctx, --no-cache, --no-bos and --kernels are refused")
 	prompt := fs.String("prompt", "", "prompt text")
 	promptFile := fs.String("file", "", "read the prompt from this file (- for stdin)")
 	maxTokens := fs.Int("max-tokens", 128, "tokens to generate")
@@ -125,6 +126,13 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
+	defaultSocket, _ := daemon.DefaultSocket()
+	if *modelPath == "" && *socket == "" && defaultSocket != "" {
+		// No model: the daemon at the default socket, as chat and status use, when one listens.
+		if st, err := os.Stat(defaultSocket); err == nil && st.Mode()&os.ModeSocket != 0 {
+			*socket = defaultSocket
+		}
+	}
 	if *socket != "" {
 		// What the API cannot express is refused, not silently dropped.
 		for _, name := range []string{"threads", "ctx", "no-cache", "no-bos", "kernels"} {
@@ -142,7 +150,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return runRemote(ctx, *socket, req, *maxTokens, samp, stops, *asJSON, stdout, stderr)
 	}
 	if *modelPath == "" {
-		return fmt.Errorf("%w: --model FILE is required (or --socket PATH to use a running daemon)", errUsage)
+		return fmt.Errorf("%w: --model FILE is required (or --socket PATH to use a running daemon; none listens at the default %s)", errUsage, defaultSocket)
 	}
 	e, err := engine.Load(*modelPath, engine.Options{Threads: *threads, ContextLength: *ctxLen, Kernels: *kernelsCap})
 	if err != nil {
