@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"edgelm/gguf"
 	"edgelm/internal/testshared"
 )
 
@@ -203,5 +205,40 @@ func TestRunDefaultSocket(t *testing.T) {
 	defer srv.Close()
 	if err := runCmd([]string{"--prompt", "Hi"}, &out, &bytes.Buffer{}); err != nil || out.String() != " there\n" {
 		t.Errorf("default socket: %v, %q", err, out.String())
+	}
+}
+
+// TestQuantizeFlags: quantize takes --model/--out/--type like the other commands; the result is
+// llama-quantize's tensor data byte for byte.
+func TestQuantizeFlags(t *testing.T) {
+	src := testshared.Path(t, "models", "aidreams260K-f32.gguf")
+	ref := testshared.Path(t, "models", "aidreams260K-q8_0.gguf")
+	out := filepath.Join(t.TempDir(), "q8.gguf")
+	if err := quantizeCmd([]string{"--model", src, "--out", out, "--type", "q8_0"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := gguf.Open(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !bytes.Equal(a.Mapping().Bytes()[a.DataOffset:], b.Mapping().Bytes()[b.DataOffset:]) {
+		t.Error("tensor data differs from llama-quantize's")
+	}
+	for _, args := range [][]string{
+		{"--model", src, "--out", out},     // no type
+		{"--model", src, "--type", "q8_0"}, // no output
+		{"--model", src, "--out", out, "--type", "q8_0", "extra"},
+		{"--model", src, src, out, "q8_0"}, // both forms at once
+		{src, out},                         // positional, one short
+	} {
+		if err := quantizeCmd(args, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+			t.Errorf("quantize %q: %v, want a usage error", args, err)
+		}
 	}
 }
