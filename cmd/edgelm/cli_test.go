@@ -242,3 +242,17 @@ func TestQuantizeFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestSynthOutsideCheckout: away from the checkout, synth asks for --vocab instead of failing on
+// a relative path that is not there.
+func TestSynthOutsideCheckout(t *testing.T) {
+	t.Setenv("EDGELM_SHARED", "")
+	t.Chdir(t.TempDir())
+	err := synthCmd([]string{"--shape", "tiny", "--out", "m.gguf"}, io.Discard)
+	if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--vocab FILE.gguf") {
+		t.Errorf("synth without a vocabulary: %v, want a usage error asking for --vocab", err)
+	}
+	if _, err := os.Stat("m.gguf"); err == nil {
+		t.Error("a model was written without a vocabulary")
+	}
+}
