@@ -256,3 +256,29 @@ func TestSynthOutsideCheckout(t *testing.T) {
 		t.Error("a model was written without a vocabulary")
 	}
 }
+
+// TestBenchFitsContext: bench with its defaults (pp512, tg128) on a model trained for 128 tokens
+// runs tests that fit and says so; sizes given by hand that do not fit are still refused.
+func TestBenchFitsContext(t *testing.T) {
+	model := testshared.Path(t, "models", "aidreams260K-q8_0.gguf") // trained context: 128
+	var out, errb bytes.Buffer
+	if err := benchCmd([]string{"--model", model, "-r", "1", "--json", "--no-read"}, &out, &errb); err != nil {
+		t.Fatalf("bench with defaults: %v", err)
+	}
+	var rs []struct {
+		Test string `json:"test"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rs); err != nil {
+		t.Fatalf("%v in %s", err, out.String())
+	}
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.Test)
+	}
+	if fmt.Sprint(names) != "[pp128 tg128]" || !strings.Contains(errb.String(), "context is 128 tokens, so -p 128 -n 128") {
+		t.Errorf("tests %v, stderr %q; want pp128 and tg128, said", names, errb.String())
+	}
+	if err := benchCmd([]string{"--model", model, "-r", "1", "-p", "512", "--json"}, io.Discard, io.Discard); err == nil {
+		t.Error("-p 512 given by hand on a 128-token model was accepted")
+	}
+}
