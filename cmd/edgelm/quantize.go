@@ -23,7 +23,7 @@ func init() {
 func quantizeCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("quantize", "--model IN.gguf --out OUT.gguf --type q8_0|q4_0\n       edgelm quantize IN.gguf OUT.gguf q8_0|q4_0")
 	fs.SetOutput(stderr)
-	inFlag := fs.String("model", "", "input GGUF file (F32, F16, BF16 or already quantized weights)")
+	inFlag := fs.String("model", "", "input GGUF file (F32, F16, BF16, Q8_0 or Q4_0 weights)")
 	outFlag := fs.String("out", "", "output GGUF file")
 	typeFlag := fs.String("type", "", "weight type of the output: q8_0 or q4_0")
 	if err := parseFlags(fs, args); err != nil {
