@@ -140,7 +140,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 				return usageError(fmt.Sprintf("--%s applies to a local model; the daemon's own settings rule with --socket (drop it, or use --model without --socket)", name))
 			}
 		}
-		req := client.CompletionRequest{Prompt: text, Echo: *echo, IgnoreEOS: *ignoreEOS, Trace: *trace}
+		// As with a local model, --echo shapes only the --json answer (the text stays the completion).
+		req := client.CompletionRequest{Prompt: text, Echo: *echo && *asJSON, IgnoreEOS: *ignoreEOS, Trace: *trace}
 		if *modelPath != "" {
 			req.Model = filepath.Base(*modelPath) // the daemon names its model by file name
 		}
