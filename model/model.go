@@ -20,8 +20,8 @@ type Layer struct {
 	Wv           kernels.Mat // (kv_heads*head_dim, dim)
 	Wo           kernels.Mat // (dim, heads*head_dim)
 	Bq, Bk, Bv   []float32   // (heads*head_dim) (kv_heads*head_dim) (kv_heads*head_dim), qwen2; nil when absent
-	QNorm        []float32   // (head_dim), gemma3
-	KNorm        []float32   // (head_dim), gemma3
+	QNorm        []float32   // (head_dim), gemma3, qwen3
+	KNorm        []float32   // (head_dim), gemma3, qwen3
 	PostAttnNorm []float32   // (dim), gemma2/3
 	FFNNorm      []float32   // (dim)
 	Gate         kernels.Mat // (ffn, dim)
