@@ -221,6 +221,9 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 
 // run sends a job to the engine and answers, streaming or not.
 func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job) {
+	if sw := noteOf(w); sw != nil {
+		sw.model, sw.prompt = j.info.Model, len(j.req.Prompt)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	if rt.s.RequestTimeout > 0 {
 		ctx, cancel = context.WithTimeout(r.Context(), rt.s.RequestTimeout)
@@ -238,7 +241,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 		return
 	}
 	if j.stream {
-		s.stream(ctx, w, j)
+		s.stream(ctx, r, w, j)
 		return
 	}
 	var mu sync.Mutex
@@ -252,20 +255,34 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 	if err == nil && res == nil {
 		err = errors.New("engine returned no result")
 	}
+	err = shutdownCause(r, err)
+	s.generationDone(err)
 	if err != nil {
 		s.log.Debug("generation failed", "id", j.id, "err", err)
 		writeAPIError(w, err)
 		return
 	}
-	s.count(res)
+	s.count(w, res)
 	mu.Lock()
 	defer mu.Unlock()
 	s.answer(w, j, res, events)
 }
 
-func (s *Server) count(res *engine.Result) {
+func (s *Server) count(w http.ResponseWriter, res *engine.Result) {
 	s.metrics.promptTokens.Add(int64(res.PromptTokens))
 	s.metrics.completionTokens.Add(int64(len(res.Tokens)))
+	if sw := noteOf(w); sw != nil {
+		sw.prompt, sw.completion = res.PromptTokens, len(res.Tokens)
+	}
+}
+
+// shutdownCause turns the cancellation of a request cut at the end of the shutdown grace period
+// into the 503 its client is owed.
+func shutdownCause(r *http.Request, err error) error {
+	if err != nil && errors.Is(err, context.Canceled) && context.Cause(r.Context()) == errShuttingDown {
+		return errShuttingDown
+	}
+	return err
 }
 
 // Response bodies.

@@ -10,7 +10,7 @@ import (
 
 // healthBody is GET /health's answer.
 type healthBody struct {
-	Status        string  `json:"status"` // "ok" or "loading"
+	Status        string  `json:"status"` // "ok", "degraded" or "loading"
 	Model         string  `json:"model,omitempty"`
 	Architecture  string  `json:"architecture,omitempty"`
 	Name          string  `json:"name,omitempty"`
@@ -24,6 +24,12 @@ type healthBody struct {
 	Active        int     `json:"active_sequences"`
 	// Reload is the last configuration reload's outcome; absent before the first reload.
 	Reload *ReloadStatus `json:"reload,omitempty"`
+	// Degraded says why the status is "degraded": generations are failing, or the engine saw
+	// the model produce non-finite logits.
+	Degraded string `json:"degraded,omitempty"`
+	// GenerationFailures counts the generations the daemon failed; LastError is the last one.
+	GenerationFailures int64      `json:"generation_failures"`
+	LastError          *lastError `json:"last_error,omitempty"`
 }
 
 type kvBody struct {
@@ -33,7 +39,10 @@ type kvBody struct {
 }
 
 // handleHealth is GET /health: 503 {"status":"loading"} until a model is set, then 200 with the
-// model, architecture, kernels and KV cache usage.
+// model, architecture, kernels and KV cache usage. The status is "degraded" while generations
+// fail (from a failed one until one succeeds) or once the model produced non-finite logits;
+// that is still 200, for load balancers that would otherwise take the only daemon out, unless
+// the query has strict=1, which makes it 503.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	be := s.backend()
 	h := healthBody{Status: "loading", UptimeSeconds: time.Since(s.started).Seconds(), Reload: s.reloadStatus()}
@@ -50,7 +59,19 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	h.KV = &kvBody{Bytes: st.KVBytes, Budget: st.KVBudget, BytesPerToken: st.KVBytesPerToken}
 	h.Queue, h.Active = st.QueueDepth, st.ActiveSequences
-	writeJSON(w, http.StatusOK, h)
+	failing, last := s.generationState()
+	h.GenerationFailures, h.LastError = s.gen.failures.Load(), last
+	switch {
+	case st.Fault != "":
+		h.Status, h.Degraded = "degraded", st.Fault
+	case failing:
+		h.Status, h.Degraded = "degraded", "the last generation failed: "+last.Message
+	}
+	code := http.StatusOK
+	if h.Status != "ok" && r.URL.Query().Get("strict") == "1" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
 }
 
 // modelBody is an OpenAI model object, with edgelm's model description alongside.
