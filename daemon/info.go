@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"bufio"
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -156,17 +159,49 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 	if req.ParseSpecial != nil {
 		parse = *req.ParseSpecial
 	}
-	resp := tokenizeResponse{Tokens: ref.b.Tokenize(req.Content, add, parse)}
-	if resp.Tokens == nil {
-		resp.Tokens = []int32{}
-	}
-	if req.WithPieces {
-		resp.Pieces = make([]string, len(resp.Tokens))
-		for i, t := range resp.Tokens {
-			resp.Pieces[i] = ref.b.Detokenize([]int32{t})
+	big := len(req.Content) >= bigText
+	if big {
+		// The slot is held until the answer is written: the pieces are made as they are sent.
+		if err := s.slots.acquire(r.Context()); err != nil {
+			writeAPIError(w, err)
+			return
 		}
+		defer s.slots.release()
+		defer s.returnMemory()
 	}
-	writeJSON(w, http.StatusOK, resp)
+	ids := ref.b.Tokenize(req.Content, add, parse)
+	writeTokens(w, ids, req.WithPieces, ref.b)
+}
+
+// writeTokens writes tokenizeResponse{ids, pieces} as json.Marshal would, but piece by piece:
+// the whole answer for 1 MB of text, held at once, was tens of MB per request.
+func writeTokens(w http.ResponseWriter, ids []int32, withPieces bool, b Backend) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.WriteString(`{"tokens":[`)
+	var num []byte
+	for i, t := range ids {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		num = strconv.AppendInt(num[:0], int64(t), 10)
+		bw.Write(num)
+	}
+	bw.WriteByte(']')
+	if withPieces && len(ids) > 0 {
+		bw.WriteString(`,"pieces":[`)
+		for i, t := range ids {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			p, _ := json.Marshal(b.Detokenize([]int32{t}))
+			bw.Write(p)
+		}
+		bw.WriteByte(']')
+	}
+	bw.WriteString("}\n")
+	bw.Flush()
 }
 
 type detokenizeRequest struct {
@@ -189,6 +224,14 @@ func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request) {
 	if err := checkTokens(ref.b.Info(), req.Tokens, "tokens"); err != nil {
 		writeAPIError(w, err)
 		return
+	}
+	if len(req.Tokens) >= bigText/4 {
+		if err := s.slots.acquire(r.Context()); err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		defer s.slots.release()
+		defer s.returnMemory()
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"content": ref.b.Detokenize(req.Tokens)})
 }

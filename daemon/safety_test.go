@@ -10,8 +10,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,4 +305,102 @@ func socketPair() (*net.UnixConn, *net.UnixConn, error) {
 		return nil, nil, err
 	}
 	return s, c, nil
+}
+
+// boundedFake is the fake with a bound on the text a token stands for, and a Tokenize that
+// records how many calls run at once.
+type boundedFake struct {
+	*fakeBackend
+	per          int
+	mu           sync.Mutex
+	calls, now   int
+	most         int
+	tokenizeTime time.Duration
+}
+
+func (b *boundedFake) MaxTextBytes() int { return b.per }
+
+func (b *boundedFake) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
+	b.mu.Lock()
+	b.calls++
+	b.now++
+	b.most = max(b.most, b.now)
+	b.mu.Unlock()
+	time.Sleep(b.tokenizeTime)
+	defer func() {
+		b.mu.Lock()
+		b.now--
+		b.mu.Unlock()
+	}()
+	return b.fakeBackend.Tokenize(text, addSpecial, parseSpecial)
+}
+
+// TestLongPromptRejectedEarly: a text prompt sure to be over the limit (more bytes than the limit
+// times the most a token stands for) is refused without being tokenized; 16 such 1 MB prompts
+// cost 691 MB before. One that may fit is tokenized and checked as before.
+func TestLongPromptRejectedEarly(t *testing.T) {
+	b := &boundedFake{fakeBackend: newFake(), per: 4}
+	ts := startBackend(t, b, Settings{MaxPromptTokens: 20, ChatTemplate: "chatml"})
+	r := ts.post("/v1/completions", `{"prompt":"`+strings.Repeat("a", 81)+`"}`, 400)
+	if get(r, "error", "code") != "context_length_exceeded" || !strings.Contains(fmt.Sprint(get(r, "error", "message")), "at least 21 tokens") {
+		t.Errorf("too long: %v", r)
+	}
+	r = ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"`+strings.Repeat("a", 200)+`"}]}`, 400)
+	if get(r, "error", "code") != "context_length_exceeded" {
+		t.Errorf("chat, too long: %v", r)
+	}
+	if b.calls != 0 {
+		t.Errorf("the backend tokenized %d over-long prompts", b.calls)
+	}
+	r = ts.post("/v1/completions", `{"prompt":"`+strings.Repeat("a", 80)+`"}`, 400) // 81 tokens with BOS: tokenized, then refused
+	if !strings.Contains(fmt.Sprint(get(r, "error", "message")), "has 81 tokens") || b.calls != 1 {
+		t.Errorf("may fit: %v after %d tokenizations", r, b.calls)
+	}
+}
+
+// TestTokenizeLimit: big texts are tokenized a few at a time (one per CPU), whatever the number
+// of clients, and the streamed answer is what json.Marshal made of it before.
+func TestTokenizeLimit(t *testing.T) {
+	b := &boundedFake{fakeBackend: newFake(), tokenizeTime: 30 * time.Millisecond}
+	ts := startBackend(t, b, Settings{MaxBodyBytes: 1 << 20})
+	text := strings.Repeat("ab <s>", bigText/6+1)
+	body, _ := json.Marshal(map[string]any{"content": text, "with_pieces": true})
+	var wg sync.WaitGroup
+	answers := make([][]byte, 8)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, b := ts.do("POST", "/v1/tokenize", string(body))
+			if resp.StatusCode != 200 {
+				t.Errorf("tokenize: %d %.200s", resp.StatusCode, b)
+			}
+			answers[i] = b
+		}()
+	}
+	wg.Wait()
+	if limit := goruntime.GOMAXPROCS(0); b.most > limit || b.calls != 8 {
+		t.Errorf("%d tokenizations, at most %d at once; want at most %d", b.calls, b.most, limit)
+	}
+	ids := b.fakeBackend.Tokenize(text, true, true)
+	pieces := make([]string, len(ids))
+	for i, id := range ids {
+		pieces[i] = b.Detokenize([]int32{id})
+	}
+	want, _ := json.Marshal(tokenizeResponse{Tokens: ids, Pieces: pieces})
+	for i, a := range answers {
+		if string(a) != string(want)+"\n" {
+			t.Errorf("answer %d differs from json.Marshal's (%d vs %d bytes)", i, len(a), len(want)+1)
+		}
+	}
+	// Small ones, with and without pieces, and none at all.
+	for _, tc := range []struct{ body, want string }{
+		{`{"content":"Hi"}`, `{"tokens":[0,44,77]}`},
+		{`{"content":"Hi <","with_pieces":true,"add_special":false}`, `{"tokens":[44,77,4,32],"pieces":["H","i","","\u003c"]}`},
+		{`{"content":"","with_pieces":true,"add_special":false}`, `{"tokens":[]}`},
+	} {
+		if _, got := ts.do("POST", "/v1/tokenize", tc.body); string(got) != tc.want+"\n" {
+			t.Errorf("%s: %s, want %s", tc.body, got, tc.want)
+		}
+	}
 }

@@ -32,6 +32,8 @@ type Server struct {
 
 	reloads reloadState // the service's configuration reloads (service.go), for /health and /metrics
 	gen     genHealth   // recent generation failures, for /health
+	slots   tokenSlots  // big tokenizations at once (memory.go)
+	freeing atomic.Bool // a return of memory to the OS is scheduled
 
 	mu  sync.Mutex // guards cur and the reference counts of every backendRef
 	cur *backendRef
@@ -76,7 +78,7 @@ func New(b Backend, s Settings, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv := &Server{log: logger, metrics: newMetrics(), started: time.Now()}
+	srv := &Server{log: logger, metrics: newMetrics(), started: time.Now(), slots: newTokenSlots()}
 	srv.cfg.Store(newRuntime(s))
 	if b != nil {
 		srv.cur = &backendRef{b: b, idle: make(chan struct{})}
