@@ -14,10 +14,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"edgelm/engine"
+	"edgelm/internal/testshared"
 )
 
 // TestNestingLimit: deeply nested one-element arrays cost seconds of CPU each (every level
@@ -402,5 +404,67 @@ func TestTokenizeLimit(t *testing.T) {
 		if _, got := ts.do("POST", "/v1/tokenize", tc.body); string(got) != tc.want+"\n" {
 			t.Errorf("%s: %s, want %s", tc.body, got, tc.want)
 		}
+	}
+}
+
+// TestServiceFIFOModel: a model path that is a FIFO used to wedge start-up, reloads and the
+// SIGTERM that followed. Start-up now fails at once naming it; a reload to it fails and the old
+// model keeps serving; SIGTERM still stops the service.
+func TestServiceFIFOModel(t *testing.T) {
+	models := filepath.Join(testshared.Dir(t), "models")
+	dir := shortTempDir(t)
+	fifo := filepath.Join(dir, "fifo.gguf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "edgelm.toml")
+	writeFile(t, conf, "model = \"fifo.gguf\"\nsocket = \"d.sock\"\n")
+	run := func(sigs chan os.Signal) (*Service, chan error) {
+		svc, err := NewService(ServiceOptions{ConfigPath: conf, LogOutput: io.Discard, Signals: sigs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(context.Background()) }()
+		return svc, done
+	}
+	_, done := run(make(chan os.Signal))
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is a FIFO, not a regular file") {
+			t.Errorf("start-up on a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("start-up on a FIFO model still blocked after 10s")
+	}
+
+	copyFile(t, filepath.Join(models, "aidreams260K-q8_0.gguf"), filepath.Join(dir, "model.gguf"))
+	writeFile(t, conf, "model = \"model.gguf\"\nsocket = \"d.sock\"\n")
+	sigs := make(chan os.Signal, 1)
+	svc, done := run(sigs)
+	st := &svcTest{t: t, dir: dir, client: unixClient(filepath.Join(dir, "d.sock"))}
+	st.waitFor(slow, "serving", func() bool { code, _, err := st.get("/health"); return err == nil && code == 200 })
+	writeFile(t, conf, "model = \"fifo.gguf\"\nsocket = \"d.sock\"\n")
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- svc.Reload() }()
+	select {
+	case err := <-reloaded:
+		if err == nil || !strings.Contains(err.Error(), "FIFO") {
+			t.Errorf("reload to a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reload to a FIFO model still blocked after 10s")
+	}
+	if h := st.health(); h["model"] != "model.gguf" || get(h, "reload", "ok") != false {
+		t.Errorf("after the failed reload: %v", h)
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGTERM did not stop the service")
 	}
 }
