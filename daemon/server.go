@@ -393,7 +393,7 @@ func (w *statusWriter) failedWrite(err error) {
 // reach the connection, so it gets the deadline too.
 func (w *statusWriter) FlushError() error {
 	w.deadline()
-	err := http.NewResponseController(w.ResponseWriter).Flush()
+	err := w.rc.Flush()
 	w.failedWrite(err)
 	return err
 }
