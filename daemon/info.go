@@ -128,10 +128,10 @@ func checkModel(info engine.Info, name string) error {
 }
 
 type tokenizeRequest struct {
-	Content      string `json:"content"`
-	AddSpecial   *bool  `json:"add_special"`   // default true: add BOS as the model asks
-	ParseSpecial *bool  `json:"parse_special"` // default true: "<start_of_turn>" becomes its special token
-	WithPieces   bool   `json:"with_pieces"`
+	Content      *string `json:"content"`
+	AddSpecial   *bool   `json:"add_special"`   // default true: add BOS as the model asks
+	ParseSpecial *bool   `json:"parse_special"` // default true: "<start_of_turn>" becomes its special token
+	WithPieces   bool    `json:"with_pieces"`
 }
 
 type tokenizeResponse struct {
@@ -152,6 +152,10 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, err)
 		return
 	}
+	if req.Content == nil { // tokenizing "" would answer [BOS] to a request that forgot its text
+		writeAPIError(w, badRequest("invalid_value", "field \"content\" is required"))
+		return
+	}
 	add, parse := true, true
 	if req.AddSpecial != nil {
 		add = *req.AddSpecial
@@ -159,7 +163,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 	if req.ParseSpecial != nil {
 		parse = *req.ParseSpecial
 	}
-	big := len(req.Content) >= bigText
+	big := len(*req.Content) >= bigText
 	if big {
 		// The slot is held until the answer is written: the pieces are made as they are sent.
 		if err := s.slots.acquire(r.Context()); err != nil {
@@ -169,7 +173,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 		defer s.slots.release()
 		defer s.returnMemory()
 	}
-	ids := ref.b.Tokenize(req.Content, add, parse)
+	ids := ref.b.Tokenize(*req.Content, add, parse)
 	writeTokens(w, ids, req.WithPieces, ref.b)
 }
 
