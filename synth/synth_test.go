@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"edgelm/engine"
@@ -225,5 +227,36 @@ func TestEngineNoCache(t *testing.T) {
 		if len(got[0]) != 12 || fmt.Sprint(got[0]) != fmt.Sprint(got[1]) {
 			t.Errorf("%s: cached %v, no cache %v", name, got[0], got[1])
 		}
+	}
+}
+
+// TestRefusesOverwritingVocab: an output path that is the vocab file, or a link to it, is refused
+// and the vocab file is left as it was.
+func TestRefusesOverwritingVocab(t *testing.T) {
+	src, err := os.ReadFile(testshared.Path(t, "vocab", "ggml-vocab-llama-spm.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	vp := filepath.Join(dir, "vocab.gguf")
+	if err := os.WriteFile(vp, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(vp, filepath.Join(dir, "sym.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := gguf.Open(vp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	shape, _ := Lookup("tiny")
+	for _, out := range []string{vp, filepath.Join(dir, "sym.gguf")} {
+		if err := Write(out, Options{Shape: shape, Type: gguf.Q8_0, Vocab: v, Seed: 1}); err == nil || !strings.Contains(err.Error(), "is the vocab file") {
+			t.Errorf("output %s: %v, want a refusal", out, err)
+		}
+	}
+	if got, err := os.ReadFile(vp); err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("the vocab file changed (%v)", err)
 	}
 }
