@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -274,5 +275,47 @@ func TestKQuantizeRuns(t *testing.T) {
 	}
 	if _, err := BuildOpts(q8, gguf.Q4_K, Options{AllowRequantize: true}); err != nil {
 		t.Errorf("requantizing with the option: %v", err)
+	}
+}
+
+func TestRefusesOverwritingInput(t *testing.T) {
+	src, err := os.ReadFile(testshared.Path(t, "models", "aidreams260K-f32.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	inPath := filepath.Join(dir, "in.gguf")
+	if err := os.WriteFile(inPath, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(inPath, filepath.Join(dir, "sym.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(inPath, filepath.Join(dir, "hard.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	in, err := gguf.Open(inPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for _, out := range []string{inPath, dir + "/./in.gguf", filepath.Join(dir, "sym.gguf"), filepath.Join(dir, "hard.gguf")} {
+		err := File(in, out, gguf.Q8_0, nil)
+		if err == nil || !strings.Contains(err.Error(), "is the input file") {
+			t.Errorf("output %s: %v, want a refusal", out, err)
+		}
+	}
+	got, err := os.ReadFile(inPath)
+	if err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("the input changed (%v)", err)
+	}
+	// A new path is fine, written atomically: nothing but the result is left in the directory.
+	out := filepath.Join(dir, "out.gguf")
+	if err := File(in, out, gguf.Q8_0, nil); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 4 {
+		t.Errorf("directory holds %d entries after quantizing, want 4 (in, sym, hard, out)", len(ents))
 	}
 }

@@ -21,15 +21,24 @@ func init() {
 }
 
 func quantizeCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("quantize", "[--allow-requantize] IN.gguf OUT.gguf q8_0|q4_0|q4_k_m|q5_k_m|q6_k")
+	fs := newFlags("quantize", "--model IN.gguf --out OUT.gguf --type q8_0|q4_0|q4_k_m|q5_k_m|q6_k [--allow-requantize]\n       edgelm quantize [--allow-requantize] IN.gguf OUT.gguf TYPE")
+	fs.SetOutput(stderr)
+	inFlag := fs.String("model", "", "input GGUF file (F32, F16 or BF16 weights; quantized ones with --allow-requantize)")
+	outFlag := fs.String("out", "", "output GGUF file")
+	typeFlag := fs.String("type", "", "weight type of the output: q8_0, q4_0, q4_k_m, q5_k_m or q6_k")
 	requant := fs.Bool("allow-requantize", false, "convert tensors that are already quantized (compounds the rounding)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 3 {
-		return fmt.Errorf("%w: want IN.gguf OUT.gguf q8_0|q4_0|q4_k_m|q5_k_m|q6_k", errUsage)
+	inPath, outPath, typ := *inFlag, *outFlag, *typeFlag
+	switch {
+	case fs.NArg() == 3 && inPath == "" && outPath == "" && typ == "":
+		inPath, outPath, typ = fs.Arg(0), fs.Arg(1), fs.Arg(2) // llama-quantize's order
+	case fs.NArg() != 0:
+		return usageError(fmt.Sprintf("unexpected arguments %q: give --model IN --out OUT --type T, or the three as IN OUT T", fs.Args()))
+	case inPath == "" || outPath == "" || typ == "":
+		return usageError("--model IN.gguf, --out OUT.gguf and --type q8_0|q4_0|q4_k_m|q5_k_m|q6_k are all required")
 	}
-	inPath, outPath, typ := fs.Arg(0), fs.Arg(1), fs.Arg(2)
 	t, err := synth.ParseType(typ)
 	if err != nil || t == gguf.F32 || t == gguf.F16 {
 		return fmt.Errorf("%w: type %q: want q8_0, q4_0, q4_k_m, q5_k_m or q6_k", errUsage, typ)
