@@ -480,17 +480,17 @@ func TestMaskKeepsValidContinuations(t *testing.T) {
 
 func TestUnsupportedKeywords(t *testing.T) {
 	for schema, want := range map[string][]string{
-		`{"type":"string","pattern":"^a"}`:                         {"pattern at #"},
-		`{"type":"string","format":"date"}`:                        {"format at #"},
-		`{"properties":{"a":{"oneOf":[{"type":"string"}]}}}`:       {"oneOf at #/properties/a"},
-		`{"allOf":[{}],"not":{}}`:                                  {"allOf at #", "not at #"},
-		`{"type":"number","minimum":1}`:                            {"minimum on a number"},
-		`{"type":"array","items":[{"type":"string"}]}`:             {"items as an array"},
-		`{"$ref":"http://example.com/s.json"}`:                     {`$ref "http://example.com/s.json"`},
-		`{"type":"object","required":["a"]}`:                       {`required "a"`},
-		`{"type":"array","uniqueItems":true,"contains":{}}`:        {"uniqueItems at #", "contains at #"},
-		`{"type":"object","patternProperties":{"a":{}}}`:           {"patternProperties at #"},
-		`{"anyOf":[{"type":"string"}],"type":"string"}`:            {"anyOf beside type"},
+		`{"type":"string","pattern":"^a"}`:                          {"pattern at #"},
+		`{"type":"string","format":"date"}`:                         {"format at #"},
+		`{"properties":{"a":{"oneOf":[{"type":"string"}]}}}`:        {"oneOf at #/properties/a"},
+		`{"allOf":[{}],"not":{}}`:                                   {"allOf at #", "not at #"},
+		`{"type":"number","minimum":1}`:                             {"minimum on a number"},
+		`{"type":"array","items":[{"type":"string"}]}`:              {"items as an array"},
+		`{"$ref":"http://example.com/s.json"}`:                      {`$ref "http://example.com/s.json"`},
+		`{"type":"object","required":["a"]}`:                        {`required "a"`},
+		`{"type":"array","uniqueItems":true,"contains":{}}`:         {"uniqueItems at #", "contains at #"},
+		`{"type":"object","patternProperties":{"a":{}}}`:            {"patternProperties at #"},
+		`{"anyOf":[{"type":"string"}],"type":"string"}`:             {"anyOf beside type"},
 		`{"type":"integer","multipleOf":2,"minimum":0,"maximum":9}`: {"multipleOf at #"},
 	} {
 		_, err := FromJSONSchema([]byte(schema))
