@@ -5,6 +5,8 @@ package engine
 import (
 	"errors"
 	"time"
+
+	"edgelm/grammar"
 )
 
 // Options configure an engine at load time.
@@ -65,6 +67,11 @@ type Request struct {
 	Echo      bool // with Logprobs: also report teacher-forced logprobs of the prompt tokens
 	Trace     bool // record per-step shapes and timings in Result.Trace
 	NoCache   bool // recompute the whole sequence every step instead of using the KV cache (slow)
+	// Grammar, when set, constrains the output: each token is sampled among those the grammar
+	// allows (sampling's top-k, top-p and min-p apply to those), end-of-generation tokens only once
+	// the output is complete, and generation stops ("stop") when nothing may follow. Stop strings
+	// and MaxTokens still apply: an output they cut may be incomplete.
+	Grammar *grammar.Grammar
 }
 
 // TokenProb is a token and its natural-log probability.
@@ -153,4 +160,5 @@ var (
 	ErrPromptTooLong  = errors.New("engine: prompt longer than the context")
 	ErrInvalidRequest = errors.New("engine: invalid request")
 	ErrBudget         = errors.New("engine: request needs more KV cache than the budget allows")
+	ErrGrammar        = errors.New("engine: no token of the vocabulary can continue the constrained output")
 )

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"edgelm/gguf"
+	"edgelm/grammar"
 	"edgelm/kernels"
 	"edgelm/kvcache"
 	"edgelm/model"
@@ -45,6 +46,8 @@ type Engine struct {
 	live   int64 // bytes reserved by admitted sequences
 	prefix *prefixCache
 	held   *job // admitted from the queue but waiting for KV budget
+
+	gvocab func() *grammar.Vocab // the tokenizer's vocabulary for grammars, indexed at first use
 }
 
 // Load maps the model at path, reads its tokenizer and starts the scheduler.
@@ -106,6 +109,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	e.gvocab = sync.OnceValue(func() *grammar.Vocab { return grammar.VocabOf(tok) })
 	var size int64
 	if st, err := os.Stat(path); err == nil {
 		size = st.Size()
@@ -235,6 +239,9 @@ func (e *Engine) Generate(ctx context.Context, req Request, onToken func(Event) 
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
+	if req.Grammar != nil {
+		e.grammarVocab() // indexed here, on the caller's goroutine, not in the scheduler's
+	}
 	j := &job{
 		ctx:    ctx,
 		req:    req,
@@ -269,6 +276,11 @@ func (e *Engine) Generate(ctx context.Context, req Request, onToken func(Event) 
 			return r.res, r.err
 		}
 	}
+}
+
+// grammarVocab is the vocabulary as grammars see it, indexed once.
+func (e *Engine) grammarVocab() *grammar.Vocab {
+	return e.gvocab()
 }
 
 func (e *Engine) check(r *Request) error {

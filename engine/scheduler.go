@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edgelm/grammar"
 	"edgelm/kvcache"
 	"edgelm/mmap"
 	"edgelm/model"
@@ -38,6 +39,7 @@ type job struct {
 	reserved int64 // KV bytes reserved for the job
 	lastFeed bool  // feed the final token once more for its teacher-forced logprobs
 	samp     *sampler
+	match    *grammar.Matcher // with Request.Grammar
 	stream   *tokenizer.Stream
 	text     strings.Builder // generated text so far (cut before a stop string)
 	emitted  int             // bytes of text already sent in events
@@ -284,6 +286,9 @@ func (e *Engine) start(j *job) bool {
 	e.stats.PromptTokens += int64(j.nPrompt)
 	e.mu.Unlock()
 	j.samp = newSampler(j.req.Sampling)
+	if j.req.Grammar != nil {
+		j.match = j.req.Grammar.Matcher(e.grammarVocab())
+	}
 	j.stream = e.tok.NewStream()
 	if j.req.MaxTokens == 0 && !(j.req.Echo && j.req.Logprobs > 0) {
 		e.finishReason(j, "length")
@@ -360,14 +365,28 @@ func (e *Engine) next(j *job, logits []float32) bool {
 		return e.end(j, "length")
 	}
 	hist := j.tokens
-	t := j.samp.sample(logits, hist)
+	var allowed []uint64
+	if j.match != nil {
+		allowed = j.match.Allowed()
+	}
+	t := j.samp.sample(logits, hist, allowed)
+	if t < 0 {
+		e.finish(j, fmt.Errorf("%w (after %d tokens)", ErrGrammar, len(j.res.Tokens)))
+		return false
+	}
 	var lp float32
 	var top []TokenProb
 	if j.req.Logprobs > 0 {
 		top, lp = topLogprobs(nil, logits, j.req.Logprobs, t)
 	}
-	if !j.req.IgnoreEOS && e.tok.IsEOG(t) {
+	if (!j.req.IgnoreEOS || j.match != nil) && e.tok.IsEOG(t) {
 		return e.end(j, "stop")
+	}
+	if j.match != nil {
+		if err := j.match.Accept(t); err != nil {
+			e.finish(j, fmt.Errorf("engine: sampled token %d against its grammar: %w", t, err))
+			return false
+		}
 	}
 	j.tokens = append(j.tokens, t)
 	j.res.Tokens = append(j.res.Tokens, t)
@@ -400,6 +419,8 @@ func (e *Engine) next(j *job, logits []float32) bool {
 	j.emit(Event{Token: t, Text: full[j.emitted:upto], Logprob: lp, Top: top})
 	j.emitted = upto
 	switch {
+	case j.match != nil && j.match.Finished():
+		return e.end(j, "stop") // the value is complete and nothing may follow
 	case len(j.res.Tokens) >= j.req.MaxTokens:
 		return e.end(j, "length")
 	case j.req.NoCache && len(j.tokens) > j.seq.Cap():
