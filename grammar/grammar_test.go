@@ -539,3 +539,30 @@ func TestJSONObjectEnds(t *testing.T) {
 		t.Error("a non-object accepted")
 	}
 }
+
+func TestToolCall(t *testing.T) {
+	g, err := ToolCall([]Function{
+		{Name: "get_weather", Parameters: []byte(`{"type":"object","properties":{"city":{"type":"string"},"unit":{"enum":["c","f"]}},"required":["city"],"additionalProperties":false}`)},
+		{Name: "tree", Parameters: []byte(`{"$defs":{"n":{"type":"object","properties":{"k":{"type":"array","items":{"$ref":"#/$defs/n"}}},"additionalProperties":false}},"$ref":"#/$defs/n"}`)},
+		{Name: "noargs"},
+	}, "arguments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range []string{`{"name": "get_weather", "arguments": {"city": "Paris"}}`, `{"name":"tree","arguments":{"k":[{"k":[]}]}}`,
+		`{"name": "noargs", "arguments": {"x": [1]}}`} {
+		if m := g.Matcher(nil); m.AcceptBytes([]byte(ok)) != nil || !m.Finished() {
+			t.Errorf("%s rejected", ok)
+		}
+	}
+	for _, bad := range []string{`{"name": "get_weather", "arguments": {"unit": "c"}}`, `{"name": "other", "arguments": {}}`,
+		`{"arguments": {}, "name": "noargs"}`, `{"name":"tree","arguments":{"k":[{"j":1}]}}`} {
+		if m := g.Matcher(nil); m.AcceptBytes([]byte(bad)) == nil && m.Complete() {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	_, err = ToolCall([]Function{{Name: "f", Parameters: []byte(`{"type":"object","properties":{"d":{"type":"string","format":"date"}}}`)}}, "arguments")
+	if err == nil || !strings.Contains(err.Error(), "format at f#/properties/d") {
+		t.Errorf("unsupported keyword in a tool: %v", err)
+	}
+}

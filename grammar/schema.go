@@ -83,9 +83,55 @@ func FromJSONSchema(schema []byte) (*Grammar, error) {
 	return c.b.build(c.b.rule([]sym{c.b.ref(c.ws()), c.b.ref(top)}))
 }
 
+// Function is one function a tool call may name.
+type Function struct {
+	Name       string
+	Parameters []byte // a JSON schema of the arguments; empty means any object
+}
+
+// ToolCall is the grammar of one call of one of fns, as the JSON object
+// {"name": <the function's name>, <argsKey>: <arguments valid against its parameters>}, members in
+// that order, possibly preceded by whitespace. Parameters schemas are read as FromJSONSchema reads
+// a schema ($refs relative to each one); unsupported keywords give an *UnsupportedError whose
+// entries start with the function's name.
+func ToolCall(fns []Function, argsKey string) (*Grammar, error) {
+	if len(fns) == 0 {
+		return nil, fmt.Errorf("%w: no functions", ErrSchema)
+	}
+	c := newCompiler(nil)
+	b := c.b
+	ws := one(b.ref(c.ws()))
+	var alts [][]sym
+	for i, fn := range fns {
+		params := bytes.TrimSpace(fn.Parameters)
+		if len(params) == 0 {
+			params = []byte(`{"type":"object"}`)
+		}
+		if !json.Valid(params) {
+			return nil, fmt.Errorf("%w: parameters of %s: not valid JSON", ErrSchema, fn.Name)
+		}
+		c.root, c.refKey, c.where = params, strconv.Itoa(i)+":", fn.Name
+		args, err := c.compile(params, "#", 0)
+		if err != nil {
+			return nil, fmt.Errorf("parameters of %s: %w", fn.Name, err)
+		}
+		alts = append(alts, cat(b.lit("{"), ws, b.lit(`"name"`), ws, b.lit(":"), ws, b.lit(quote(fn.Name)), ws, b.lit(","), ws,
+			b.lit(quote(argsKey)), ws, b.lit(":"), ws, one(b.ref(args)), ws, b.lit("}")))
+	}
+	if len(c.unsupported) > 0 {
+		return nil, &UnsupportedError{Keywords: c.unsupported}
+	}
+	if len(b.rules) > maxRules {
+		return nil, fmt.Errorf("%w: the tools need %d grammar rules, more than %d", ErrSchema, len(b.rules), maxRules)
+	}
+	return b.build(b.rule([]sym{b.ref(c.ws()), b.ref(b.rule(alts...))}))
+}
+
 type compiler struct {
 	b           *builder
 	root        []byte
+	refKey      string // prefixes refs' keys: several roots may share a compiler (ToolCall)
+	where       string // prefixes paths in messages
 	refs        map[string]int32
 	unsupported []string
 }
@@ -95,7 +141,7 @@ func newCompiler(root []byte) *compiler {
 }
 
 func (c *compiler) unsupport(kw, path string) {
-	c.unsupported = append(c.unsupported, kw+" at "+path)
+	c.unsupported = append(c.unsupported, kw+" at "+c.where+path)
 }
 
 // Shared rules of JSON's lexical structure.
@@ -437,7 +483,7 @@ func bounds(kw map[string]json.RawMessage, loKey, hiKey, path string) (lo, hi in
 }
 
 func (c *compiler) ref(p, path string, depth int) (int32, error) {
-	if r, ok := c.refs[p]; ok {
+	if r, ok := c.refs[c.refKey+p]; ok {
 		return r, nil
 	}
 	if !strings.HasPrefix(p, "#") {
@@ -450,7 +496,7 @@ func (c *compiler) ref(p, path string, depth int) (int32, error) {
 	}
 	// Reserve the rule first: the target may refer back to it.
 	r := c.b.newRule()
-	c.refs[p] = r
+	c.refs[c.refKey+p] = r
 	inner, err := c.compile(target, p, depth+1)
 	if err != nil {
 		return 0, err

@@ -1,0 +1,290 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Tool is a function the model may call.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage // a JSON schema; nil for none
+}
+
+// ToolCall is a call an assistant turn made: the function's name and its arguments as JSON text.
+type ToolCall struct {
+	Name      string
+	Arguments string
+}
+
+// ToolArgsKey is the member that holds a call's arguments in the JSON the format's models write:
+// "parameters" for Llama-3 (3.1's convention), "arguments" for the others.
+func (t Template) ToolArgsKey() string {
+	if t.Format == Llama3 {
+		return "parameters"
+	}
+	return "arguments"
+}
+
+// RenderTools is Render for a conversation with tools: tools are described to the model, calls[i]
+// are the calls assistant message i made (calls may be nil or shorter than msgs), and messages of
+// role "tool" carry call results. Each format does what its models were trained on where they
+// define it, and a generic convention where they do not:
+//   - ChatML, as Qwen2.5's template: the tools in the system turn as <tools> JSON lines, calls as
+//     <tool_call>{"name": ..., "arguments": ...}</tool_call>, results as <tool_response> blocks in
+//     a user turn;
+//   - Llama-3, as Llama 3.1's template: the tools and the instruction to answer with
+//     {"name": ..., "parameters": ...} in the first user turn, calls as that JSON, results in
+//     "ipython" turns;
+//   - Gemma and Llama-2, which define no tools: the tools and the instruction to answer with only
+//     {"name": ..., "arguments": ...} in the system message (added if absent), calls as that JSON,
+//     results as user turns "Function result: ...".
+func (t Template) RenderTools(msgs []Message, calls [][]ToolCall, tools []Tool, gen bool) (string, error) {
+	if len(msgs) == 0 {
+		return "", errors.New("chat: no messages")
+	}
+	for i, m := range msgs {
+		switch m.Role {
+		case "system", "user", "assistant", "tool":
+		default:
+			return "", fmt.Errorf("chat: message %d: unknown role %q (want system, user, assistant or tool)", i, m.Role)
+		}
+	}
+	callsOf := func(i int) []ToolCall {
+		if i < len(calls) {
+			return calls[i]
+		}
+		return nil
+	}
+	switch t.Format {
+	case ChatML:
+		return renderChatMLTools(msgs, callsOf, tools, gen), nil
+	case Llama3:
+		return renderLlama3Tools(msgs, callsOf, tools, gen)
+	}
+	// The generic convention, through the format's own rendering.
+	var plain []Message
+	if len(tools) > 0 {
+		var b strings.Builder
+		if msgs[0].Role == "system" {
+			b.WriteString(msgs[0].Content + "\n\n")
+			msgs = msgs[1:]
+			calls = calls[min(1, len(calls)):]
+		}
+		b.WriteString("You can call these functions:\n")
+		for _, tl := range tools {
+			b.WriteString(toolJSON(tl) + "\n")
+		}
+		b.WriteString("\nTo call a function, reply with only a JSON object: {\"name\": <function name>, \"arguments\": <arguments object>}.")
+		plain = append(plain, Message{Role: "system", Content: b.String()})
+	}
+	for i, m := range msgs {
+		switch {
+		case m.Role == "tool":
+			if n := len(plain); n > 0 && plain[n-1].Role == "user" && strings.HasPrefix(plain[n-1].Content, "Function result: ") {
+				plain[n-1].Content += "\nFunction result: " + m.Content
+				continue
+			}
+			plain = append(plain, Message{Role: "user", Content: "Function result: " + m.Content})
+		case m.Role == "assistant" && len(callsOf(i)) > 0:
+			parts := []string{}
+			if strings.TrimSpace(m.Content) != "" {
+				parts = append(parts, m.Content)
+			}
+			for _, c := range callsOf(i) {
+				parts = append(parts, callJSON(c, t.ToolArgsKey()))
+			}
+			plain = append(plain, Message{Role: "assistant", Content: strings.Join(parts, "\n")})
+		default:
+			plain = append(plain, m)
+		}
+	}
+	return t.Render(plain, gen)
+}
+
+// toolJSON is a tool as OpenAI's tools list has it.
+func toolJSON(t Tool) string {
+	fn := map[string]any{"name": t.Name}
+	if t.Description != "" {
+		fn["description"] = t.Description
+	}
+	if len(t.Parameters) > 0 {
+		fn["parameters"] = t.Parameters
+	}
+	return marshal(map[string]any{"type": "function", "function": fn})
+}
+
+func callJSON(c ToolCall, argsKey string) string {
+	args := strings.TrimSpace(c.Arguments)
+	if args == "" || !json.Valid([]byte(args)) {
+		args = "{}"
+	}
+	return `{"name": ` + marshal(c.Name) + `, "` + argsKey + `": ` + args + `}`
+}
+
+func marshal(v any) string {
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false)
+	e.Encode(v)
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+func renderChatMLTools(msgs []Message, callsOf func(int) []ToolCall, tools []Tool, gen bool) string {
+	var b strings.Builder
+	start := 0
+	if len(tools) > 0 {
+		b.WriteString("<|im_start|>system\n")
+		if msgs[0].Role == "system" {
+			b.WriteString(msgs[0].Content + "\n\n")
+			start = 1
+		}
+		b.WriteString("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
+			"You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
+		for _, tl := range tools {
+			b.WriteString("\n" + toolJSON(tl))
+		}
+		b.WriteString("\n</tools>\n\nFor each function call, return a json object with function name and arguments within " +
+			"<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n")
+	}
+	for i := start; i < len(msgs); i++ {
+		m := msgs[i]
+		switch {
+		case m.Role == "tool":
+			if i == 0 || msgs[i-1].Role != "tool" {
+				b.WriteString("<|im_start|>user")
+			}
+			b.WriteString("\n<tool_response>\n" + m.Content + "\n</tool_response>")
+			if i == len(msgs)-1 || msgs[i+1].Role != "tool" {
+				b.WriteString("<|im_end|>\n")
+			}
+		case m.Role == "assistant" && len(callsOf(i)) > 0:
+			b.WriteString("<|im_start|>assistant")
+			if m.Content != "" {
+				b.WriteString("\n" + m.Content)
+			}
+			for _, c := range callsOf(i) {
+				b.WriteString("\n<tool_call>\n" + callJSON(c, "arguments") + "\n</tool_call>")
+			}
+			b.WriteString("<|im_end|>\n")
+		default:
+			b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
+		}
+	}
+	if gen {
+		b.WriteString("<|im_start|>assistant\n")
+	}
+	return b.String()
+}
+
+func renderLlama3Tools(msgs []Message, callsOf func(int) []ToolCall, tools []Tool, gen bool) (string, error) {
+	var b strings.Builder
+	b.WriteString("<|begin_of_text|>")
+	toolsPending := len(tools) > 0
+	for i, m := range msgs {
+		role, content := m.Role, strings.TrimSpace(m.Content)
+		switch {
+		case role == "tool":
+			role = "ipython"
+		case role == "assistant" && len(callsOf(i)) > 0:
+			var parts []string
+			if content != "" {
+				parts = append(parts, content)
+			}
+			for _, c := range callsOf(i) {
+				parts = append(parts, callJSON(c, "parameters"))
+			}
+			content = strings.Join(parts, "\n")
+		case role == "user" && toolsPending:
+			toolsPending = false
+			var t strings.Builder
+			t.WriteString("Given the following functions, please respond with a JSON for a function call with its proper " +
+				"arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, \"parameters\": " +
+				"dictionary of argument name and its value}.Do not use variables.\n\n")
+			for _, tl := range tools {
+				t.WriteString(toolJSON(tl) + "\n\n")
+			}
+			content = t.String() + content
+		}
+		b.WriteString("<|start_header_id|>" + role + "<|end_header_id|>\n\n" + content + "<|eot_id|>")
+	}
+	if toolsPending {
+		return "", errors.New("chat: llama3: tools need a user message to be described in")
+	}
+	if gen {
+		b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+	}
+	return b.String(), nil
+}
+
+// ParseToolCalls reads the tool calls in a model's answer, in the forms RenderTools asks for:
+// <tool_call>{...}</tool_call> blocks (ChatML; the last closing tag may be missing), or an answer
+// that is only a {"name": ..., "arguments"/"parameters": ...} object (any format). It returns the
+// text outside the calls, and ok false (with the answer as the text) when there is no call or a
+// call is malformed.
+func (t Template) ParseToolCalls(text string) (content string, calls []ToolCall, ok bool) {
+	const open, closeTag = "<tool_call>", "</tool_call>"
+	if t.Format == ChatML && strings.Contains(text, open) {
+		rest := text
+		var before strings.Builder
+		for {
+			i := strings.Index(rest, open)
+			if i < 0 {
+				before.WriteString(rest)
+				break
+			}
+			before.WriteString(rest[:i])
+			rest = rest[i+len(open):]
+			body := rest
+			if j := strings.Index(rest, closeTag); j >= 0 {
+				body, rest = rest[:j], rest[j+len(closeTag):]
+			} else {
+				rest = ""
+			}
+			c, ok := parseCall(body)
+			if !ok {
+				return text, nil, false
+			}
+			calls = append(calls, c)
+		}
+		return strings.TrimSpace(before.String()), calls, true
+	}
+	if c, ok := parseCall(text); ok {
+		return "", []ToolCall{c}, true
+	}
+	return text, nil, false
+}
+
+// parseCall reads {"name": ..., "arguments" or "parameters": {...}} (arguments may also be a JSON
+// string holding the object, as some models write).
+func parseCall(s string) (ToolCall, bool) {
+	var v struct {
+		Name       string          `json:"name"`
+		Arguments  json.RawMessage `json:"arguments"`
+		Parameters json.RawMessage `json:"parameters"`
+	}
+	d := json.NewDecoder(strings.NewReader(strings.TrimSpace(s)))
+	if err := d.Decode(&v); err != nil || d.More() || v.Name == "" {
+		return ToolCall{}, false
+	}
+	args := v.Arguments
+	if args == nil {
+		args = v.Parameters
+	}
+	args = bytes.TrimSpace(args)
+	if len(args) > 0 && args[0] == '"' {
+		var inner string
+		if json.Unmarshal(args, &inner) != nil || !json.Valid([]byte(inner)) {
+			return ToolCall{}, false
+		}
+		args = []byte(inner)
+	}
+	if len(args) == 0 || string(args) == "null" {
+		args = []byte("{}")
+	}
+	return ToolCall{Name: v.Name, Arguments: string(args)}, true
+}
