@@ -19,6 +19,7 @@ type fakeBackend struct {
 	err   error         // returned by Generate before any token
 	// holdBack is text sent after the last token in an event without a token (Token -1).
 	holdBack string
+	ctxLen   int // context length; 0 means 128
 
 	mu        sync.Mutex
 	lastText  string // last text tokenized
@@ -36,8 +37,12 @@ func newFake() *fakeBackend {
 var specials = []string{"<s>", "</s>", "<|im_start|>", "<|im_end|>"}
 
 func (f *fakeBackend) Info() engine.Info {
+	ctxLen := f.ctxLen
+	if ctxLen == 0 {
+		ctxLen = 128
+	}
 	return engine.Info{Path: "/models/fake.gguf", Model: "fake.gguf", Arch: "llama", Name: "Fake", Kernels: "generic",
-		ContextLength: 128, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0)}
+		ContextLength: ctxLen, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0)}
 }
 
 func (f *fakeBackend) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
