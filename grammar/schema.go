@@ -24,7 +24,7 @@ const (
 	maxDepth     = 64
 	// maxWS is how many spaces or tabs may follow a newline between tokens; whitespace is otherwise
 	// at most one space, so a model cannot pad forever.
-	maxWS = 20
+	maxWS = 8
 )
 
 // UnsupportedError lists the schema keywords (with where they are) that a grammar cannot honour.

@@ -151,7 +151,22 @@ else
   mkdir -p "$tmp/node"
   cp "$root/scripts/e2e/openai_client.mjs" "$tmp/node/"
   (cd "$tmp/node" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error openai@6 undici@7 >/dev/null)
-  if EDGELM_SOCKET="$sock" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
+  # Structured output (json_schema, tool calls) on tinydoc, whose 32,000-token vocabulary is
+  # a real test of the grammar's masks.
+  tiny="$shared/models/tinydoc-q8_0.gguf" tinypid="" structured=""
+  if [[ -f "$tiny" ]]; then
+    "$tmp/edgelm" serve --model "$tiny" --socket "$tmp/tiny.sock" --chat-template chatml >"$tmp/tiny.log" 2>&1 &
+    tinypid=$!
+    for _ in $(seq 1 300); do
+      curl -s --unix-socket "$tmp/tiny.sock" -o /dev/null -w '%{http_code}' http://localhost/health 2>/dev/null | grep -q 200 && break
+      sleep 0.2
+    done
+    structured="$tmp/tiny.sock"
+  elif [[ "${EDGELM_REQUIRE_SHARED:-}" == 1 ]]; then
+    fail "$tiny not found"
+  fi
+  if EDGELM_SOCKET="$sock" EDGELM_STRUCTURED_SOCKET="$structured" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
+  if [[ -n "$tinypid" ]]; then kill -TERM "$tinypid" && wait "$tinypid" || fail "tinydoc daemon did not exit cleanly"; fi
 fi
 
 # Graceful shutdown: SIGTERM, exit status 0, socket removed.
