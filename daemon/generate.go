@@ -192,7 +192,7 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 		return nil, badRequest("chat_template_unavailable",
 			"model %s: %v; configure a format (chat_template = \"gemma\", \"llama2\", \"llama3\" or \"chatml\", or serve --chat-template) or use /v1/completions", info.Model, err)
 	}
-	tools, tj, force, err := cr.tools(tmpl)
+	tools, tj, err := cr.tools(tmpl)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 			return nil, badRequest("invalid_value", "response_format and tools together: use tool_choice \"none\" or drop one")
 		}
 		j.tools = tj
-		j.req.Grammar = force
+		j.req.Grammar, j.req.Trigger, j.req.TriggerAtStart = tj.grammar, tj.trigger, tj.triggerAtStart
 	}
 	if cr.TopLogprobs != nil && (*cr.TopLogprobs < 0 || *cr.TopLogprobs > maxLogprobs) {
 		return nil, badRequest("invalid_value", "top_logprobs %d: want 0..%d", *cr.TopLogprobs, maxLogprobs)

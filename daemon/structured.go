@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,36 +120,46 @@ var toolName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 type toolJob struct {
 	tmpl   chat.Template
 	forced bool             // tool_choice "required" or a named function: the output is one call
-	check  *grammar.Grammar // a call of any of the request's functions, to validate calls in "auto"
+	check  *grammar.Grammar // a call of any of the request's functions, to validate calls
 	key    string           // "arguments" or "parameters", as the template has it
+	// The grammar of the output's call: from the start when forced, from the trigger in "auto".
+	grammar        *grammar.Grammar
+	trigger        string
+	triggerAtStart bool
 }
 
-// tools reads tools and tool_choice. It returns the tools to describe in the prompt, the job's tool
-// handling (nil when no call can be made), and the grammar forcing a call (nil unless forced).
-func (r *chatRequest) tools(tmpl chat.Template) ([]chat.Tool, *toolJob, *grammar.Grammar, error) {
+// tools reads tools and tool_choice. It returns the tools to describe in the prompt and the job's
+// tool handling (nil when no call can be made).
+//
+// A call is {"name": ..., <key>: ...} as the template's models write it, for ChatML inside
+// <tool_call></tool_call> as Qwen's do. With tool_choice "required" or a named function the output
+// is constrained to one call from its first token. With "auto" the output is free until it starts a
+// call (ChatML: "<tool_call>" anywhere; other formats: "{" as the first non-space character), and
+// the call is constrained from there; generation ends with the call.
+func (r *chatRequest) tools(tmpl chat.Template) ([]chat.Tool, *toolJob, error) {
 	choice, named, err := r.toolChoice()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if len(r.Tools) == 0 {
 		if choice == "required" || named != "" {
-			return nil, nil, nil, badRequest("invalid_value", "tool_choice %s needs tools", strings.TrimSpace(string(r.ToolChoice)))
+			return nil, nil, badRequest("invalid_value", "tool_choice %s needs tools", strings.TrimSpace(string(r.ToolChoice)))
 		}
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
 	var tools []chat.Tool
 	var fns []grammar.Function
 	seen := map[string]bool{}
 	for i, td := range r.Tools {
 		if td.Type != "function" || td.Function == nil {
-			return nil, nil, nil, badRequest("invalid_value", "tools[%d]: only {\"type\": \"function\", \"function\": {...}} tools are supported", i)
+			return nil, nil, badRequest("invalid_value", "tools[%d]: only {\"type\": \"function\", \"function\": {...}} tools are supported", i)
 		}
 		fn := td.Function
 		if !toolName.MatchString(fn.Name) {
-			return nil, nil, nil, badRequest("invalid_value", "tools[%d].function.name %q: want 1 to 64 letters, digits, _ or -", i, fn.Name)
+			return nil, nil, badRequest("invalid_value", "tools[%d].function.name %q: want 1 to 64 letters, digits, _ or -", i, fn.Name)
 		}
 		if seen[fn.Name] {
-			return nil, nil, nil, badRequest("invalid_value", "tools[%d]: function %q defined twice", i, fn.Name)
+			return nil, nil, badRequest("invalid_value", "tools[%d]: function %q defined twice", i, fn.Name)
 		}
 		seen[fn.Name] = true
 		params := bytes.TrimSpace(fn.Parameters)
@@ -159,37 +170,46 @@ func (r *chatRequest) tools(tmpl chat.Template) ([]chat.Tool, *toolJob, *grammar
 		fns = append(fns, grammar.Function{Name: fn.Name, Parameters: params})
 	}
 	if named != "" && !seen[named] {
-		return nil, nil, nil, badRequest("invalid_value", "tool_choice names function %q, which is not in tools", named)
+		return nil, nil, badRequest("invalid_value", "tool_choice names function %q, which is not in tools", named)
 	}
 	key := tmpl.ToolArgsKey()
-	build := func(fns []grammar.Function) (*grammar.Grammar, error) {
+	open, closeTag := "", ""
+	if tmpl.Format == chat.ChatML {
+		open, closeTag = callTag, "</tool_call>"
+	}
+	build := func(fns []grammar.Function, open, closeTag string) (*grammar.Grammar, error) {
 		b, _ := json.Marshal(fns)
-		return cachedGrammar("tools\x00"+key+"\x00"+string(b), func() (*grammar.Grammar, error) { return grammar.ToolCall(fns, key) })
-	}
-	// Every function's parameters are compiled, even when no call is forced: a schema edgelm
-	// cannot enforce is refused rather than described to the model and then not checked.
-	all, err := build(fns)
-	if err != nil {
-		return nil, nil, nil, schemaError("tools", err)
-	}
-	switch {
-	case choice == "none":
-		return nil, nil, nil, nil
-	case named != "":
-		for _, f := range fns {
-			if f.Name == named {
-				fns = []grammar.Function{f}
-			}
-		}
-		g, err := build(fns)
+		g, err := cachedGrammar("tools\x00"+key+"\x00"+open+"\x00"+closeTag+"\x00"+string(b), func() (*grammar.Grammar, error) {
+			return grammar.ToolCallIn(fns, key, open, closeTag)
+		})
 		if err != nil {
-			return nil, nil, nil, schemaError("tools", err)
+			return nil, schemaError("tools", err)
 		}
-		return tools, &toolJob{tmpl: tmpl, forced: true, check: all, key: key}, g, nil
-	case choice == "required":
-		return tools, &toolJob{tmpl: tmpl, forced: true, check: all, key: key}, all, nil
+		return g, nil
 	}
-	return tools, &toolJob{tmpl: tmpl, check: all, key: key}, nil, nil
+	// Every function's parameters are compiled, even with tool_choice "none": a schema edgelm
+	// cannot enforce is refused rather than described to the model and then not checked.
+	check, err := build(fns, "", "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if choice == "none" {
+		return nil, nil, nil
+	}
+	tj := &toolJob{tmpl: tmpl, check: check, key: key, forced: choice != "auto"}
+	if named != "" {
+		fns = slices.DeleteFunc(fns, func(f grammar.Function) bool { return f.Name != named })
+	}
+	if tj.grammar, err = build(fns, open, closeTag); err != nil {
+		return nil, nil, err
+	}
+	if !tj.forced {
+		tj.trigger, tj.triggerAtStart = open, false
+		if open == "" {
+			tj.trigger, tj.triggerAtStart = "{", true
+		}
+	}
+	return tools, tj, nil
 }
 
 // toolChoice reads tool_choice: "auto" (the default), "none", "required", or a named function.
@@ -269,7 +289,7 @@ type delta struct {
 	calls   []callBody
 }
 
-var callHead = regexp.MustCompile(`^\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*`)
+var callHead = regexp.MustCompile(`^\s*(?:<tool_call>\s*)?\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*`)
 
 const callTag = "<tool_call>"
 
@@ -334,7 +354,18 @@ func (ts *toolStream) forcedDelta(text string) delta {
 	for ts.argsSent == 0 && ts.argsFrom < len(text) && strings.IndexByte(" \t\r\n", text[ts.argsFrom]) >= 0 {
 		ts.argsFrom++ // whitespace before the arguments is not theirs
 	}
-	args := strings.TrimRight(text[ts.argsFrom:], " \t\r\n}")
+	args := text[ts.argsFrom:]
+	if i := strings.Index(args, "</tool_call>"); i >= 0 {
+		args = args[:i]
+	} else {
+		for n := min(len("</tool_call>")-1, len(args)); n > 0; n-- {
+			if strings.HasSuffix(args, "</tool_call>"[:n]) {
+				args = args[:len(args)-n] // may be the closing tag coming
+				break
+			}
+		}
+	}
+	args = strings.TrimRight(args, " \t\r\n}")
 	if len(args) > ts.argsSent {
 		d.calls = append(d.calls, ts.callDelta("", "", args[ts.argsSent:]))
 		ts.argsSent = len(args)

@@ -109,8 +109,31 @@ func TestToolCallForced(t *testing.T) {
 			t.Errorf("%s: last chunk %v", choice, last)
 		}
 	}
+	// The call in Qwen's tags, as a ChatML model writes it when forced, streamed.
+	f.reply = "<tool_call>\n" + `{"name": "get_weather", "arguments": {"city": "Paris"}}` + "\n</tool_call>"
+	chunks := ts.stream("/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}],"stream":true,"tools":[`+weatherTool+`],"tool_choice":"required"}`)
+	var args strings.Builder
+	for _, c := range chunks {
+		if s, ok := get(c, "choices", 0, "delta", "tool_calls", 0, "function", "arguments").(string); ok {
+			args.WriteString(s)
+		}
+	}
+	if args.String() != `{"city": "Paris"}` || get(chunks[len(chunks)-1], "choices", 0, "finish_reason") != "tool_calls" {
+		t.Errorf("tagged call streamed: arguments %q, last %v", args.String(), chunks[len(chunks)-1])
+	}
+	if m := f.lastReq.Grammar.Matcher(nil); m.AcceptBytes([]byte(f.reply)) != nil || !m.Finished() {
+		t.Errorf("the forced grammar does not take the tagged call")
+	}
+	// Llama-3: the call is bare JSON, "parameters", and in auto mode constrained when the answer starts with "{".
+	ts.srv.Apply(Settings{ChatTemplate: "llama3"})
+	f.reply = `{"name": "get_weather", "parameters": {"city": "Oslo"}}`
+	r := ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}],"tools":[`+weatherTool+`]}`, 200)
+	if f.lastReq.Trigger != "{" || !f.lastReq.TriggerAtStart || get(r, "choices", 0, "message", "tool_calls", 0, "function", "arguments") != `{"city": "Oslo"}` {
+		t.Errorf("llama3 auto: trigger %q, answer %v", f.lastReq.Trigger, r)
+	}
+	ts.srv.Apply(Settings{ChatTemplate: "chatml"})
 	// "none": no tools in the prompt, no grammar, no parsing.
-	r := ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}],"tools":[`+weatherTool+`],"tool_choice":"none"}`, 200)
+	r = ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}],"tools":[`+weatherTool+`],"tool_choice":"none"}`, 200)
 	if f.lastReq.Grammar != nil || strings.Contains(f.lastText, "<tools>") || get(r, "choices", 0, "finish_reason") != "stop" ||
 		get(r, "choices", 0, "message", "content") != f.reply {
 		t.Errorf("none: %v (prompt %q)", r, f.lastText)
@@ -133,8 +156,8 @@ func TestToolCallAuto(t *testing.T) {
 	} {
 		f.reply = tc.reply
 		r := ts.post("/v1/chat/completions", body, 200)
-		if f.lastReq.Grammar != nil {
-			t.Errorf("auto constrains the output")
+		if f.lastReq.Grammar == nil || f.lastReq.Trigger != "<tool_call>" || f.lastReq.TriggerAtStart {
+			t.Errorf("auto: the call is not constrained from <tool_call> on (trigger %q)", f.lastReq.Trigger)
 		}
 		msg := get(r, "choices", 0, "message")
 		content, _ := get(msg, "content").(string)

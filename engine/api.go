@@ -72,6 +72,12 @@ type Request struct {
 	// the output is complete, and generation stops ("stop") when nothing may follow. Stop strings
 	// and MaxTokens still apply: an output they cut may be incomplete.
 	Grammar *grammar.Grammar
+	// Trigger makes Grammar lazy: the output is free until it contains Trigger, and from there
+	// (the trigger included) the grammar applies. With TriggerAtStart the trigger counts only at
+	// the start of the output, after whitespace. Output the grammar rejects from the trigger on
+	// leaves the request free, as if no trigger had come.
+	Trigger        string
+	TriggerAtStart bool
 }
 
 // TokenProb is a token and its natural-log probability.

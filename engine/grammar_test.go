@@ -75,3 +75,49 @@ func TestGrammarConstrainsSampling(t *testing.T) {
 		}
 	}
 }
+
+// TestGrammarTrigger: output is free until the trigger, then follows the grammar from the
+// trigger on; a token that goes past the trigger into text the grammar rejects gives it up.
+func TestGrammarTrigger(t *testing.T) {
+	e, err := Load(filepath.Join(testshared.Dir(t), "models", "tinydoc-q8_0.gguf"), Options{MaxSequences: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	g, err := grammar.ToolCallIn([]grammar.Function{{Name: "f", Parameters: []byte(`{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}`)}},
+		"arguments", "e", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := e.Tokenize("The weather is", true, false)
+	triggered := 0
+	for seed := uint64(1); seed <= 6; seed++ {
+		res, _ := gen(t, e, Request{Prompt: prompt, MaxTokens: 80, Grammar: g, Trigger: "e", Sampling: Sampling{Temperature: 1, Seed: seed}})
+		k := strings.Index(res.Text, "e")
+		if k < 0 || k+1 == len(res.Text) {
+			continue
+		}
+		rest := res.Text[k+1:]
+		if !strings.ContainsAny(rest[:1], " \n\t{") {
+			continue // the trigger's token went on with other text: the grammar was given up
+		}
+		triggered++
+		var call struct {
+			Name      string
+			Arguments struct{ A *int }
+		}
+		if res.FinishReason == "stop" {
+			if err := json.Unmarshal([]byte(rest), &call); err != nil || call.Name != "f" || call.Arguments.A == nil {
+				t.Errorf("seed %d: after the trigger %q (%v)", seed, rest, err)
+			}
+		}
+	}
+	if triggered == 0 {
+		t.Error("no run reached the grammar")
+	}
+	// At the start only: a first non-space character other than the trigger frees the output.
+	res, _ := gen(t, e, Request{Prompt: prompt, MaxTokens: 20, Grammar: g, Trigger: "{", TriggerAtStart: true, Sampling: Sampling{Temperature: 1, Seed: 9}})
+	if strings.HasPrefix(strings.TrimSpace(res.Text), "{") || res.FinishReason != "length" {
+		t.Logf("(the model started with the trigger: %q)", res.Text)
+	}
+}

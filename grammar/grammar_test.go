@@ -566,3 +566,17 @@ func TestToolCall(t *testing.T) {
 		t.Errorf("unsupported keyword in a tool: %v", err)
 	}
 }
+
+func TestToolCallIn(t *testing.T) {
+	g, err := ToolCallIn([]Function{{Name: "f"}}, "arguments", "<tool_call>", "</tool_call>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := g.Matcher(nil)
+	if err := m.AcceptBytes([]byte("<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>")); err != nil || !m.Finished() {
+		t.Errorf("wrapped call: %v %v", err, m.Finished())
+	}
+	if g.Matcher(nil).AcceptBytes([]byte(`{"name"`)) == nil {
+		t.Error("a call without its opening tag accepted")
+	}
+}

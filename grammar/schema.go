@@ -95,6 +95,12 @@ type Function struct {
 // a schema ($refs relative to each one); unsupported keywords give an *UnsupportedError whose
 // entries start with the function's name.
 func ToolCall(fns []Function, argsKey string) (*Grammar, error) {
+	return ToolCallIn(fns, argsKey, "", "")
+}
+
+// ToolCallIn is ToolCall with the call between the texts open and close (such as "<tool_call>"
+// and "</tool_call>"), whitespace allowed inside them: open, whitespace, the call, whitespace, close.
+func ToolCallIn(fns []Function, argsKey, open, close string) (*Grammar, error) {
 	if len(fns) == 0 {
 		return nil, fmt.Errorf("%w: no functions", ErrSchema)
 	}
@@ -124,7 +130,11 @@ func ToolCall(fns []Function, argsKey string) (*Grammar, error) {
 	if len(b.rules) > maxRules {
 		return nil, fmt.Errorf("%w: the tools need %d grammar rules, more than %d", ErrSchema, len(b.rules), maxRules)
 	}
-	return b.build(b.rule([]sym{b.ref(c.ws()), b.ref(b.rule(alts...))}))
+	call := one(b.ref(b.rule(alts...)))
+	if open == "" && close == "" {
+		return b.build(b.rule(cat(ws, call)))
+	}
+	return b.build(b.rule(cat(b.lit(open), ws, call, ws, b.lit(close))))
 }
 
 type compiler struct {
