@@ -31,7 +31,8 @@ var grammars = struct {
 	m map[string]*grammar.Grammar
 }{m: map[string]*grammar.Grammar{}}
 
-const maxCachedGrammars = 64
+// maxCachedGrammars bounds the cache: a grammar's caches can grow to several megabytes.
+const maxCachedGrammars = 16
 
 func cachedGrammar(key string, build func() (*grammar.Grammar, error)) (*grammar.Grammar, error) {
 	grammars.Lock()

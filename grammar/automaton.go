@@ -41,9 +41,11 @@ var dead = &state{}
 
 // Bounds on what one grammar caches: past them the caches start afresh (states a matcher holds stay
 // valid; they are only no longer shared).
+// A state's transition table is 2 KB and a mask a bit per token (4 KB for 32,000 tokens), so a
+// grammar holds at most about 8 MB of states and 128 masks.
 const (
-	maxStates = 8192
-	maxMasks  = 256
+	maxStates = 4096
+	maxMasks  = 128
 )
 
 type generation struct {
@@ -60,9 +62,14 @@ type automaton struct {
 	gen   *generation
 	epoch uint32
 	// scratch
-	out []*node
-	key []byte
+	out      []*node
+	key      []byte
+	expanded int  // nodes expanded in this closure
+	overflow bool // more than maxExpand: the state is given up (dead)
 }
+
+// maxExpand bounds the nodes one transition may expand.
+const maxExpand = 4096
 
 func newAutomaton(g *Grammar) *automaton {
 	a := &automaton{g: g}
@@ -101,10 +108,16 @@ func (a *automaton) intern(pos int32, parent *node) *node {
 // expand adds to a.out the stacks n leads to, with a byte-set element on top; it reports whether
 // the root can end (the stack empties).
 func (a *automaton) expand(n *node) bool {
-	if n.mark == a.epoch {
+	if n.mark == a.epoch || a.overflow {
 		return false
 	}
 	n.mark = a.epoch
+	if a.expanded++; a.expanded > maxExpand {
+		// An ambiguous grammar (anyOf of alternatives alike, nested) can make the stacks of one
+		// state grow exponentially: give up on such a state rather than on memory and time.
+		a.overflow = true
+		return false
+	}
 	e := a.g.elems[n.pos]
 	switch e.kind {
 	case kindSet:
@@ -140,6 +153,7 @@ func (a *automaton) beginClosure() {
 		a.epoch = 1
 	}
 	a.out = a.out[:0]
+	a.expanded, a.overflow = 0, false
 }
 
 // initial is the state before any byte.
@@ -156,6 +170,9 @@ func (a *automaton) initial() *state {
 
 // finish interns the stacks collected in a.out.
 func (a *automaton) finish(acc bool) *state {
+	if a.overflow {
+		return dead
+	}
 	out := a.out
 	slices.SortFunc(out, func(x, y *node) int { return int(x.id) - int(y.id) })
 	out = slices.Compact(out)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"edgelm/gguf"
@@ -578,5 +579,36 @@ func TestToolCallIn(t *testing.T) {
 	}
 	if g.Matcher(nil).AcceptBytes([]byte(`{"name"`)) == nil {
 		t.Error("a call without its opening tag accepted")
+	}
+}
+
+// TestAmbiguousBlowUp: nested anyOf of identical alternatives would make the parser's stacks
+// exponential; the matcher gives up (no token allowed) in bounded time instead.
+func TestAmbiguousBlowUp(t *testing.T) {
+	// Each level: three different array rules around the level below, so no two stacks merge.
+	defs := `"l0":{"type":"string"}`
+	for i := 1; i <= 12; i++ {
+		ref := fmt.Sprintf(`{"$ref":"#/$defs/l%d"}`, i-1)
+		defs += fmt.Sprintf(`,"l%d":{"anyOf":[{"type":"array","items":%s},{"type":"array","items":%s,"maxItems":50},{"type":"array","items":%s,"minItems":1}]}`, i, ref, ref, ref)
+	}
+	g, err := FromJSONSchema([]byte(`{"$defs":{` + defs + `},"$ref":"#/$defs/l12"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := syntheticVocab()
+	m := g.Matcher(v)
+	start := time.Now()
+	defer func() {
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("took %v", d)
+		}
+	}()
+	err = m.AcceptBytes([]byte("[[[[[[[[[[[[\"a"))
+	if err == nil {
+		for _, w := range m.Allowed() {
+			if w != 0 {
+				return // followed it after all: fine, as long as it was quick
+			}
+		}
 	}
 }

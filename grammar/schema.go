@@ -265,6 +265,9 @@ func (c *compiler) compile(schema []byte, path string, depth int) (int32, error)
 	if depth > maxDepth {
 		return 0, fmt.Errorf("%w: nested more than %d deep at %s", ErrSchema, maxDepth, path)
 	}
+	if len(c.b.rules) > maxRules {
+		return 0, fmt.Errorf("%w: the schema needs more than %d grammar rules", ErrSchema, maxRules)
+	}
 	schema = bytes.TrimSpace(schema)
 	switch string(schema) {
 	case "true", "{}":
