@@ -271,8 +271,9 @@ func (a *automaton) maskFor(s *state, v *Vocab) []uint64 {
 			if bs[c>>6]&(1<<(c&63)) == 0 {
 				continue
 			}
-			if f.node == 0 && plainOK && v.plain[v.edgeTo[e]] {
-				// Inside a string that takes any text: every token of text is allowed.
+			if plainOK && v.plain[v.edgeTo[e]] {
+				// Inside a string that takes any text: every token of text is allowed (plain[n]
+				// speaks of the tokens' whole bytes, so this holds at any depth).
 				to := v.edgeTo[e]
 				for _, id := range v.toks[v.tokFirst[to]:v.tokFirst[v.end[to]]] {
 					mask[id>>6] |= 1 << (id & 63)
