@@ -64,6 +64,16 @@ func TestGrammarConstrainsSampling(t *testing.T) {
 		t.Errorf("only %d of 6 outputs finished within 120 tokens", finished)
 	}
 
+	// Stop strings and max_tokens still cut a constrained answer, which is then incomplete.
+	res, _ := gen(t, e, Request{Prompt: prompt, MaxTokens: 60, Grammar: g, Stop: []string{`"`}, Sampling: Sampling{Temperature: 1, Seed: 1}})
+	if res.FinishReason != "stop" || strings.Contains(res.Text, `"`) || strings.TrimSpace(res.Text) != "{" {
+		t.Errorf("stop string: %q (%s)", res.Text, res.FinishReason)
+	}
+	res, _ = gen(t, e, Request{Prompt: prompt, MaxTokens: 3, Grammar: g, Sampling: Sampling{Temperature: 1, Seed: 1}})
+	if res.FinishReason != "length" || len(res.Tokens) != 3 || json.Valid([]byte(res.Text)) {
+		t.Errorf("max_tokens: %q (%s)", res.Text, res.FinishReason)
+	}
+
 	// A json_object answer with top_k and top_p among the allowed tokens; greedy too.
 	for _, s := range []Sampling{{Temperature: 0.8, TopK: 5, TopP: 0.9, Seed: 3}, {}} {
 		res, _ := gen(t, e, Request{Prompt: prompt, MaxTokens: 60, Grammar: grammar.JSONObject(), Sampling: s})
