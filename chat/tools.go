@@ -77,7 +77,7 @@ func (t Template) RenderTools(msgs []Message, calls [][]ToolCall, tools []Tool, 
 		}
 		b.WriteString("You can call these functions:\n")
 		for _, tl := range tools {
-			b.WriteString(toolJSON(tl) + "\n")
+			b.WriteString(toolJSON(tl, 0) + "\n")
 		}
 		b.WriteString("\nTo call a function, reply with only a JSON object: {\"name\": <function name>, \"arguments\": <arguments object>}.")
 		plain = append(plain, Message{Role: "system", Content: b.String()})
@@ -106,16 +106,19 @@ func (t Template) RenderTools(msgs []Message, calls [][]ToolCall, tools []Tool, 
 	return t.Render(plain, gen)
 }
 
-// toolJSON is a tool as OpenAI's tools list has it.
-func toolJSON(t Tool) string {
-	fn := map[string]any{"name": t.Name}
+// toolJSON is a tool as OpenAI's tools list has it, written as the templates' tojson writes it
+// (Python's json.dumps: members in order, ", " and ": " between them, or indent spaces).
+func toolJSON(t Tool, indent int) string {
+	var b strings.Builder
+	b.WriteString(`{"type": "function", "function": {"name": ` + marshal(t.Name))
 	if t.Description != "" {
-		fn["description"] = t.Description
+		b.WriteString(`, "description": ` + marshal(t.Description))
 	}
 	if len(t.Parameters) > 0 {
-		fn["parameters"] = t.Parameters
+		b.WriteString(`, "parameters": ` + string(t.Parameters))
 	}
-	return marshal(map[string]any{"type": "function", "function": fn})
+	b.WriteString("}}")
+	return pyJSON(b.String(), indent)
 }
 
 func callJSON(c ToolCall, argsKey string) string {
@@ -123,7 +126,62 @@ func callJSON(c ToolCall, argsKey string) string {
 	if args == "" || !json.Valid([]byte(args)) {
 		args = "{}"
 	}
-	return `{"name": ` + marshal(c.Name) + `, "` + argsKey + `": ` + args + `}`
+	return `{"name": ` + marshal(c.Name) + `, "` + argsKey + `": ` + pyJSON(args, 0) + `}`
+}
+
+// pyJSON rewrites valid JSON as Python's json.dumps(ensure_ascii=False) lays it out: with indent
+// 0 on one line, ", " and ": " between items; otherwise one item per line, indented, "," and ": ".
+// Member order and the texts of strings and numbers are kept.
+func pyJSON(s string, indent int) string {
+	var compact bytes.Buffer
+	if json.Compact(&compact, []byte(s)) != nil {
+		return s
+	}
+	src := compact.Bytes()
+	var b strings.Builder
+	depth := 0
+	newline := func() {
+		b.WriteByte('\n')
+		b.WriteString(strings.Repeat(" ", indent*depth))
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch c {
+		case '"':
+			j := i + 1
+			for ; src[j] != '"'; j++ {
+				if src[j] == '\\' {
+					j++
+				}
+			}
+			b.Write(src[i : j+1])
+			i = j
+		case '{', '[':
+			b.WriteByte(c)
+			if indent > 0 && i+1 < len(src) && src[i+1] != '}' && src[i+1] != ']' {
+				depth++
+				newline()
+			}
+		case '}', ']':
+			if indent > 0 && src[i-1] != '{' && src[i-1] != '[' {
+				depth--
+				newline()
+			}
+			b.WriteByte(c)
+		case ',':
+			b.WriteByte(',')
+			if indent > 0 {
+				newline()
+			} else {
+				b.WriteByte(' ')
+			}
+		case ':':
+			b.WriteString(": ")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func marshal(v any) string {
@@ -146,7 +204,7 @@ func renderChatMLTools(msgs []Message, callsOf func(int) []ToolCall, tools []Too
 		b.WriteString("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
 			"You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
 		for _, tl := range tools {
-			b.WriteString("\n" + toolJSON(tl))
+			b.WriteString("\n" + toolJSON(tl, 0))
 		}
 		b.WriteString("\n</tools>\n\nFor each function call, return a json object with function name and arguments within " +
 			"<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n")
@@ -206,7 +264,7 @@ func renderLlama3Tools(msgs []Message, callsOf func(int) []ToolCall, tools []Too
 				"arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, \"parameters\": " +
 				"dictionary of argument name and its value}.Do not use variables.\n\n")
 			for _, tl := range tools {
-				t.WriteString(toolJSON(tl) + "\n\n")
+				t.WriteString(toolJSON(tl, 4) + "\n\n")
 			}
 			content = t.String() + content
 		}

@@ -20,11 +20,11 @@ func TestRenderToolsChatML(t *testing.T) {
 	}
 	want := "<|im_start|>system\nBe brief.\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
 		"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n" +
-		`{"function":{"description":"Weather in a city","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}},"type":"function"}` +
+		`{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}` +
 		"\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n" +
 		"<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" +
 		"<|im_start|>user\nWeather in Paris?<|im_end|>\n" +
-		"<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call><|im_end|>\n" +
+		"<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n" +
 		"<|im_start|>user\n<tool_response>\n{\"temp\":21}\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
 	if got != want {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
@@ -40,9 +40,10 @@ func TestRenderToolsLlama3(t *testing.T) {
 	for _, part := range []string{
 		"<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>",
 		"<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions",
-		"\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n{\"function\":",
+		"\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": \"get_weather\",\n",
+		"            \"properties\": {\n                \"city\": {\n                    \"type\": \"string\"\n                }\n            }\n        }\n    }\n}\n\nWeather in Paris?",
 		"\n\nWeather in Paris?<|eot_id|>",
-		"<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}<|eot_id|>",
+		"<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eot_id|>",
 		"<|start_header_id|>ipython<|end_header_id|>\n\n{\"temp\":21}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
 	} {
 		if !strings.Contains(got, part) {
@@ -58,9 +59,9 @@ func TestRenderToolsGeneric(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "<bos><start_of_turn>user\nBe brief.\n\nYou can call these functions:\n" +
-		`{"function":{"description":"Weather in a city","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}},"type":"function"}` +
+		`{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}` +
 		"\n\nTo call a function, reply with only a JSON object: {\"name\": <function name>, \"arguments\": <arguments object>}.\n\n" +
-		"Weather in Paris?<end_of_turn>\n<start_of_turn>model\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}<end_of_turn>\n" +
+		"Weather in Paris?<end_of_turn>\n<start_of_turn>model\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}<end_of_turn>\n" +
 		"<start_of_turn>user\nFunction result: {\"temp\":21}<end_of_turn>\n<start_of_turn>model\n"
 	if got != want {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
@@ -101,6 +102,23 @@ func TestParseToolCalls(t *testing.T) {
 			if calls[i] != tc.calls[i] {
 				t.Errorf("%q: call %d = %+v, want %+v", tc.text, i, calls[i], tc.calls[i])
 			}
+		}
+	}
+}
+
+func TestPyJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		indent int
+		want   string
+	}{
+		{`{"b":1,"a":[true,null,"x,y:\"z"],"e":{},"f":[]}`, 0, `{"b": 1, "a": [true, null, "x,y:\"z"], "e": {}, "f": []}`},
+		{` { "a" : [ 1 , 2 ] } `, 4, "{\n    \"a\": [\n        1,\n        2\n    ]\n}"},
+		{`{"a":{}}`, 2, "{\n  \"a\": {}\n}"},
+		{`not json`, 0, `not json`},
+	} {
+		if got := pyJSON(tc.in, tc.indent); got != tc.want {
+			t.Errorf("pyJSON(%q, %d) = %q, want %q", tc.in, tc.indent, got, tc.want)
 		}
 	}
 }

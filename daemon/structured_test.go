@@ -71,7 +71,7 @@ func TestToolCallForced(t *testing.T) {
 		if f.lastReq.Grammar == nil {
 			t.Errorf("%s: no grammar forces the call", choice)
 		}
-		if !strings.Contains(f.lastText, "<tools>\n") || !strings.Contains(f.lastText, `"name":"get_weather"`) {
+		if !strings.Contains(f.lastText, "<tools>\n") || !strings.Contains(f.lastText, `"name": "get_weather"`) {
 			t.Errorf("%s: tools not in the prompt: %q", choice, f.lastText)
 		}
 		// Streamed: the first delta has id, type and name, then fragments of the arguments.
@@ -193,7 +193,7 @@ func TestToolMessagesAndErrors(t *testing.T) {
 	ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"Weather?"},
 		{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},
 		{"role":"tool","tool_call_id":"call_1","content":"{\"temp\":3}"}],"tools":[`+weatherTool+`]}`, 200)
-	for _, part := range []string{"<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Oslo\"}}\n</tool_call><|im_end|>\n",
+	for _, part := range []string{"<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call><|im_end|>\n",
 		"<|im_start|>user\n<tool_response>\n{\"temp\":3}\n</tool_response><|im_end|>\n<|im_start|>assistant\n"} {
 		if !strings.Contains(f.lastText, part) {
 			t.Errorf("prompt %q lacks %q", f.lastText, part)
