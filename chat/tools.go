@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Tool is a function the model may call.
@@ -21,10 +23,19 @@ type ToolCall struct {
 	Arguments string
 }
 
+// ToolCallTags are the texts around a call in the format's models' answers: <tool_call> and
+// </tool_call> for ChatML and Qwen3, none for the others (the call is a bare JSON object).
+func (t Template) ToolCallTags() (open, close string) {
+	if t.Format == ChatML || t.Format == Qwen3 {
+		return "<tool_call>", "</tool_call>"
+	}
+	return "", ""
+}
+
 // ToolArgsKey is the member that holds a call's arguments in the JSON the format's models write:
 // "parameters" for Llama-3 (3.1's convention), "arguments" for the others.
 func (t Template) ToolArgsKey() string {
-	if t.Format == Llama3 {
+	if t.Format == Llama3 || t.Format == Llama31 {
 		return "parameters"
 	}
 	return "arguments"
@@ -34,14 +45,15 @@ func (t Template) ToolArgsKey() string {
 // are the calls assistant message i made (calls may be nil or shorter than msgs), and messages of
 // role "tool" carry call results. Each format does what its models were trained on where they
 // define it, and a generic convention where they do not:
-//   - ChatML, as Qwen2.5's template: the tools in the system turn as <tools> JSON lines, calls as
-//     <tool_call>{"name": ..., "arguments": ...}</tool_call>, results as <tool_response> blocks in
-//     a user turn;
-//   - Llama-3, as Llama 3.1's template: the tools and the instruction to answer with
-//     {"name": ..., "parameters": ...} in the first user turn, calls as that JSON, results in
-//     "ipython" turns;
-//   - Gemma and Llama-2, which define no tools: the tools and the instruction to answer with only
-//     {"name": ..., "arguments": ...} in the system message (added if absent), calls as that JSON,
+//   - ChatML and Qwen3, as Qwen2.5's and Qwen3's templates: the tools in the system turn as
+//     <tools> JSON lines, calls as <tool_call>{"name": ..., "arguments": ...}</tool_call>, results
+//     as <tool_response> blocks in a user turn;
+//   - Llama-3.1 and Llama-3, as Llama 3.1's template: "Environment: ipython" in the system turn
+//     (3.1), the tools and the instruction to answer with {"name": ..., "parameters": ...} in the
+//     first user turn, calls as that JSON, results in "ipython" turns;
+//   - Gemma, Llama-2 and Phi-3, which define no tools: the tools and the instruction to answer
+//     with only {"name": ..., "arguments": ...} in the system message (added if absent; the first
+//     user turn for the first Phi-3 template, which drops system messages), calls as that JSON,
 //     results as user turns "Function result: ...".
 func (t Template) RenderTools(msgs []Message, calls [][]ToolCall, tools []Tool, gen bool) (string, error) {
 	if len(msgs) == 0 {
@@ -62,9 +74,11 @@ func (t Template) RenderTools(msgs []Message, calls [][]ToolCall, tools []Tool, 
 	}
 	switch t.Format {
 	case ChatML:
-		return renderChatMLTools(msgs, callsOf, tools, gen), nil
-	case Llama3:
-		return renderLlama3Tools(msgs, callsOf, tools, gen)
+		return t.renderChatMLTools(msgs, callsOf, tools, gen), nil
+	case Qwen3:
+		return renderQwen3(qwenToolMessages(msgs, callsOf, tools), gen), nil
+	case Llama3, Llama31:
+		return t.renderLlama3Tools(msgs, callsOf, tools, gen)
 	}
 	// The generic convention, through the format's own rendering.
 	var plain []Message
@@ -80,7 +94,18 @@ func (t Template) RenderTools(msgs []Message, calls [][]ToolCall, tools []Tool, 
 			b.WriteString(toolJSON(tl, 0) + "\n")
 		}
 		b.WriteString("\nTo call a function, reply with only a JSON object: {\"name\": <function name>, \"arguments\": <arguments object>}.")
-		plain = append(plain, Message{Role: "system", Content: b.String()})
+		if t.phi3Inline {
+			// This template drops system messages: the first user turn carries the tools.
+			for i, m := range msgs {
+				if m.Role == "user" {
+					msgs = slices.Clone(msgs)
+					msgs[i].Content = b.String() + "\n\n" + m.Content
+					break
+				}
+			}
+		} else {
+			plain = append(plain, Message{Role: "system", Content: b.String()})
+		}
 	}
 	for i, m := range msgs {
 		switch {
@@ -192,22 +217,74 @@ func marshal(v any) string {
 	return strings.TrimSuffix(buf.String(), "\n")
 }
 
-func renderChatMLTools(msgs []Message, callsOf func(int) []ToolCall, tools []Tool, gen bool) string {
+// qwenTools is the system text of Qwen's templates with tools, after the system message.
+func qwenTools(tools []Tool) string {
 	var b strings.Builder
+	b.WriteString("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
+		"You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
+	for _, tl := range tools {
+		b.WriteString("\n" + toolJSON(tl, 0))
+	}
+	b.WriteString("\n</tools>\n\nFor each function call, return a json object with function name and arguments within " +
+		"<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>")
+	return b.String()
+}
+
+// qwenToolMessages turns a conversation with tools into the plain messages Qwen3's template makes
+// of it: the tools after the system message, calls after an assistant's content, consecutive
+// results in one user turn of <tool_response> blocks.
+func qwenToolMessages(msgs []Message, callsOf func(int) []ToolCall, tools []Tool) []Message {
+	var plain []Message
 	start := 0
 	if len(tools) > 0 {
+		system := ""
+		if msgs[0].Role == "system" {
+			system = msgs[0].Content + "\n\n"
+			start = 1
+		}
+		plain = append(plain, Message{Role: "system", Content: system + qwenTools(tools)})
+	}
+	for i := start; i < len(msgs); i++ {
+		m := msgs[i]
+		switch {
+		case m.Role == "tool":
+			block := "<tool_response>\n" + m.Content + "\n</tool_response>"
+			if i > 0 && msgs[i-1].Role == "tool" {
+				plain[len(plain)-1].Content += "\n" + block
+			} else {
+				plain = append(plain, Message{Role: "user", Content: block})
+			}
+		case m.Role == "assistant" && len(callsOf(i)) > 0:
+			content := m.Content
+			for k, c := range callsOf(i) {
+				if k > 0 || content != "" {
+					content += "\n"
+				}
+				content += "<tool_call>\n" + callJSON(c, "arguments") + "\n</tool_call>"
+			}
+			plain = append(plain, Message{Role: "assistant", Content: content})
+		default:
+			plain = append(plain, m)
+		}
+	}
+	return plain
+}
+
+func (t Template) renderChatMLTools(msgs []Message, callsOf func(int) []ToolCall, tools []Tool, gen bool) string {
+	var b strings.Builder
+	start := 0
+	switch {
+	case len(tools) > 0:
 		b.WriteString("<|im_start|>system\n")
 		if msgs[0].Role == "system" {
 			b.WriteString(msgs[0].Content + "\n\n")
 			start = 1
+		} else if t.System != "" {
+			b.WriteString(t.System + "\n\n")
 		}
-		b.WriteString("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
-			"You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
-		for _, tl := range tools {
-			b.WriteString("\n" + toolJSON(tl, 0))
-		}
-		b.WriteString("\n</tools>\n\nFor each function call, return a json object with function name and arguments within " +
-			"<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n")
+		b.WriteString(qwenTools(tools) + "<|im_end|>\n")
+	case t.System != "" && msgs[0].Role != "system":
+		b.WriteString("<|im_start|>system\n" + t.System + "<|im_end|>\n")
 	}
 	for i := start; i < len(msgs); i++ {
 		m := msgs[i]
@@ -239,9 +316,26 @@ func renderChatMLTools(msgs []Message, callsOf func(int) []ToolCall, tools []Too
 	return b.String()
 }
 
-func renderLlama3Tools(msgs []Message, callsOf func(int) []ToolCall, tools []Tool, gen bool) (string, error) {
+func (t Template) renderLlama3Tools(msgs []Message, callsOf func(int) []ToolCall, tools []Tool, gen bool) (string, error) {
 	var b strings.Builder
 	b.WriteString("<|begin_of_text|>")
+	if t.Format == Llama31 {
+		// The system turn always exists: the environment when there are tools, the date, the message.
+		system, _, rest := splitSystem(msgs)
+		if len(rest) < len(msgs) {
+			all := callsOf
+			msgs, callsOf = rest, func(i int) []ToolCall { return all(i + 1) }
+		}
+		date := t.Date
+		if date == "" {
+			date = time.Now().Format("02 Jan 2006")
+		}
+		b.WriteString("<|start_header_id|>system<|end_header_id|>\n\n")
+		if len(tools) > 0 {
+			b.WriteString("Environment: ipython\n")
+		}
+		b.WriteString("Cutting Knowledge Date: December 2023\nToday Date: " + date + "\n\n" + strings.TrimSpace(system) + "<|eot_id|>")
+	}
 	toolsPending := len(tools) > 0
 	for i, m := range msgs {
 		role, content := m.Role, strings.TrimSpace(m.Content)
@@ -285,8 +379,8 @@ func renderLlama3Tools(msgs []Message, callsOf func(int) []ToolCall, tools []Too
 // text outside the calls, and ok false (with the answer as the text) when there is no call or a
 // call is malformed.
 func (t Template) ParseToolCalls(text string) (content string, calls []ToolCall, ok bool) {
-	const open, closeTag = "<tool_call>", "</tool_call>"
-	if t.Format == ChatML && strings.Contains(text, open) {
+	open, closeTag := t.ToolCallTags()
+	if open != "" && strings.Contains(text, open) {
 		rest := text
 		var before strings.Builder
 		for {

@@ -122,3 +122,53 @@ func TestPyJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderToolsQwen3Llama31Phi3(t *testing.T) {
+	q3, _ := ByName("qwen3")
+	got, err := q3.RenderTools(toolMsgs, toolCalls, []Tool{weather}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<|im_start|>system\nBe brief.\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n" +
+		"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n" +
+		`{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}` +
+		"\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n" +
+		"<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" +
+		"<|im_start|>user\nWeather in Paris?<|im_end|>\n" +
+		"<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n" +
+		"<|im_start|>user\n<tool_response>\n{\"temp\":21}\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
+	// (No <think> block: the call is not the last turn and has no reasoning, as Qwen3's template has it.)
+	if got != want {
+		t.Errorf("qwen3 got\n%q\nwant\n%q", got, want)
+	}
+	if o, c := q3.ToolCallTags(); o != "<tool_call>" || c != "</tool_call>" {
+		t.Errorf("qwen3 tags %q %q", o, c)
+	}
+
+	l31, _ := ByName("llama3.1")
+	l31.Date = "26 Jul 2024"
+	got, err = l31.RenderTools(toolMsgs, toolCalls, []Tool{weather}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{
+		"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|>" +
+			"<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions",
+		"<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eot_id|>" +
+			"<|start_header_id|>ipython<|end_header_id|>\n\n{\"temp\":21}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+	} {
+		if !strings.Contains(got, part) {
+			t.Errorf("llama3.1: missing %q in\n%q", part, got)
+		}
+	}
+	if strings.Count(got, "Be brief.") != 1 || l31.ToolArgsKey() != "parameters" {
+		t.Errorf("llama3.1: system message once, parameters key: %q", got)
+	}
+
+	// The first Phi-3 template drops system messages: the tools go in the first user turn.
+	phi := Template{Format: Phi3, BOS: "<s>", phi3Inline: true}
+	got, err = phi.RenderTools([]Message{{"user", "Weather?"}}, nil, []Tool{weather}, true)
+	if err != nil || !strings.HasPrefix(got, "<s><|user|>\nYou can call these functions:\n") || !strings.Contains(got, "\n\nWeather?<|end|>") {
+		t.Errorf("phi3 inline: %q %v", got, err)
+	}
+}

@@ -132,8 +132,8 @@ type toolJob struct {
 // tools reads tools and tool_choice. It returns the tools to describe in the prompt and the job's
 // tool handling (nil when no call can be made).
 //
-// A call is {"name": ..., <key>: ...} as the template's models write it, for ChatML inside
-// <tool_call></tool_call> as Qwen's do. With tool_choice "required" or a named function the output
+// A call is {"name": ..., <key>: ...} as the template's models write it, for ChatML and Qwen3
+// inside <tool_call></tool_call> as Qwen's do. With tool_choice "required" or a named function the output
 // is constrained to one call from its first token. With "auto" the output is free until it starts a
 // call (ChatML: "<tool_call>" anywhere; other formats: "{" as the first non-space character), and
 // the call is constrained from there; generation ends with the call.
@@ -174,10 +174,7 @@ func (r *chatRequest) tools(tmpl chat.Template) ([]chat.Tool, *toolJob, error) {
 		return nil, nil, badRequest("invalid_value", "tool_choice names function %q, which is not in tools", named)
 	}
 	key := tmpl.ToolArgsKey()
-	open, closeTag := "", ""
-	if tmpl.Format == chat.ChatML {
-		open, closeTag = callTag, "</tool_call>"
-	}
+	open, closeTag := tmpl.ToolCallTags()
 	build := func(fns []grammar.Function, open, closeTag string) (*grammar.Grammar, error) {
 		b, _ := json.Marshal(fns)
 		g, err := cachedGrammar("tools\x00"+key+"\x00"+open+"\x00"+closeTag+"\x00"+string(b), func() (*grammar.Grammar, error) {
@@ -292,8 +289,6 @@ type delta struct {
 
 var callHead = regexp.MustCompile(`^\s*(?:<tool_call>\s*)?\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*`)
 
-const callTag = "<tool_call>"
-
 func (ts *toolStream) push(s string) delta {
 	ts.text.WriteString(s)
 	text := ts.text.String()
@@ -311,7 +306,8 @@ func (ts *toolStream) push(s string) delta {
 		ts.calling, ts.from = true, 0
 		return delta{}
 	}
-	if ts.t.tmpl.Format != chat.ChatML {
+	callTag, _ := ts.t.tmpl.ToolCallTags()
+	if callTag == "" {
 		return ts.contentUpTo(text, len(text))
 	}
 	if k := strings.Index(text[max(0, ts.sent-len(callTag)):], callTag); k >= 0 {

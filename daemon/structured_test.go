@@ -131,6 +131,14 @@ func TestToolCallForced(t *testing.T) {
 	if f.lastReq.Trigger != "{" || !f.lastReq.TriggerAtStart || get(r, "choices", 0, "message", "tool_calls", 0, "function", "arguments") != `{"city": "Oslo"}` {
 		t.Errorf("llama3 auto: trigger %q, answer %v", f.lastReq.Trigger, r)
 	}
+	// Qwen3 writes calls in Qwen's tags too; Llama-3.1 as Llama-3.
+	for tmpl, trig := range map[string]string{"qwen3": "<tool_call>", "llama3.1": "{"} {
+		ts.srv.Apply(Settings{ChatTemplate: tmpl})
+		ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}],"tools":[`+weatherTool+`]}`, 200)
+		if f.lastReq.Trigger != trig || f.lastReq.Grammar == nil {
+			t.Errorf("%s auto: trigger %q", tmpl, f.lastReq.Trigger)
+		}
+	}
 	ts.srv.Apply(Settings{ChatTemplate: "chatml"})
 	// "none": no tools in the prompt, no grammar, no parsing.
 	r = ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}],"tools":[`+weatherTool+`],"tool_choice":"none"}`, 200)
