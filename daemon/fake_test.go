@@ -37,7 +37,8 @@ var specials = []string{"<s>", "</s>", "<|im_start|>", "<|im_end|>"}
 
 func (f *fakeBackend) Info() engine.Info {
 	return engine.Info{Path: "/models/fake.gguf", Model: "fake.gguf", Arch: "llama", Name: "Fake", Kernels: "generic",
-		ContextLength: 128, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0)}
+		ContextLength: 128, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0),
+		EmbeddingLength: fakeDim, Pooling: "mean", FileType: "Q8_0", Params: 260_000, FileBytes: 4096}
 }
 
 func (f *fakeBackend) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
@@ -88,6 +89,30 @@ func (f *fakeBackend) Stats() engine.Stats {
 	return engine.Stats{Requests: 3, PromptTokens: 30, PrefillTokens: 20, GeneratedTokens: 40, PrefillSeconds: 2, DecodeSeconds: 4,
 		QueueDepth: 1, ActiveSequences: 2, KVBytes: 4096, KVBudget: 8192, KVBytesPerToken: 64, PrefixHits: 5, PrefixTokens: 10, PrefixEvictions: 1,
 		ModelBytes: 1000, ModelHugeBytes: 512}
+}
+
+// fakeDim is the width of the fake's embeddings.
+const fakeDim = 8
+
+// Embed makes a vector of fakeDim floats from the tokens: element k is the sum over tokens t of
+// (t*(k+1))%7 - 3, which tests recompute.
+func (f *fakeBackend) Embed(ctx context.Context, prompt []int32) (*engine.Embedding, error) {
+	f.mu.Lock()
+	f.lastReq = engine.Request{Prompt: prompt}
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v := make([]float32, fakeDim)
+	for _, t := range prompt {
+		for k := range v {
+			v[k] += float32(int(t)*(k+1)%7 - 3)
+		}
+	}
+	return &engine.Embedding{Vector: v, PromptTokens: len(prompt)}, nil
 }
 
 func (f *fakeBackend) tokenOf(c byte) int32 { return int32(c) - 32 + 4 }

@@ -1,6 +1,7 @@
 // Package daemon serves a loaded model over HTTP/1.1 on a Unix socket with an OpenAI-compatible
 // API: /v1/completions, /v1/chat/completions (both with Server-Sent-Event streaming),
-// /v1/models, /v1/tokenize, /v1/detokenize, /health and /metrics.
+// /v1/embeddings, /v1/models, /v1/tokenize, /v1/detokenize, /health and /metrics; and Ollama's API
+// under /api (ollama.go).
 //
 // The daemon decides nothing about inference: it checks who is calling (SO_PEERCRED against the
 // allowed uids/gids), parses and bounds the request, turns it into an engine.Request and turns the
@@ -220,7 +221,9 @@ func (s *Server) Handler() http.Handler {
 		"/v1/chat/completions": {http.MethodPost, s.handleChat},
 		"/v1/tokenize":         {http.MethodPost, s.handleTokenize},
 		"/v1/detokenize":       {http.MethodPost, s.handleDetokenize},
+		"/v1/embeddings":       {http.MethodPost, s.handleEmbeddings},
 	}
+	s.ollamaRoutes(routes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.cfg.Load()
 		endpoint := r.URL.Path

@@ -38,9 +38,10 @@ type Info struct {
 	VocabSize       int       `json:"vocab_size"`
 	Params          int64     `json:"parameters"`
 	FileBytes       int64     `json:"file_bytes"`
-	ChatTemplate    string    `json:"-"`                // the raw tokenizer.chat_template, "" if absent
-	EmbeddingLength int       `json:"embedding_length"` // floats in an embedding (the model's width)
-	Pooling         string    `json:"pooling"`          // how Embed pools: "mean", "cls" or "last"; "rank" cannot embed
+	ChatTemplate    string    `json:"-"`                   // the raw tokenizer.chat_template, "" if absent
+	FileType        string    `json:"file_type,omitempty"` // general.file_type as llama.cpp names it ("Q8_0", "Q4_K_M", ...); "" if absent or unknown
+	EmbeddingLength int       `json:"embedding_length"`    // floats in an embedding (the model's width)
+	Pooling         string    `json:"pooling"`             // how Embed pools: "mean", "cls" or "last"; "rank" cannot embed
 	Threads         int       `json:"threads"`
 	LoadedAt        time.Time `json:"loaded_at"`
 }

@@ -123,6 +123,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		Params:          m.Params,
 		FileBytes:       size,
 		ChatTemplate:    tmpl,
+		FileType:        fileType(f),
 		EmbeddingLength: m.Dim,
 		Pooling:         poolingOf(m).String(),
 		Threads:         opt.Threads,
@@ -308,6 +309,20 @@ func (e *Engine) Embed(ctx context.Context, prompt []int32) (*Embedding, error) 
 		return nil, r.err
 	}
 	return &Embedding{Vector: j.vec, PromptTokens: len(prompt)}, nil
+}
+
+// fileTypes names llama.cpp's general.file_type values (enum llama_ftype), as its tools print them.
+var fileTypes = map[uint64]string{
+	0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+	11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M",
+	18: "Q6_K", 32: "BF16",
+}
+
+func fileType(f *gguf.File) string {
+	if v, ok := f.Uint("general.file_type"); ok {
+		return fileTypes[v]
+	}
+	return ""
 }
 
 // poolingOf is how Embed pools: a declared "none" means one vector per token in llama.cpp, which
