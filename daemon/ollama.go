@@ -330,13 +330,13 @@ func checkTools(tools []ollamaTool) error {
 	return badRequest("tools_unsupported", "tools are not supported yet on /api/chat")
 }
 
-// check refuses what edgelm cannot do rather than ignore it.
-func (c *ollamaCommon) check() error {
+// check refuses what edgelm cannot do rather than ignore it; model is the name answers use.
+func (c *ollamaCommon) check(model string) error {
 	if err := checkFormat(c.Format); err != nil {
 		return err
 	}
 	if t := bytes.TrimSpace(c.Think); len(t) > 0 && string(t) != "null" && string(t) != "false" {
-		return badRequest("invalid_value", "%q does not support thinking", c.Model)
+		return badRequest("invalid_value", "%q does not support thinking", model)
 	}
 	if c.Logprobs {
 		return badRequest("invalid_value", "logprobs are not supported on the Ollama API; use /v1/chat/completions or /v1/completions")
@@ -440,7 +440,7 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 	case req.Template != "":
 		err = badRequest("invalid_value", "template is not supported: the model's chat format is used, or none with \"raw\": true")
 	default:
-		err = req.check()
+		err = req.check(j.model)
 	}
 	if err == nil {
 		err = checkTokens(info, req.Context, "context")
@@ -506,7 +506,7 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 	if j.model == "" {
 		j.model = ollamaName(info)
 	}
-	if err := req.check(); err != nil {
+	if err := req.check(j.model); err != nil {
 		writeOllamaError(w, err)
 		return
 	}
