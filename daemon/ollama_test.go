@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -352,5 +353,39 @@ func TestRealOllamaGreedy(t *testing.T) {
 		if text.String() != g.Text {
 			t.Errorf("%q streamed: %q; reference %q", g.Prompt, text.String(), g.Text)
 		}
+	}
+}
+
+// TestOllamaTCP: the Ollama endpoints answer on the --tcp listener too, where Ollama's clients
+// usually look for them.
+func TestOllamaTCP(t *testing.T) {
+	srv := New(newFake(), Settings{ChatTemplate: "chatml"}, nil)
+	l, err := ListenTCP(Settings{TCPListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	base := "http://" + l.Addr().String()
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"GET", "/api/tags", "", `"name":"fake:latest"`},
+		{"POST", "/api/chat", `{"model":"fake","messages":[{"role":"user","content":"Hi"}],"stream":false}`, `"content":"Hello world"`},
+		{"POST", "/api/embed", `{"model":"fake","input":"Hi"}`, `"embeddings":[[`},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s %s over TCP: %d %s", tc.method, tc.path, resp.StatusCode, b)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }
