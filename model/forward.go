@@ -296,7 +296,22 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		}
 	}
 	if b.Hidden != nil {
-		r.hidden(b, x, wants)
+		// Entries that want logits too have their normed row in xb already.
+		o, h := 0, 0
+		for i, want := range b.Hidden {
+			if want {
+				dst := b.HiddenOut[h*dim : (h+1)*dim]
+				if wants(i) {
+					copy(dst, xb[o*dim:(o+1)*dim])
+				} else {
+					kernels.RMSNorm(dst, x[i*dim:(i+1)*dim], m.OutNorm, c.RMSEps)
+				}
+				h++
+			}
+			if wants(i) {
+				o++
+			}
+		}
 	}
 	if nOut == 0 {
 		return nil
@@ -307,28 +322,6 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		softcap(out, c.FinalSoftcap)
 	}
 	return nil
-}
-
-// hidden writes the final hidden states the batch asks for: the normed rows already in xb for
-// entries that also want logits, normed anew for the others.
-func (r *Runner) hidden(b *Batch, x []float32, wants func(int) bool) {
-	c := &r.m.Config
-	dim := c.Dim
-	o, h := 0, 0
-	for i, want := range b.Hidden {
-		if want {
-			dst := b.HiddenOut[h*dim : (h+1)*dim]
-			if wants(i) {
-				copy(dst, r.xb[o*dim:(o+1)*dim])
-			} else {
-				kernels.RMSNorm(dst, x[i*dim:(i+1)*dim], r.m.OutNorm, c.RMSEps)
-			}
-			h++
-		}
-		if wants(i) {
-			o++
-		}
-	}
 }
 
 // norm applies RMSNorm with weight w to each of the rows of width d of src, into dst.

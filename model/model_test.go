@@ -731,3 +731,31 @@ func TestPoolingType(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardAllocs: asking a decode step for its hidden state allocates nothing more than the
+// step itself does.
+func TestForwardAllocs(t *testing.T) {
+	f := randomModel(t, shapes[0], 9)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(m, nil)
+	seq := kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, 64)
+	lg := make([]float32, m.Vocab)
+	b := &Batch{Tokens: []int32{1}, Pos: []int32{0}, Seqs: []*kvcache.Seq{seq}}
+	// The same position every time, so that the cache and the scratch stay the same size.
+	step := func() {
+		seq.Truncate(0)
+		if err := r.Forward(b, lg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	plain := testing.AllocsPerRun(20, step)
+	t.Logf("a decode step allocates %v times", plain)
+	b.Hidden, b.HiddenOut = []bool{true}, make([]float32, m.Dim)
+	if n := testing.AllocsPerRun(20, step); n > plain {
+		t.Errorf("decode step with its hidden state: %v allocations, %v without", n, plain)
+	}
+}
