@@ -47,6 +47,15 @@ func writeOllamaError(w http.ResponseWriter, err error) {
 	writeJSON(w, e.status, map[string]string{"error": e.msg})
 }
 
+// writeOllamaRouteError is writeError for paths under /api/: Ollama's shape, and for the model
+// management endpoints edgelm does not have, why.
+func writeOllamaRouteError(w http.ResponseWriter, status int, typ, code, msg string) {
+	if code == "not_found" {
+		msg += ": edgelm serves the models in its configuration; it does not pull, push, create, copy or delete models"
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
 // ollamaModel is modelFor with Ollama's wording for an unknown model.
 func (s *Server) ollamaModel(name string) (*backendRef, error) {
 	ref, err := s.modelFor(name)

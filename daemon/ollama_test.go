@@ -323,14 +323,16 @@ func TestOllamaEmbed(t *testing.T) {
 	}
 }
 
-// TestOllamaMethods: the routes take the methods Ollama's do.
+// TestOllamaMethods: the routes take the methods Ollama's do; wrong methods and the endpoints
+// edgelm does not have get Ollama's error shape.
 func TestOllamaMethods(t *testing.T) {
 	ts := start(t, newFake(), Settings{})
 	for path, method := range map[string]string{"/api/tags": "POST", "/api/version": "POST", "/api/generate": "GET", "/api/show": "GET"} {
-		if resp, _ := ts.do(method, path, ""); resp.StatusCode != http.StatusMethodNotAllowed {
-			t.Errorf("%s %s: %d", method, path, resp.StatusCode)
+		if resp, b := ts.do(method, path, ""); resp.StatusCode != http.StatusMethodNotAllowed || !strings.HasPrefix(string(b), `{"error":"`) {
+			t.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
 		}
 	}
+	ts.ollamaError("/api/pull", `{"model":"llama3"}`, 404, "does not pull")
 }
 
 // TestRealOllamaGreedy: /api/generate with raw prompts at temperature 0 continues the golden

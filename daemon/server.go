@@ -241,17 +241,21 @@ func (s *Server) Handler() http.Handler {
 			s.metrics.request(endpoint, sw.status())
 		}()
 
+		fail := writeError
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			fail = writeOllamaRouteError // Ollama's clients read {"error": "..."}
+		}
 		if !s.allowed(rt, r) {
-			writeError(sw, http.StatusForbidden, "permission_error", "forbidden", "this user is not allowed to use the edgelm daemon (see allowed_uids and allowed_gids)")
+			fail(sw, http.StatusForbidden, "permission_error", "forbidden", "this user is not allowed to use the edgelm daemon (see allowed_uids and allowed_gids)")
 			return
 		}
 		if !ok {
-			writeError(sw, http.StatusNotFound, "invalid_request_error", "not_found", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
+			fail(sw, http.StatusNotFound, "invalid_request_error", "not_found", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
 			return
 		}
 		if r.Method != rte.method && !(rte.method == http.MethodGet && r.Method == http.MethodHead) {
 			sw.Header().Set("Allow", rte.method)
-			writeError(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
+			fail(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
 			return
 		}
 		// ReadHeaderTimeout stops at the headers, so a client that sends headers and then stalls
