@@ -91,8 +91,9 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 }
 
 // embedPrompts reads an "input" field (a string, a list of strings, a list of token ids, or a list
-// of lists of token ids) into token-id prompts. Text is tokenized with BOS as the model asks and
-// special-token texts left as text: inputs are data, not chat markup. A prompt longer than the
+// of lists of token ids) into token-id prompts. Text is tokenized with BOS, and EOS, as the model
+// asks and special-token texts left as text: inputs are data, not chat markup. Token ids are
+// taken as they are. A prompt longer than the
 // prompt limit is cut to it when truncate is set, else refused.
 func (s *Server) embedPrompts(rt *runtime, ref *backendRef, raw json.RawMessage, truncate bool) ([][]int32, error) {
 	raw = bytes.TrimSpace(raw)
@@ -141,7 +142,11 @@ func (s *Server) embedPrompts(rt *runtime, ref *backendRef, raw json.RawMessage,
 		if t == "" {
 			return nil, badRequest("invalid_value", "input[%d] is an empty string", i)
 		}
-		lists = append(lists, ref.b.Tokenize(t, true, false))
+		ids := ref.b.Tokenize(t, true, false)
+		if info.AddEOS && (len(ids) == 0 || ids[len(ids)-1] != info.EOS) {
+			ids = append(ids, info.EOS) // as llama.cpp adds it: the token last-token pooling reads
+		}
+		lists = append(lists, ids)
 	}
 	maxPrompt := info.ContextLength
 	if m := rt.s.MaxPromptTokens; m > 0 && (maxPrompt <= 0 || m < maxPrompt) {

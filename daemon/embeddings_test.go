@@ -107,6 +107,19 @@ func TestEmbeddingsInputs(t *testing.T) {
 	near(t, "unnormalized", floats(t, r["data"].([]any)[0].(map[string]any)["embedding"]), fakeVector([]int32{5, 6, 7}, false), 0)
 }
 
+// TestEmbeddingsEOS: a model whose tokenizer adds EOS after a prompt gets it after text inputs
+// (last-token pooling reads it), not after token ids.
+func TestEmbeddingsEOS(t *testing.T) {
+	f := newFake()
+	f.addEOS = true
+	ts := start(t, f, Settings{})
+	vec := func(input string) []float64 {
+		return floats(t, ts.post("/v1/embeddings", `{"input":`+input+`}`, 200)["data"].([]any)[0].(map[string]any)["embedding"])
+	}
+	near(t, "text", vec(`"hi"`), fakeVector(append(f.Tokenize("hi", true, false), 1), true), 1e-6)
+	near(t, "token ids", vec(`[5,6]`), fakeVector([]int32{5, 6}, true), 1e-6)
+}
+
 // TestEmbeddingsBase64 decodes encoding_format "base64" as a client does (little-endian float32)
 // and requires the floats of the "float" answer.
 func TestEmbeddingsBase64(t *testing.T) {

@@ -19,6 +19,7 @@ type fakeBackend struct {
 	err   error         // returned by Generate before any token
 	// holdBack is text sent after the last token in an event without a token (Token -1).
 	holdBack string
+	addEOS   bool // Info says the tokenizer wants EOS (id 1) after a prompt
 
 	mu        sync.Mutex
 	lastText  string // last text tokenized
@@ -38,7 +39,7 @@ var specials = []string{"<s>", "</s>", "<|im_start|>", "<|im_end|>"}
 func (f *fakeBackend) Info() engine.Info {
 	return engine.Info{Path: "/models/fake.gguf", Model: "fake.gguf", Arch: "llama", Name: "Fake", Kernels: "generic",
 		ContextLength: 128, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0),
-		EmbeddingLength: fakeDim, Pooling: "mean", FileType: "Q8_0", Params: 260_000, FileBytes: 4096}
+		EmbeddingLength: fakeDim, Pooling: "mean", FileType: "Q8_0", Params: 260_000, FileBytes: 4096, AddEOS: f.addEOS, EOS: 1}
 }
 
 func (f *fakeBackend) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {

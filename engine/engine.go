@@ -126,6 +126,8 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		FileType:        fileType(f),
 		EmbeddingLength: m.Dim,
 		Pooling:         poolingOf(m).String(),
+		AddEOS:          tok.AddEOS(),
+		EOS:             tok.EOS(),
 		Threads:         opt.Threads,
 		LoadedAt:        time.Now(),
 	}
