@@ -464,7 +464,7 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 		if req.unload() {
 			reason = "unload"
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"model": j.model, "created_at": nowOllama(), "response": "", "done": true, "done_reason": reason})
+		j.single(w, map[string]any{"model": j.model, "created_at": nowOllama(), "response": "", "done": true, "done_reason": reason})
 		return
 	}
 	text, stops := req.Prompt, []string(nil)
@@ -544,7 +544,7 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		if req.unload() {
 			reason = "unload"
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"model": j.model, "created_at": nowOllama(),
+		j.single(w, map[string]any{"model": j.model, "created_at": nowOllama(),
 			"message": map[string]string{"role": "assistant", "content": ""}, "done": true, "done_reason": reason})
 		return
 	}
@@ -620,6 +620,22 @@ func (j *ollamaJob) final(text string, res *engine.Result) ollamaChunk {
 	return c
 }
 
+// single answers with one object: a one-line stream when the client asked for a stream.
+func (j *ollamaJob) single(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	ct := "application/json"
+	if j.stream {
+		ct = "application/x-ndjson"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(b, '\n'))
+}
+
 // runOllama sends a job to the engine and answers: one JSON object, or an NDJSON stream of one
 // line per token with text and a last line with the statistics. As with the SSE streams, nothing
 // is written before the first token, so that early errors keep their HTTP status; an error after
@@ -632,7 +648,7 @@ func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, 
 	defer cancel()
 	if j.req.MaxTokens == 0 {
 		res := &engine.Result{PromptTokens: len(j.req.Prompt), FinishReason: "length"}
-		writeJSON(w, http.StatusOK, j.final("", res))
+		j.single(w, j.final("", res))
 		return
 	}
 	if !j.stream {

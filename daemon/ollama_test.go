@@ -249,7 +249,11 @@ func TestOllamaOptions(t *testing.T) {
 		}
 	}
 	ts.fake.lastReq = engine.Request{}
-	r := ts.post("/api/generate", `{"prompt":"Hi","stream":true,"options":{"num_predict":0}}`, 200)
+	lines := ts.ndjson("/api/generate", `{"prompt":"Hi","options":{"num_predict":0}}`)
+	r := lines[0]
+	if len(lines) != 1 {
+		t.Errorf("num_predict 0 streamed: %d lines", len(lines))
+	}
 	if r["done"] != true || r["response"] != "" || r["eval_count"] != 0.0 || r["done_reason"] != "length" || ts.fake.lastReq.Prompt != nil {
 		t.Errorf("num_predict 0: %v", r)
 	}
