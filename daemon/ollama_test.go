@@ -395,3 +395,26 @@ func TestOllamaTCP(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// TestOllamaDisconnect: a client that hangs up mid-stream cancels its request in the engine.
+func TestOllamaDisconnect(t *testing.T) {
+	f := newFake()
+	f.reply = strings.Repeat("x", 50)
+	f.delay = 20 * time.Millisecond
+	ts := start(t, f, Settings{ChatTemplate: "chatml"})
+	resp, err := ts.client.Post("http://edgelm/api/chat", "application/json", strings.NewReader(`{"messages":[{"role":"user","content":"Hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"done":false`) {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	resp.Body.Close()
+	ts.client.CloseIdleConnections()
+	select {
+	case <-f.canceled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend's context was not canceled after the client left")
+	}
+}
