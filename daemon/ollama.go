@@ -223,6 +223,7 @@ func (s *Server) handleOllamaShow(w http.ResponseWriter, r *http.Request) {
 		"general.parameter_count":       info.Params,
 		info.Arch + ".context_length":   info.ContextLength,
 		info.Arch + ".embedding_length": info.EmbeddingLength,
+		info.Arch + ".vocab_size":       info.VocabSize,
 	}
 	if info.Name != "" {
 		modelInfo["general.name"] = info.Name
@@ -367,7 +368,7 @@ type ollamaJob struct {
 	chat    bool
 	stream  bool
 	start   time.Time
-	context bool // /api/generate: return the conversation's tokens as "context"
+	context bool // /api/generate without raw: return the conversation's tokens as "context"
 }
 
 // request turns the options into the engine's request for prompt ids. num_ctx narrows the
@@ -437,7 +438,7 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 	defer s.release(ref)
 	rt := s.cfg.Load()
 	info := ref.b.Info()
-	j := &ollamaJob{ref: ref, model: req.Model, stream: req.Stream == nil || *req.Stream, start: start, context: true}
+	j := &ollamaJob{ref: ref, model: req.Model, stream: req.Stream == nil || *req.Stream, start: start, context: !req.Raw}
 	if j.model == "" {
 		j.model = ollamaName(info)
 	}

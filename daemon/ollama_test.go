@@ -142,7 +142,9 @@ func TestOllamaGenerate(t *testing.T) {
 	if r["total_duration"].(float64) <= 0 {
 		t.Errorf("total_duration %v", r["total_duration"])
 	}
-	ts.post("/api/generate", `{"prompt":"<|im_start|>Hi","raw":true,"stream":false}`, 200)
+	if r := ts.post("/api/generate", `{"prompt":"<|im_start|>Hi","raw":true,"stream":false}`, 200); r["context"] != nil {
+		t.Errorf("raw answers carry no context (as Ollama's): %v", r)
+	}
 	if ts.fake.lastText != "<|im_start|>Hi" || ts.fake.lastParse != true {
 		t.Errorf("raw prompt sent as %q", ts.fake.lastText)
 	}

@@ -42,8 +42,11 @@ check(ps.models.length === 1 && ps.models[0].name === model && ps.models[0].size
 const prompt = 'Once upon a time';
 const gen = await ollama.generate({ model, prompt, raw: true, options: { temperature: 0, num_predict: 12 } });
 check(gen.done === true && typeof gen.response === 'string' && gen.response.length > 0 && gen.eval_count > 0 &&
-  gen.prompt_eval_count > 0 && gen.total_duration > 0 && ['stop', 'length'].includes(gen.done_reason) && Array.isArray(gen.context),
-  'generate returns text and the statistics', gen);
+  gen.prompt_eval_count > 0 && gen.total_duration > 0 && ['stop', 'length'].includes(gen.done_reason) && gen.context === undefined,
+  'generate returns text and the statistics (and no context, being raw)', gen);
+const templated = await ollama.generate({ model, prompt: 'Hello', system: 'Be brief.', options: { num_predict: 4 } });
+check(templated.done === true && Array.isArray(templated.context) && templated.context.length >= templated.prompt_eval_count + templated.eval_count,
+  'generate through the chat format returns the context', { context: templated.context?.length, prompt: templated.prompt_eval_count });
 
 let streamed = '';
 let last = null;
