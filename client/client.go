@@ -63,6 +63,7 @@ type Sampling struct {
 	TopK          *int     `json:"top_k,omitempty"`
 	MinP          *float64 `json:"min_p,omitempty"`
 	RepeatPenalty *float64 `json:"repeat_penalty,omitempty"`
+	RepeatLastN   *int     `json:"repeat_last_n,omitempty"`
 	Seed          *int64   `json:"seed,omitempty"`
 	Stop          []string `json:"stop,omitempty"`
 }
@@ -72,7 +73,10 @@ type CompletionRequest struct {
 	Model  string `json:"model,omitempty"`
 	Prompt string `json:"prompt"`
 	Sampling
-	Echo bool `json:"echo,omitempty"`
+	Echo      bool `json:"echo,omitempty"`
+	IgnoreEOS bool `json:"ignore_eos,omitempty"`
+	Logprobs  *int `json:"logprobs,omitempty"` // alternatives per token, 0..20
+	Trace     bool `json:"trace,omitempty"`    // the engine's per-step trace in the answer
 }
 
 // Completion is a finished completion.
@@ -106,6 +110,29 @@ func (c *Client) Completions(ctx context.Context, req CompletionRequest, onText 
 		return nil, err
 	}
 	return c.generate(ctx, "/v1/completions", body, onText, false)
+}
+
+// CompletionsJSON runs a completion unstreamed and returns the daemon's answer as it came, for the
+// fields Completion leaves out (logprobs, trace).
+func (c *Client) CompletionsJSON(ctx context.Context, req CompletionRequest) ([]byte, error) {
+	body := map[string]any{}
+	if err := merge(body, req); err != nil {
+		return nil, err
+	}
+	body["stream"] = false
+	resp, err := c.do(ctx, http.MethodPost, "/v1/completions", body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, readError(resp)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("client: /v1/completions: reading the answer: %w", err)
+	}
+	return b, nil
 }
 
 // Chat runs a chat completion; onDelta as onText in Completions.

@@ -197,6 +197,8 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 	asked := cr.MaxTokens
 	if asked == nil {
 		asked = cr.MaxCompletionTokens
+	} else if cr.MaxCompletionTokens != nil && *cr.MaxCompletionTokens != *asked {
+		return nil, badRequest("invalid_value", "max_tokens %d and max_completion_tokens %d disagree; give one", *asked, *cr.MaxCompletionTokens)
 	}
 	if asked != nil && *asked == 0 {
 		return nil, badRequest("invalid_value", "max_tokens 0: a chat completion needs at least 1")
@@ -416,11 +418,21 @@ func (j *job) tops(top []engine.TokenProb) map[string]float32 {
 // addPromptLogprobs adds the echoed prompt's tokens: the first has no logprob (nothing precedes
 // it), as in OpenAI's answers. It returns the text offset after the prompt.
 func (s *Server) addPromptLogprobs(lp *completionLogprobs, j *job, res *engine.Result) int {
+	pieces := make([]string, len(j.req.Prompt))
+	total := 0
+	for i, id := range j.req.Prompt {
+		pieces[i] = j.piece(id)
+		total += utf8.RuneCountInString(pieces[i])
+	}
+	// The echoed text is the decoded prompt, which drops the space SentencePiece puts before the
+	// first word; the pieces keep it. Offsets count in the text the client gets.
+	end := utf8.RuneCountInString(j.promptText)
+	skip := max(total-end, 0)
 	offset := 0
 	for i, id := range j.req.Prompt {
-		p := j.piece(id)
+		p := pieces[i]
 		lp.Tokens = append(lp.Tokens, p)
-		lp.TextOffset = append(lp.TextOffset, offset)
+		lp.TextOffset = append(lp.TextOffset, max(offset-skip, 0))
 		offset += utf8.RuneCountInString(p)
 		if i == 0 || i > len(res.Logprobs) {
 			lp.TokenLogprobs = append(lp.TokenLogprobs, nil)
@@ -430,7 +442,7 @@ func (s *Server) addPromptLogprobs(lp *completionLogprobs, j *job, res *engine.R
 		lp.TokenLogprobs = append(lp.TokenLogprobs, promptLogprob(res, id, i))
 		lp.TopLogprobs = append(lp.TopLogprobs, j.tops(res.Logprobs[i-1].Top))
 	}
-	return offset
+	return end
 }
 
 // promptLogprob is the logprob of prompt token tok at position i given the tokens before it, as the

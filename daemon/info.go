@@ -104,10 +104,10 @@ func checkModel(info engine.Info, name string) error {
 }
 
 type tokenizeRequest struct {
-	Content      string `json:"content"`
-	AddSpecial   *bool  `json:"add_special"`   // default true: add BOS as the model asks
-	ParseSpecial *bool  `json:"parse_special"` // default true: "<start_of_turn>" becomes its special token
-	WithPieces   bool   `json:"with_pieces"`
+	Content      *string `json:"content"`
+	AddSpecial   *bool   `json:"add_special"`   // default true: add BOS as the model asks
+	ParseSpecial *bool   `json:"parse_special"` // default true: "<start_of_turn>" becomes its special token
+	WithPieces   bool    `json:"with_pieces"`
 }
 
 type tokenizeResponse struct {
@@ -128,6 +128,10 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, err)
 		return
 	}
+	if req.Content == nil { // tokenizing "" would answer [BOS] to a request that forgot its text
+		writeAPIError(w, badRequest("invalid_value", "field \"content\" is required"))
+		return
+	}
 	add, parse := true, true
 	if req.AddSpecial != nil {
 		add = *req.AddSpecial
@@ -135,7 +139,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 	if req.ParseSpecial != nil {
 		parse = *req.ParseSpecial
 	}
-	resp := tokenizeResponse{Tokens: ref.b.Tokenize(req.Content, add, parse)}
+	resp := tokenizeResponse{Tokens: ref.b.Tokenize(*req.Content, add, parse)}
 	if resp.Tokens == nil {
 		resp.Tokens = []int32{}
 	}

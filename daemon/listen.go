@@ -27,6 +27,9 @@ func Listen(s Settings) (net.Listener, error) {
 		if path, err = DefaultSocket(); err != nil {
 			return nil, err
 		}
+		if err := MakeSocketDir(path); err != nil {
+			return nil, err
+		}
 	}
 	gid := -1
 	if s.SocketGroup != "" {

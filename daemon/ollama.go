@@ -229,7 +229,7 @@ func (s *Server) handleOllamaShow(w http.ResponseWriter, r *http.Request) {
 		modelInfo["general.name"] = info.Name
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"modelfile":    fmt.Sprintf("# served by edgelm from a GGUF file\nFROM %s\n", info.Path),
+		"modelfile":    fmt.Sprintf("# served by edgelm from a GGUF file\nFROM %s\n", info.Model), // the host path is not the client's business
 		"parameters":   params.String(),
 		"template":     info.ChatTemplate,
 		"details":      detailsOf(info),

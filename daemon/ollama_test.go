@@ -114,7 +114,14 @@ func TestOllamaModels(t *testing.T) {
 			t.Errorf("/api/show %s: %v", name, show)
 		}
 	}
-	ts.post("/api/show", `{"name":"fake"}`, 200) // the field's older name
+	for _, path := range []string{"/api/tags", "/api/ps"} {
+		if resp, b := ts.do("GET", path, ""); resp.StatusCode != 200 || strings.Contains(string(b), "/models/") {
+			t.Errorf("%s shows the host path: %s", path, b)
+		}
+	}
+	if show := ts.post("/api/show", `{"name":"fake"}`, 200); strings.Contains(jsonOf(show), "/models/") { // the field's older name
+		t.Errorf("/api/show shows the host path: %v", show)
+	}
 	ts.ollamaError("/api/show", `{"model":"llama3.2"}`, 404, `model "llama3.2" not found; this daemon serves fake:latest`)
 	ts.ollamaError("/api/show", `{}`, 400, "is required")
 }

@@ -162,7 +162,8 @@ func parsePrompt(raw json.RawMessage) (text string, ids []int32, isText bool, er
 	}
 	ids = make([]int32, len(items))
 	for i, it := range items {
-		if err := json.Unmarshal(it, &ids[i]); err != nil {
+		// json.Unmarshal reads null into an int32 as "leave it", which would be token 0.
+		if err := json.Unmarshal(it, &ids[i]); err != nil || string(bytes.TrimSpace(it)) == "null" {
 			return "", nil, false, badRequest("invalid_type", "field \"prompt\"[%d]: want a token id (an integer), got %s", i, truncate(string(it), 40))
 		}
 	}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"time"
@@ -137,24 +136,7 @@ func (s Settings) Validate() error {
 }
 
 // checkSampling bounds the sampling parameters the same way for defaults and requests.
-func checkSampling(p engine.Sampling) error {
-	bad := func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
-	switch {
-	case bad(p.Temperature) || p.Temperature < 0 || p.Temperature > 100:
-		return fmt.Errorf("temperature %g: want 0..100", p.Temperature)
-	case bad(p.TopP) || p.TopP < 0 || p.TopP > 1:
-		return fmt.Errorf("top_p %g: want 0..1", p.TopP)
-	case bad(p.MinP) || p.MinP < 0 || p.MinP > 1:
-		return fmt.Errorf("min_p %g: want 0..1", p.MinP)
-	case p.TopK < 0:
-		return fmt.Errorf("top_k %d: want >= 0", p.TopK)
-	case bad(p.RepeatPenalty) || p.RepeatPenalty < 0 || p.RepeatPenalty > 10:
-		return fmt.Errorf("repeat_penalty %g: want 0..10", p.RepeatPenalty)
-	case p.RepeatLastN < 0:
-		return fmt.Errorf("repeat_last_n %d: want >= 0", p.RepeatLastN)
-	}
-	return nil
-}
+func checkSampling(p engine.Sampling) error { return p.Check() }
 
 // checkLoopback accepts host:port addresses whose host is a loopback IP or "localhost".
 func checkLoopback(addr string) error {
@@ -170,24 +152,6 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("tcp listen %q: only loopback addresses are allowed (127.0.0.1, ::1, localhost)", addr)
 	}
 	return nil
-}
-
-// DefaultSocket returns the socket path used when none is configured: $XDG_RUNTIME_DIR/edgelm.sock,
-// else /run/edgelm/edgelm.sock when that directory exists and is writable.
-func DefaultSocket() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return d + "/edgelm.sock", nil
-	}
-	const dir = "/run/edgelm"
-	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		f, err := os.CreateTemp(dir, ".probe-*")
-		if err == nil {
-			f.Close()
-			os.Remove(f.Name())
-			return dir + "/edgelm.sock", nil
-		}
-	}
-	return "", errors.New("daemon: no socket path: XDG_RUNTIME_DIR is unset and /run/edgelm is not a writable directory; give one with --socket")
 }
 
 // Defaults returns the settings edgelm serve starts from: every limit at its default and

@@ -173,6 +173,8 @@ else
   echo "e2e: installing the OpenAI and Ollama Node.js clients (versions pinned in scripts/e2e/package-lock.json)"
   mkdir -p "$tmp/node"
   cp "$root"/scripts/e2e/{package.json,package-lock.json,*.mjs} "$tmp/node/"
+  # undici 6, not 7: 7 needs Node >= 20.18.1, and Debian 12's nodejs (what .ci/run installs where
+  # Node is missing) is 18.19. openai@6 with undici@6 passes this client on Node 18.20 and 20.20.
   (cd "$tmp/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   if EDGELM_SOCKET="$sock" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
   if EDGELM_SOCKET="$sock" node "$tmp/node/ollama_client.mjs"; then ok "Ollama Node.js client"; else fail "Ollama Node.js client"; fi

@@ -18,8 +18,8 @@ func init() {
 
 func runStatus(args []string) error {
 	fs := newFlags("status", "[--socket PATH]")
-	socket := fs.String("socket", "", "daemon socket (default $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock)")
-	if err := fs.Parse(args); err != nil {
+	socket := fs.String("socket", "", "daemon socket (default: as edgelm serve, $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock, else $TMPDIR/edgelm-UID/edgelm.sock)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	path, err := clientSocket(*socket)
