@@ -9,6 +9,8 @@ import (
 	"math"
 	"net/http"
 	"sync"
+
+	"edgelm/engine"
 )
 
 // embeddingsRequest is POST /v1/embeddings.
@@ -69,16 +71,17 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, badRequest("invalid_value", "dimensions %d: this model's embeddings have %d (they cannot be shortened)", *req.Dimensions, info.EmbeddingLength))
 		return
 	}
-	prompts, err := s.embedPrompts(rt, ref, req.Input, false)
+	prompts, err := s.embedPrompts(r.Context(), rt, ref, req.Input, false)
 	if err != nil {
 		writeAPIError(w, err)
 		return
 	}
 	vecs, n, err := s.embedAll(r.Context(), rt, ref, prompts, req.Normalize == nil || *req.Normalize)
 	if err != nil {
-		writeAPIError(w, err)
+		writeAPIError(w, shutdownCause(r, err))
 		return
 	}
+	noteEmbed(w, info, n)
 	body := embeddingsBody{Object: "list", Data: make([]embeddingItem, len(vecs)), Model: info.Model}
 	for i, v := range vecs {
 		body.Data[i] = embeddingItem{Object: "embedding", Index: i, Embedding: v}
@@ -95,7 +98,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 // asks and special-token texts left as text: inputs are data, not chat markup. Token ids are
 // taken as they are. A prompt longer than the
 // prompt limit is cut to it when truncate is set, else refused.
-func (s *Server) embedPrompts(rt *runtime, ref *backendRef, raw json.RawMessage, truncate bool) ([][]int32, error) {
+func (s *Server) embedPrompts(ctx context.Context, rt *runtime, ref *backendRef, raw json.RawMessage, truncate bool) ([][]int32, error) {
 	raw = bytes.TrimSpace(raw)
 	var texts []string
 	var lists [][]int32
@@ -142,16 +145,21 @@ func (s *Server) embedPrompts(rt *runtime, ref *backendRef, raw json.RawMessage,
 		if t == "" {
 			return nil, badRequest("invalid_value", "input[%d] is an empty string", i)
 		}
-		ids := ref.b.Tokenize(t, true, false)
+		if !truncate {
+			if err := checkPromptText(rt, info, ref.b, t); err != nil {
+				return nil, badRequest("context_length_exceeded", "input[%d]: %v", i, err)
+			}
+		}
+		ids, err := s.tokenize(ctx, ref.b, t, true, false)
+		if err != nil {
+			return nil, err
+		}
 		if info.AddEOS && (len(ids) == 0 || ids[len(ids)-1] != info.EOS) {
 			ids = append(ids, info.EOS) // as llama.cpp adds it: the token last-token pooling reads
 		}
 		lists = append(lists, ids)
 	}
-	maxPrompt := info.ContextLength
-	if m := rt.s.MaxPromptTokens; m > 0 && (maxPrompt <= 0 || m < maxPrompt) {
-		maxPrompt = m
-	}
+	maxPrompt := promptLimit(rt, info)
 	for i, ids := range lists {
 		if len(ids) == 0 {
 			return nil, badRequest("invalid_value", "input[%d] has no tokens", i)
@@ -222,6 +230,13 @@ func (s *Server) embedAll(ctx context.Context, rt *runtime, ref *backendRef, pro
 	}
 	s.metrics.promptTokens.Add(int64(tokens))
 	return vecs, tokens, nil
+}
+
+// noteEmbed tells the access log which model embedded how many tokens.
+func noteEmbed(w http.ResponseWriter, info engine.Info, tokens int) {
+	if sw := noteOf(w); sw != nil {
+		sw.model, sw.prompt = info.Model, tokens
+	}
 }
 
 // l2normalize scales v to unit Euclidean length; a zero vector stays zero.

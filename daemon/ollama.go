@@ -41,6 +41,9 @@ func (s *Server) ollamaRoutes(routes map[string]route) {
 // writeOllamaError reports err as Ollama does: {"error": message}.
 func writeOllamaError(w http.ResponseWriter, err error) {
 	e := classify(err)
+	if sw := noteOf(w); sw != nil {
+		sw.reason = e.msg
+	}
 	if e.retryAfter != "" {
 		w.Header().Set("Retry-After", e.retryAfter)
 	}
@@ -486,7 +489,16 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 	case req.System != "":
 		text = req.System + "\n\n" + req.Prompt
 	}
-	ids := append(append([]int32(nil), req.Context...), ref.b.Tokenize(text, len(req.Context) == 0, true)...)
+	if err := checkPromptText(rt, info, ref.b, text); err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	ids, err := s.tokenize(r.Context(), ref.b, text, len(req.Context) == 0, true)
+	if err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	ids = append(append([]int32(nil), req.Context...), ids...)
 	if j.req, err = req.request(rt, info, ids); err != nil {
 		writeOllamaError(w, err)
 		return
@@ -560,7 +572,16 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		writeOllamaError(w, badRequest("invalid_value", "%v", err))
 		return
 	}
-	ids := ref.b.Tokenize(tmpl.StripBOS(prompt), true, true)
+	prompt = tmpl.StripBOS(prompt)
+	if err := checkPromptText(rt, info, ref.b, prompt); err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	ids, err := s.tokenize(r.Context(), ref.b, prompt, true, true)
+	if err != nil {
+		writeOllamaError(w, err)
+		return
+	}
 	if j.req, err = req.request(rt, info, ids); err != nil {
 		writeOllamaError(w, err)
 		return
@@ -642,6 +663,9 @@ func (j *ollamaJob) single(w http.ResponseWriter, v any) {
 // is written before the first token, so that early errors keep their HTTP status; an error after
 // it is a last line {"error": ...}.
 func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, j *ollamaJob) {
+	if sw := noteOf(w); sw != nil {
+		sw.model, sw.prompt = j.ref.b.Info().Model, len(j.req.Prompt)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	if rt.s.RequestTimeout > 0 {
 		ctx, cancel = context.WithTimeout(r.Context(), rt.s.RequestTimeout)
@@ -657,12 +681,14 @@ func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, 
 		if err == nil && res == nil {
 			err = errors.New("engine returned no result")
 		}
+		err = shutdownCause(r, err)
+		s.generationDone(err)
 		if err != nil {
 			s.log.Debug("ollama: generation failed", "err", err)
 			writeOllamaError(w, err)
 			return
 		}
-		s.count(res)
+		s.count(w, res)
 		writeJSON(w, http.StatusOK, j.final(res.Text, res))
 		return
 	}
@@ -722,6 +748,8 @@ loop:
 	if o.err == nil && o.res == nil {
 		o.err = errors.New("engine returned no result")
 	}
+	o.err = shutdownCause(r, o.err)
+	s.generationDone(o.err)
 	if o.err != nil {
 		if errors.Is(o.err, context.Canceled) && ctx.Err() != nil && !started {
 			return
@@ -731,10 +759,14 @@ loop:
 			writeOllamaError(w, o.err)
 			return
 		}
-		line(map[string]string{"error": classify(o.err).msg})
+		e := classify(o.err)
+		if sw := noteOf(w); sw != nil {
+			sw.reason = e.msg
+		}
+		line(map[string]string{"error": e.msg})
 		return
 	}
-	s.count(o.res)
+	s.count(w, o.res)
 	line(j.final("", o.res))
 }
 
@@ -778,16 +810,17 @@ func (s *Server) handleOllamaEmbed(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"model": model, "embeddings": [][]float32{}})
 		return
 	}
-	prompts, err := s.embedPrompts(rt, ref, req.Input, req.Truncate == nil || *req.Truncate)
+	prompts, err := s.embedPrompts(r.Context(), rt, ref, req.Input, req.Truncate == nil || *req.Truncate)
 	if err != nil {
 		writeOllamaError(w, err)
 		return
 	}
 	vecs, n, err := s.embedAll(r.Context(), rt, ref, prompts, true)
 	if err != nil {
-		writeOllamaError(w, err)
+		writeOllamaError(w, shutdownCause(r, err))
 		return
 	}
+	noteEmbed(w, info, n)
 	writeJSON(w, http.StatusOK, map[string]any{"model": model, "embeddings": vecs,
 		"total_duration": int64(time.Since(start)), "load_duration": 0, "prompt_eval_count": n})
 }
@@ -818,15 +851,16 @@ func (s *Server) handleOllamaEmbeddings(w http.ResponseWriter, r *http.Request) 
 	}
 	rt := s.cfg.Load()
 	raw, _ := json.Marshal(req.Prompt)
-	prompts, err := s.embedPrompts(rt, ref, raw, false)
+	prompts, err := s.embedPrompts(r.Context(), rt, ref, raw, false)
 	if err != nil {
 		writeOllamaError(w, err)
 		return
 	}
-	vecs, _, err := s.embedAll(r.Context(), rt, ref, prompts, false)
+	vecs, n, err := s.embedAll(r.Context(), rt, ref, prompts, false)
 	if err != nil {
-		writeOllamaError(w, err)
+		writeOllamaError(w, shutdownCause(r, err))
 		return
 	}
+	noteEmbed(w, ref.b.Info(), n)
 	writeJSON(w, http.StatusOK, map[string]any{"embedding": vecs[0]})
 }

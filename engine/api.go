@@ -160,7 +160,14 @@ type Stats struct {
 	GeneratedTokens int64   // tokens generated
 	PrefillSeconds  float64 // time spent in steps that prefilled
 	DecodeSeconds   float64 // time spent in decode-only steps
-	QueueDepth      int     // requests waiting for a sequence slot
+	// DecodeTokens are the tokens computed in those same steps, cancelled requests' included, so
+	// that DecodeTokens/DecodeSeconds is the decode speed (GeneratedTokens counts finished
+	// requests only).
+	DecodeTokens int64
+	// Fault is the first sign that the model itself is broken (non-finite logits); "" while none
+	// was seen. It stays until the model is reloaded.
+	Fault           string
+	QueueDepth      int // requests waiting for a sequence slot
 	ActiveSequences int
 	KVBytes         int64 // bytes held by KV caches, live and prefix-cached
 	KVBudget        int64
@@ -189,4 +196,7 @@ var (
 	ErrPromptTooLong  = errors.New("engine: prompt longer than the context")
 	ErrInvalidRequest = errors.New("engine: invalid request")
 	ErrBudget         = errors.New("engine: request needs more KV cache than the budget allows")
+	// ErrNonFinite: the forward pass produced NaN or infinite logits, which corrupt or
+	// mis-converted weights do; sampling from them would be garbage.
+	ErrNonFinite = errors.New("engine: the model produced non-finite logits (NaN or Inf); its weights may be corrupt")
 )
