@@ -48,7 +48,7 @@ type Config struct {
 	PrefixCache   bool   // keep finished sequences' KV for requests that start the same way
 	Kernels       string // "" (best available) or a feature cap such as "generic"
 	ModelReread   bool   // drop the model's cached pages at load, so it is read again in 2 MB pages
-	ChatTemplate  string // chat format name ("gemma", "llama2", "llama3", "chatml") instead of detecting it
+	ChatTemplate  string // chat format name (one of chat.Formats: "chatml", "llama3", ...) instead of detecting it
 
 	Limits   Limits
 	Sampling Sampling
