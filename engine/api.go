@@ -33,18 +33,26 @@ type Options struct {
 
 // Info describes a loaded model.
 type Info struct {
-	Path          string    `json:"-"`     // the host's business: clients see Model
-	Model         string    `json:"model"` // file base name, the id used by the API
-	Arch          string    `json:"architecture"`
-	Name          string    `json:"name,omitempty"` // general.name
-	Kernels       string    `json:"kernels"`
-	ContextLength int       `json:"context_length"`
-	VocabSize     int       `json:"vocab_size"`
-	Params        int64     `json:"parameters"`
-	FileBytes     int64     `json:"file_bytes"`
-	ChatTemplate  string    `json:"-"` // the raw tokenizer.chat_template, "" if absent
-	Threads       int       `json:"threads"`
-	LoadedAt      time.Time `json:"loaded_at"`
+	Path            string `json:"-"`     // the host's business: clients see Model
+	Model           string `json:"model"` // file base name, the id used by the API
+	Arch            string `json:"architecture"`
+	Name            string `json:"name,omitempty"` // general.name
+	Kernels         string `json:"kernels"`
+	ContextLength   int    `json:"context_length"`
+	VocabSize       int    `json:"vocab_size"`
+	Params          int64  `json:"parameters"`
+	FileBytes       int64  `json:"file_bytes"`
+	ChatTemplate    string `json:"-"`                   // the raw tokenizer.chat_template, "" if absent
+	FileType        string `json:"file_type,omitempty"` // general.file_type as llama.cpp names it ("Q8_0", "Q4_K_M", ...); "" if absent or unknown
+	EmbeddingLength int    `json:"embedding_length"`    // floats in an embedding (the model's width)
+	Pooling         string `json:"pooling"`             // how Embed pools: "mean", "cls" or "last"; "rank" cannot embed
+	// AddEOS says the tokenizer wants EOS (token EOS) after a prompt (tokenizer.ggml.add_eos_token),
+	// as decoder embedding models that pool the last token do; the daemon appends it to embedding
+	// inputs given as text, as llama.cpp does.
+	AddEOS   bool      `json:"add_eos,omitempty"`
+	EOS      int32     `json:"-"`
+	Threads  int       `json:"threads"`
+	LoadedAt time.Time `json:"loaded_at"`
 }
 
 // Sampling selects the next token from the logits. The zero value is greedy.
@@ -185,6 +193,12 @@ type Stats struct {
 	// for a model read into memory): decode is faster the more of the model that is.
 	ModelBytes     int64
 	ModelHugeBytes int64
+}
+
+// Embedding is what Embed made of a prompt.
+type Embedding struct {
+	Vector       []float32 // Info.EmbeddingLength floats, pooled as Info.Pooling says; not normalized
+	PromptTokens int
 }
 
 // Errors a caller can tell apart (errors.Is).

@@ -24,6 +24,7 @@ const prefillChunk = 256
 type job struct {
 	ctx    context.Context
 	req    Request
+	embed  model.Pooling // Embed's pooling; PoolNone (the zero value, never Embed's) for a generation
 	cancel atomic.Bool
 
 	mu      sync.Mutex
@@ -48,6 +49,9 @@ type job struct {
 	stopped  bool            // a stop string ended generation
 	predLP   float32         // with echo: logprob of the next position's token, for its Position
 	res      Result
+	sum      []float64 // Embed: the pooled hidden states so far
+	pooled   int       // Embed: how many states sum holds
+	vec      []float32 // Embed: the result
 	started  time.Time
 	prefill  time.Duration
 }
@@ -81,8 +85,9 @@ func (e *Engine) schedule() {
 	defer close(e.done)
 	var active []*job
 	runner := model.NewRunner(e.model, e.pool)
-	var logits []float32
+	var logits, hidden []float32
 	var spans []span
+	var hid []bool
 	b := &model.Batch{}
 	for {
 		e.beat.Store(time.Now().UnixNano())
@@ -156,8 +161,9 @@ func (e *Engine) schedule() {
 
 		// Build one batch: each decoding job feeds its last token, prefilling jobs a chunk each.
 		b.Tokens, b.Pos, b.Seqs, b.Logits = b.Tokens[:0], b.Pos[:0], b.Seqs[:0], b.Logits[:0]
+		hid = hid[:0]
 		budget := prefillChunk
-		nOut := 0
+		nOut, nHid := 0, 0
 		spans = spans[:0]
 		for _, j := range active {
 			want := len(j.tokens) - j.fed
@@ -194,15 +200,27 @@ func (e *Engine) schedule() {
 				b.Tokens = append(b.Tokens, j.tokens[p])
 				b.Pos = append(b.Pos, int32(p-j.shift))
 				b.Seqs = append(b.Seqs, j.seq)
-				out := (echo && p >= from) || p == len(j.tokens)-1
+				out := j.embed == model.PoolNone && ((echo && p >= from) || p == len(j.tokens)-1)
 				b.Logits = append(b.Logits, out)
 				if out {
 					nOut++
+				}
+				h := j.embed != model.PoolNone && j.pools(p)
+				hid = append(hid, h)
+				if h {
+					nHid++
 				}
 			}
 		}
 		if n := nOut * e.model.Vocab; len(logits) < n {
 			logits = make([]float32, n)
+		}
+		b.Hidden, b.HiddenOut = nil, nil
+		if nHid > 0 {
+			if n := nHid * e.model.Dim; len(hidden) < n {
+				hidden = make([]float32, n)
+			}
+			b.Hidden, b.HiddenOut = hid, hidden
 		}
 		t0 := time.Now()
 		var ferr error
@@ -223,10 +241,26 @@ func (e *Engine) schedule() {
 		e.mu.Unlock()
 
 		// Hand each job its logits: teacher-forced positions, then the next token.
-		o := 0
+		o, ho := 0, 0
 		live = active[:0]
 		for _, s := range spans {
 			j := s.j
+			if j.embed != model.PoolNone {
+				from := ho
+				ho = j.pool(hidden, ho, s, e.model.Dim)
+				if !finite(hidden[from*e.model.Dim : ho*e.model.Dim]) {
+					e.fault(ErrNonFinite)
+					e.finish(j, ErrNonFinite)
+					continue
+				}
+				if j.fed = s.to; j.fed < len(j.tokens) {
+					live = append(live, j)
+				} else {
+					j.finishPool()
+					e.finishReason(j, "stop")
+				}
+				continue
+			}
 			echo := j.req.Echo && j.req.Logprobs > 0
 			if rows := s.outputs(); !finite(logits[o*e.model.Vocab : (o+rows)*e.model.Vocab]) {
 				o += rows
@@ -274,6 +308,44 @@ func (e *Engine) schedule() {
 			}
 		}
 		active = live
+	}
+}
+
+// pools reports whether an embedding job pools the hidden state of position p.
+func (j *job) pools(p int) bool {
+	switch j.embed {
+	case model.PoolCLS:
+		return p == 0
+	case model.PoolLast:
+		return p == len(j.tokens)-1
+	}
+	return true
+}
+
+// pool adds the states the step computed for span s, which start at row ho of hidden (rows of
+// dim), and returns the row after them.
+func (j *job) pool(hidden []float32, ho int, s span, dim int) int {
+	if j.sum == nil {
+		j.sum = make([]float64, dim)
+	}
+	for p := s.from; p < s.to; p++ {
+		if !j.pools(p) {
+			continue
+		}
+		for i, v := range hidden[ho*dim : (ho+1)*dim] {
+			j.sum[i] += float64(v)
+		}
+		j.pooled++
+		ho++
+	}
+	return ho
+}
+
+// finishPool turns the pooled sum into the embedding: the mean of the states pooled.
+func (j *job) finishPool() {
+	j.vec = make([]float32, len(j.sum))
+	for i, v := range j.sum {
+		j.vec[i] = float32(v / float64(max(j.pooled, 1)))
 	}
 }
 
@@ -328,13 +400,13 @@ func (e *Engine) start(j *job) bool {
 		j.match = j.req.Grammar.Matcher(e.grammarVocab())
 	}
 	j.stream = e.tok.NewStream()
-	if j.req.MaxTokens == 0 && !(j.req.Echo && j.req.Logprobs > 0) {
+	if j.req.MaxTokens == 0 && !(j.req.Echo && j.req.Logprobs > 0) && j.embed == model.PoolNone {
 		e.finishReason(j, "length")
 		return false
 	}
 	// Reuse the longest cached prefix; the last prompt token is always computed for its logits, and
 	// echo needs every prompt position's logits.
-	if !e.opt.NoPrefixCache && !j.req.NoCache && !j.req.Echo {
+	if !e.opt.NoPrefixCache && !j.req.NoCache && !j.req.Echo && j.embed == model.PoolNone {
 		if el, n := e.prefix.match(j.tokens); el != nil {
 			n = min(n, j.nPrompt-1, j.seq.Cap())
 			if n > 0 {
@@ -540,7 +612,8 @@ func (e *Engine) finish(j *job, err error) {
 	}
 	e.live -= j.reserved
 	j.reserved = 0
-	if s := j.seq; s != nil && !e.opt.NoPrefixCache && !j.req.NoCache && s.Shifted() == 0 && s.Len() > 0 && (err == nil || j.ctx.Err() != nil || j.cancel.Load()) {
+	// Embeddings keep nothing: a batch of documents would push the conversations out.
+	if s := j.seq; s != nil && !e.opt.NoPrefixCache && !j.req.NoCache && j.embed == model.PoolNone && s.Shifted() == 0 && s.Len() > 0 && (err == nil || j.ctx.Err() != nil || j.cancel.Load()) {
 		if e.prefix.add(append([]int32(nil), j.tokens[:s.Len()]...), s) {
 			for e.live+e.prefix.bytes > e.budget && e.prefix.evictOldest() {
 				e.mu.Lock()

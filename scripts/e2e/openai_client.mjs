@@ -86,6 +86,24 @@ try {
   check(e instanceof OpenAI.BadRequestError && e.status === 400, 'max_tokens over the cap is a 400 BadRequestError', { status: e.status, message: e.message });
 }
 
+// ---- embeddings (issue 16): the client asks for base64 unless told otherwise and decodes it ----
+{
+  const embs = await client.embeddings.create({ model, input: ['The cat sat.', 'A dog ran.'] });
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+  check(embs.data.length === 2 && embs.data.every((d, i) => d.index === i && d.embedding.length > 0 && Math.abs(norm(d.embedding) - 1) < 1e-4) &&
+    embs.usage.prompt_tokens > 0, 'embeddings.create gives normalized vectors', { n: embs.data.length, usage: embs.usage });
+  const plain = await client.embeddings.create({ model, input: 'The cat sat.', encoding_format: 'float' });
+  check(plain.data[0].embedding.every((x, i) => Math.abs(x - embs.data[0].embedding[i]) < 1e-6),
+    'embeddings as floats equal the base64 ones', { dim: plain.data[0].embedding.length });
+  try {
+    await client.embeddings.create({ model, input: 'x', dimensions: 3 });
+    check(false, 'dimensions other than the model\'s is an error', 'no error');
+  } catch (e) {
+    check(e instanceof OpenAI.BadRequestError && e.status === 400, 'dimensions other than the model\'s is a 400 BadRequestError', { status: e.status, message: e.message });
+  }
+}
+// ---- end of embeddings ----
+
 await agent.close();
 
 // Structured output on a second daemon serving tinydoc-q8_0 (EDGELM_STRUCTURED_SOCKET): a
