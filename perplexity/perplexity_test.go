@@ -55,7 +55,7 @@ func (fx fixture) shape(k, v kvcache.Type) kvcache.Shape {
 func TestQuantizedCacheQuality(t *testing.T) {
 	fx := setup(t, "aidreams260K-f32.gguf")
 	base := fx.shape(kvcache.F32, kvcache.F32)
-	self, err := Chunks(fx.m, nil, fx.ids[:512], 128, fx.tok.BOS(), base, base, true)
+	self, err := Chunks(fx.m, nil, fx.ids[:512], 128, fx.tok.BOS(), base, base, Exact)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestQuantizedCacheQuality(t *testing.T) {
 		{kvcache.Q8_0, 0.002, 0.99, 0.54},
 		{kvcache.Q4_0, 0.02, 0.90, 0.29},
 	} {
-		rep, err := Chunks(fx.m, nil, fx.ids[:1024], 128, fx.tok.BOS(), fx.shape(c.typ, c.typ), base, true)
+		rep, err := Chunks(fx.m, nil, fx.ids[:1024], 128, fx.tok.BOS(), fx.shape(c.typ, c.typ), base, Exact)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func TestQuantizedCacheQuality(t *testing.T) {
 func TestPerplexityAgreesWithEngine(t *testing.T) {
 	fx := setup(t, "aidreams260K-f32.gguf")
 	chunk := append([]int32(nil), fx.ids[:64]...)
-	rep, err := Chunks(fx.m, nil, chunk, 64, fx.tok.BOS(), fx.shape(kvcache.F32, kvcache.F32), kvcache.Shape{}, false)
+	rep, err := Chunks(fx.m, nil, chunk, 64, fx.tok.BOS(), fx.shape(kvcache.F32, kvcache.F32), kvcache.Shape{}, NoCompare)
 	if err != nil {
 		t.Fatal(err)
 	}
