@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,26 +31,28 @@ type job struct {
 	// characters (text_offset counts characters of prompt + completion, as OpenAI does).
 	echoText   string
 	promptText string
+	// Chat only: the oldest messages left out so the conversation fits the context.
+	dropped int
 }
 
 type usageBody struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// TruncatedMessages counts the oldest chat messages left out to fit the context.
+	TruncatedMessages int `json:"truncated_messages,omitempty"`
 }
 
-func usageOf(res *engine.Result) usageBody {
-	return usageBody{PromptTokens: res.PromptTokens, CompletionTokens: len(res.Tokens), TotalTokens: res.PromptTokens + len(res.Tokens)}
+func usageOf(j *job, res *engine.Result) usageBody {
+	return usageBody{PromptTokens: res.PromptTokens, CompletionTokens: len(res.Tokens), TotalTokens: res.PromptTokens + len(res.Tokens),
+		TruncatedMessages: j.dropped}
 }
 
 // limits turns the prompt and the max_tokens a request asked for (nil: absent) into the engine's
 // MaxTokens, enforcing the prompt and max_tokens caps. def is used when max_tokens is absent.
 func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (int, error) {
 	ctxLen := info.ContextLength
-	maxPrompt := rt.s.MaxPromptTokens
-	if ctxLen > 0 && (maxPrompt == 0 || maxPrompt > ctxLen) {
-		maxPrompt = ctxLen
-	}
+	maxPrompt := promptLimit(rt, info)
 	if promptLen == 0 {
 		return 0, badRequest("invalid_value", "the prompt is empty")
 	}
@@ -66,10 +69,23 @@ func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (
 			return 0, badRequest("invalid_value", "max_tokens %d is over this daemon's cap of %d", n, rt.s.MaxTokensCap)
 		}
 	}
-	if ctxLen > 0 && promptLen+n > ctxLen {
-		n = ctxLen - promptLen // generation ends with finish_reason "length" at the end of the context
+	// With sink-window an explicit max_tokens may go past the context: the engine drops the middle
+	// of the sequence as it fills, as `edgelm run` does. Otherwise generation ends with
+	// finish_reason "length" at the end of the context.
+	if ctxLen > 0 && promptLen+n > ctxLen && (asked == nil || info.KVPolicy != "sink-window") {
+		n = ctxLen - promptLen
 	}
 	return n, nil
+}
+
+// promptLimit is the longest prompt a request may send: limits.max_prompt_tokens within the
+// context (0: no limit known).
+func promptLimit(rt *runtime, info engine.Info) int {
+	maxPrompt := rt.s.MaxPromptTokens
+	if ctxLen := info.ContextLength; ctxLen > 0 && (maxPrompt == 0 || maxPrompt > ctxLen) {
+		maxPrompt = ctxLen
+	}
+	return maxPrompt
 }
 
 // handleCompletions is POST /v1/completions, OpenAI's legacy completions.
@@ -186,20 +202,33 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 		return nil, badRequest("chat_template_unavailable",
 			"model %s: %v; configure a format (chat_template = \"gemma\", \"llama2\", \"llama3\" or \"chatml\", or serve --chat-template) or use /v1/completions", info.Model, err)
 	}
-	prompt, err := tmpl.Render(msgs, true)
-	if err != nil {
-		return nil, badRequest("invalid_value", "%v", err)
-	}
-	// The tokenizer adds BOS as the model asks; the template's own BOS text would double it.
-	ids := ref.b.Tokenize(tmpl.StripBOS(prompt), true, true)
-	j := &job{ref: ref, info: info, id: newID("chatcmpl-"), created: time.Now().Unix(), stream: cr.Stream, chat: true}
-	j.usage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
 	asked := cr.MaxTokens
 	if asked == nil {
 		asked = cr.MaxCompletionTokens
 	}
 	if asked != nil && *asked == 0 {
 		return nil, badRequest("invalid_value", "max_tokens 0: a chat completion needs at least 1")
+	}
+	truncate := rt.s.ContextOverflow != "error"
+	if cr.Truncate != nil {
+		truncate = *cr.Truncate
+	}
+	ids, dropped, err := fitChat(func(m []chat.Message) ([]int32, error) {
+		prompt, err := tmpl.Render(m, true)
+		if err != nil {
+			return nil, badRequest("invalid_value", "%v", err)
+		}
+		// The tokenizer adds BOS as the model asks; the template's own BOS text would double it.
+		return ref.b.Tokenize(tmpl.StripBOS(prompt), true, true), nil
+	}, msgs, promptLimit(rt, info), asked, truncate)
+	if err != nil {
+		return nil, err
+	}
+	j := &job{ref: ref, info: info, id: newID("chatcmpl-"), created: time.Now().Unix(), stream: cr.Stream, chat: true, dropped: dropped}
+	j.usage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	if dropped > 0 {
+		s.metrics.truncatedRequests.Add(1)
+		s.metrics.truncatedMessages.Add(int64(dropped))
 	}
 	if err := s.common(rt, j, &cr.commonFields, ids, asked, rt.s.MaxTokensCap); err != nil {
 		return nil, err
@@ -226,6 +255,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 		ctx, cancel = context.WithTimeout(r.Context(), rt.s.RequestTimeout)
 	}
 	defer cancel()
+	if j.dropped > 0 {
+		w.Header().Set(truncatedHeader, strconv.Itoa(j.dropped))
+	}
 	if j.req.MaxTokens == 0 && !j.req.Echo {
 		// Nothing to compute: OpenAI answers max_tokens 0 with an empty completion.
 		res := &engine.Result{PromptTokens: len(j.req.Prompt), FinishReason: "length"}
@@ -339,7 +371,7 @@ type chatBody struct {
 
 // answer writes the non-streamed response.
 func (s *Server) answer(w http.ResponseWriter, j *job, res *engine.Result, events []engine.Event) {
-	u := usageOf(res)
+	u := usageOf(j, res)
 	finish := res.FinishReason
 	if j.chat {
 		c := chatChoice{Message: &chatMsgBody{Role: "assistant", Content: res.Text}, FinishReason: &finish}

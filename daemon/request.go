@@ -47,6 +47,9 @@ type chatRequest struct {
 	MaxCompletionTokens *int          `json:"max_completion_tokens"` // OpenAI's newer name for max_tokens
 	Logprobs            *bool         `json:"logprobs"`
 	TopLogprobs         *int          `json:"top_logprobs"` // 0..20, with logprobs
+	// Truncate false asks for an error instead of dropping the oldest turns when the messages do
+	// not fit the context (as Ollama's "truncate"); absent: the configured context_overflow.
+	Truncate *bool `json:"truncate"`
 }
 
 type chatMessage struct {
