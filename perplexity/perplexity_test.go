@@ -140,3 +140,37 @@ func TestStreamPolicies(t *testing.T) {
 		t.Errorf("cache memory grew: %d at the end, %d max", res[SinkWindow].EndBytes, res[SinkWindow].MaxBytes)
 	}
 }
+
+// TestStoredLogProbs: llama-perplexity's stored base keeps every log-probability within 16 of the
+// largest to half a 16-bit step of (max-min)/65535, clamps the rest to the bottom, and leaves the
+// clamped ones out of the KL sum; compared with the exact log-probabilities computed here.
+func TestStoredLogProbs(t *testing.T) {
+	l := []float32{3, 2.5, -1, -7.25, -20, -40, 3.0001, 0}
+	st := storedLogProbs(l)
+	mx, lse := 3.0001, 0.0
+	for _, v := range l {
+		lse += math.Exp(float64(v) - mx)
+	}
+	lse = mx + math.Log(lse)
+	step := 16.0 / 65535
+	for i, v := range l {
+		exact := float64(v) - lse
+		switch {
+		case float64(v) > mx-16:
+			if math.Abs(st[i]-exact) > step/2+1e-5 {
+				t.Errorf("logit %g: stored %g, exact %g (step %g)", v, st[i], exact, step)
+			}
+		case math.Abs(st[i]-(mx-16-lse)) > 1e-5:
+			t.Errorf("logit %g below the range: stored %g, want the bottom %g", v, st[i], mx-16-lse)
+		}
+	}
+	if k := kldStored(st, st); k != 0 {
+		t.Errorf("KL of a distribution with itself %g", k)
+	}
+	// The clamped terms are left out: a test distribution that differs only there shows nothing.
+	test := append([]float64(nil), st...)
+	test[4], test[5] = -3, -3
+	if k := kldStored(st, test); k != 0 {
+		t.Errorf("KL over clamped terms only: %g, want 0", k)
+	}
+}
