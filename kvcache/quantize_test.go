@@ -54,9 +54,9 @@ func TestQuantizeQ4_0(t *testing.T) {
 	t.Logf("squared error %.4g against ggml's rounding %.4g (%.1f%%)", sumOurs, sumRef, 100*sumOurs/sumRef)
 }
 
-// TestHadamard32 checks the transform against its definition, H[i][j] = (-1)^popcount(i&j)/√32,
+// TestHadamard checks the size-32 transform against its definition, H[i][j] = (-1)^popcount(i&j)/√32,
 // computed here in float64, and that applying it twice gives the input back.
-func TestHadamard32(t *testing.T) {
+func TestHadamard(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	x := make([]float32, 32)
 	for i := range x {
@@ -86,57 +86,67 @@ func TestHadamard32(t *testing.T) {
 	}
 }
 
-// TestRotatedKeysOutliers: keys with a few large channels (as trained models' keys have) attend
-// closer to exact float64 attention when 4-bit keys are stored rotated than when not, and the
-// rotated cache reads its keys back (Key) in the original basis.
-func TestRotatedKeysOutliers(t *testing.T) {
+// TestRotationOutliers: keys or values with a few large channels (as trained models' have) attend
+// closer to exact float64 attention when stored as 4-bit rows rotated than when not, and a rotated
+// cache reads its keys back (Key) in the original basis.
+func TestRotationOutliers(t *testing.T) {
 	const heads, kvHeads, hd, n = 4, 2, 64, 96
-	rng := rand.New(rand.NewPCG(5, 6))
-	ks, vs, pos := make([][]float32, n), make([][]float32, n), make([]float64, n)
-	for j := range ks {
-		ks[j], vs[j], pos[j] = randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd), float64(j)
-		for _, c := range []int{5, 40, 64 + 9, 64 + 50} {
-			ks[j][c] = 8 + ks[j][c] // outlier channels
-		}
-	}
-	errs := map[bool]float64{}
-	for _, rot := range []bool{false, true} {
-		rotateKeys = rot
-		s := NewSeq(Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: Q4_0, TypeV: F32}, n)
+	for _, which := range []string{"keys", "values"} {
+		rng := rand.New(rand.NewPCG(5, 6))
+		ks, vs, pos := make([][]float32, n), make([][]float32, n), make([]float64, n)
 		for j := range ks {
-			slot, _ := s.Append(int32(j))
-			k := append([]float32(nil), ks[j]...)
-			rope(k, hd, pos[j])
-			s.Store(0, slot, k, vs[j])
-		}
-		if rot {
-			got, want := make([]float32, kvHeads*hd), append([]float32(nil), ks[7]...)
-			rope(want, hd, pos[7])
-			s.Key(0, 7, got)
-			if d := maxDiff(got, toF64(want)); d > 0.5 {
-				t.Errorf("Key of a rotated cache differs from the key stored by %g", d)
+			ks[j], vs[j], pos[j] = randVec(rng, kvHeads*hd), randVec(rng, kvHeads*hd), float64(j)
+			x := ks[j]
+			if which == "values" {
+				x = vs[j]
+			}
+			for _, c := range []int{5, 40, 64 + 9, 64 + 50} {
+				x[c] += 8 // outlier channels
 			}
 		}
-		for trial := range 20 {
-			q := randVec(rng, heads*hd)
-			for i := range q {
-				q[i] *= 3 // sharper attention, where key errors show
+		shape := Shape{Layers: 1, KVHeads: kvHeads, HeadDim: hd, TypeK: Q4_0, TypeV: F32}
+		if which == "values" {
+			shape.TypeK, shape.TypeV = F32, Q4_0
+		}
+		errs := map[bool]float64{}
+		for _, rot := range []bool{false, true} {
+			rotateKeys, rotateValues = rot, rot
+			s := NewSeq(shape, n)
+			for j := range ks {
+				slot, _ := s.Append(int32(j))
+				k := append([]float32(nil), ks[j]...)
+				rope(k, hd, pos[j])
+				s.Store(0, slot, k, vs[j])
 			}
-			qpos := float64(n - 1 - trial)
-			want := attendRef(q, qpos, ks[:n-trial], vs[:n-trial], pos[:n-trial], heads, kvHeads, hd)
-			qr := append([]float32(nil), q...)
-			rope(qr, hd, qpos)
-			out := make([]float32, heads*hd)
-			s.Attend(0, Attention{Heads: heads, Scale: float32(1 / math.Sqrt(hd))}, qr, int32(qpos), out, &Scratch{})
-			for i := range out {
-				errs[rot] += math.Pow(float64(out[i])-want[i], 2)
+			if rot && which == "keys" {
+				got, want := make([]float32, kvHeads*hd), append([]float32(nil), ks[7]...)
+				rope(want, hd, pos[7])
+				s.Key(0, 7, got)
+				if d := maxDiff(got, toF64(want)); d > 0.5 {
+					t.Errorf("Key of a rotated cache differs from the key stored by %g", d)
+				}
+			}
+			for trial := range 20 {
+				q := randVec(rng, heads*hd)
+				for i := range q {
+					q[i] *= 3 // sharper attention, where key errors show
+				}
+				qpos := float64(n - 1 - trial)
+				want := attendRef(q, qpos, ks[:n-trial], vs[:n-trial], pos[:n-trial], heads, kvHeads, hd)
+				qr := append([]float32(nil), q...)
+				rope(qr, hd, qpos)
+				out := make([]float32, heads*hd)
+				s.Attend(0, Attention{Heads: heads, Scale: float32(1 / math.Sqrt(hd))}, qr, int32(qpos), out, &Scratch{})
+				for i := range out {
+					errs[rot] += math.Pow(float64(out[i])-want[i], 2)
+				}
 			}
 		}
-	}
-	rotateKeys = true
-	t.Logf("squared attention error: plain %.4g, rotated %.4g", errs[false], errs[true])
-	if errs[true] > 0.7*errs[false] {
-		t.Errorf("rotated 4-bit keys: squared error %g, plain %g; want at least 30%% less", errs[true], errs[false])
+		rotateKeys, rotateValues = true, true
+		t.Logf("%s: squared attention error plain %.4g, rotated %.4g", which, errs[false], errs[true])
+		if errs[true] > 0.7*errs[false] {
+			t.Errorf("rotated 4-bit %s: squared error %g, plain %g; want at least 30%% less", which, errs[true], errs[false])
+		}
 	}
 }
 
