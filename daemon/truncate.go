@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"sort"
 
 	"edgelm/chat"
@@ -17,9 +18,12 @@ const truncatedHeader = "Edgelm-Truncated-Messages"
 // message is kept, and the newest messages that fit, starting at a user message so the roles still
 // alternate; the last message is always kept. Without truncate, or when even the system messages and
 // the last turn do not fit, a conversation over the limit is a context_length_exceeded error.
+// render may refuse a text sure to be over the limit without tokenizing it (checkPromptText's
+// context_length_exceeded): that counts as not fitting.
 func fitChat(render func([]chat.Message) ([]int32, error), msgs []chat.Message, limit int, asked *int, truncate bool) ([]int32, int, error) {
 	ids, err := render(msgs)
-	if err != nil {
+	over := overLimit(err)
+	if err != nil && (!over || !truncate) {
 		return nil, 0, err
 	}
 	if limit <= 0 {
@@ -30,7 +34,7 @@ func fitChat(render func([]chat.Message) ([]int32, error), msgs []chat.Message, 
 		room = min(room, *asked)
 	}
 	target := limit - room
-	if len(ids) <= target || !truncate && len(ids) <= limit {
+	if !over && (len(ids) <= target || !truncate && len(ids) <= limit) {
 		return ids, 0, nil
 	}
 	if !truncate {
@@ -64,6 +68,9 @@ func fitChat(render func([]chat.Message) ([]int32, error), msgs []chat.Message, 
 	var ferr error
 	k := sort.Search(len(starts), func(k int) bool {
 		p, err := render(keep(starts[k]))
+		if overLimit(err) {
+			return false
+		}
 		if err != nil {
 			ferr = err
 			return true
@@ -79,6 +86,9 @@ func fitChat(render func([]chat.Message) ([]int32, error), msgs []chat.Message, 
 	}
 	// Not even the newest turn leaves room for the reply: send the shortest prompt if it fits at all.
 	if len(starts) == 0 {
+		if over {
+			return nil, 0, err
+		}
 		if len(ids) <= limit {
 			return ids, 0, nil
 		}
@@ -97,4 +107,10 @@ func fitChat(render func([]chat.Message) ([]int32, error), msgs []chat.Message, 
 			"the system messages and the last turn have %d tokens; the limit is %d", len(p), limit)
 	}
 	return p, starts[k], nil
+}
+
+// overLimit reports whether err is render's refusal of a text sure to be over the prompt limit.
+func overLimit(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.code == "context_length_exceeded"
 }

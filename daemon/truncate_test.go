@@ -91,6 +91,43 @@ func TestFitChat(t *testing.T) {
 	}
 }
 
+// TestFitChatRefusedText: a render that refuses a text sure to be over the limit, without
+// tokenizing it (as checkPromptText does), gives the same cut as one that tokenizes everything, and
+// its refusal is the error when truncation is off.
+func TestFitChatRefusedText(t *testing.T) {
+	render := func(m []chat.Message) ([]int32, error) {
+		n := 1
+		for _, x := range m {
+			n += 2 + len(x.Content)
+		}
+		return make([]int32, n), nil
+	}
+	refusing := func(m []chat.Message) ([]int32, error) {
+		ids, _ := render(m)
+		if len(ids) > 300 {
+			return nil, badRequest("context_length_exceeded", "sure to be too long")
+		}
+		return ids, nil
+	}
+	var msgs []chat.Message
+	for i := range 40 {
+		msgs = append(msgs, chat.Message{Role: "user", Content: strings.Repeat("u", 5+i%3)}, chat.Message{Role: "assistant", Content: strings.Repeat("a", 20)})
+	}
+	msgs = append(msgs, chat.Message{Role: "user", Content: "last"})
+	asked := 16
+	want, wd, err := fitChat(render, msgs, 128, &asked, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gd, err := fitChat(refusing, msgs, 128, &asked, true)
+	if err != nil || gd != wd || len(got) != len(want) {
+		t.Errorf("refusing render: %d tokens, %d dropped, %v; want %d, %d", len(got), gd, err, len(want), wd)
+	}
+	if _, _, err := fitChat(refusing, msgs, 128, &asked, false); err == nil || !strings.Contains(err.Error(), "sure to be too long") {
+		t.Errorf("without truncation: %v, want the refusal", err)
+	}
+}
+
 // realContextServer serves aidreams (context 128) through the real engine with opt and set.
 func realContextServer(t *testing.T, opt engine.Options, set Settings) (*testServer, *engine.Engine) {
 	t.Helper()
@@ -239,13 +276,4 @@ func TestRealContextOverflowError(t *testing.T) {
 	if get(r, "error", "code") != "context_length_exceeded" {
 		t.Errorf("truncate false: %v", r["error"])
 	}
-}
-
-func (ts *testServer) metricsText() string {
-	ts.t.Helper()
-	resp, b := ts.do("GET", "/metrics", "")
-	if resp.StatusCode != 200 {
-		ts.t.Fatalf("/metrics: %d", resp.StatusCode)
-	}
-	return string(b)
 }

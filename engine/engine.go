@@ -90,6 +90,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 	if opt.ContextLength <= 0 {
 		opt.ContextLength = m.ContextLength
 	}
+	m.UseContext(opt.ContextLength)
 	if opt.MaxSequences <= 0 {
 		opt.MaxSequences = 4
 	}
@@ -206,6 +207,10 @@ func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 func (e *Engine) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
 	return e.tok.Encode(text, addSpecial && e.tok.AddBOS(), parseSpecial)
 }
+
+// MaxTextBytes bounds the bytes of text one token stands for (tokenizer.MaxTextBytes): a text
+// longer than n times it is sure to be more than n tokens.
+func (e *Engine) MaxTextBytes() int { return e.tok.MaxTextBytes() }
 
 // Detokenize decodes ids to text; ids outside the vocabulary are skipped.
 func (e *Engine) Detokenize(ids []int32) string { return e.tok.Decode(ids) }

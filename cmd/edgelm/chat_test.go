@@ -54,7 +54,7 @@ func TestChatPastContext(t *testing.T) {
 			defer c.Close()
 			var out bytes.Buffer
 			in := strings.Repeat("Tell me about the little cat who lived in the big garden.\n", 20)
-			s := &chatSession{c: c, in: strings.NewReader(in), out: &out, system: "You tell short dreams."}
+			s := &chatSession{c: c, in: newScanLines(strings.NewReader(in), &out), out: &out, system: "You tell short dreams."}
 			maxTokens, temp := 24, 0.0
 			s.sampling.MaxTokens, s.sampling.Temperature = &maxTokens, &temp
 			if err := s.run(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"edgelm/chat"
 	"edgelm/config"
 	"edgelm/daemon"
 )
@@ -30,10 +31,10 @@ func runServe(args []string) error {
 		reread                                          bool
 	)
 	fs.StringVar(&model, "model", "", "GGUF model file to serve (config: model)")
-	fs.StringVar(&socket, "socket", "", "Unix socket path (config: socket; without a config file $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock)")
+	fs.StringVar(&socket, "socket", "", "Unix socket path (config: socket; without a config file $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock as root, else $TMPDIR/edgelm-UID/edgelm.sock)")
 	fs.StringVar(&group, "socket-group", "", "group (name or id) given to the socket file (config: socket_group)")
 	fs.StringVar(&tcp, "tcp", "", "also listen on this loopback TCP address, no peer-credential check there (config: tcp_listen)")
-	fs.StringVar(&tmpl, "chat-template", "", "chat format for /v1/chat/completions: gemma, llama2, llama3 or chatml (config: chat_template; default: detect)")
+	fs.StringVar(&tmpl, "chat-template", "", "chat format for /v1/chat/completions: "+chat.FormatNames()+" (config: chat_template; default: detect)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error (config: log_level)")
 	fs.IntVar(&maxTokens, "max-tokens-cap", daemon.DefaultMaxTokensCap, "largest max_tokens a request may ask for (config: limits.max_tokens)")
 	fs.IntVar(&threads, "threads", 0, "kernel threads, 0: one per physical core (config: threads)")
@@ -42,7 +43,7 @@ func runServe(args []string) error {
 	fs.IntVar(&maxQueue, "max-queue", 64, "requests waiting for a sequence slot before 429 (config: max_queue)")
 	fs.StringVar(&kernels, "kernels", "", `kernel feature cap, e.g. "generic" (config: kernels; default: best available)`)
 	fs.BoolVar(&reread, "model-reread", false, "drop the model's cached pages at load so it is read again in 2 MB pages (config: model_reread)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -61,12 +62,15 @@ func runServe(args []string) error {
 	if *configPath == "" && !given["socket"] {
 		// Without a config file, keep the per-user default rather than the service's path.
 		s, err := daemon.DefaultSocket()
-		if err != nil && !*check && os.Getenv("LISTEN_FDS") == "" { // systemd's socket needs no path
+		if err != nil {
 			return err
 		}
-		if err == nil {
-			socket, given["socket"] = s, true
+		if !*check && os.Getenv("LISTEN_FDS") == "" { // systemd's socket needs no directory
+			if err := daemon.MakeSocketDir(s); err != nil {
+				return err
+			}
 		}
+		socket, given["socket"] = s, true
 	}
 	if *configPath == "" && !given["model"] {
 		return errors.New("no model configured: give one with --model FILE (or model = \"...\" in the --config file)")
