@@ -38,7 +38,7 @@ func quantizeQ4_0(dst []byte, src []float32) {
 			id := 1 / dh
 			e := 0.0
 			for j, v := range x {
-				q := max(-8, min(7, int(math.RoundToEven(float64(v*id)))))
+				q := max(-8, min(7, round(v*id)))
 				l[j] = int8(q)
 				r := float64(v) - float64(dh)*float64(q)
 				e += r * r
@@ -52,7 +52,7 @@ func quantizeQ4_0(dst []byte, src []float32) {
 			iscale := -(8 + 0.1*float32(is)) / mx
 			var sumlx, suml2 float32
 			for _, v := range x {
-				q := float32(max(-8, min(7, int(math.RoundToEven(float64(v*iscale))))))
+				q := float32(max(-8, min(7, round(v*iscale))))
 				sumlx += v * q
 				suml2 += q * q
 			}
@@ -99,4 +99,11 @@ func quantizeQ4_0Rotated(dst []byte, src []float32, n int) {
 		hadamard(r)
 		quantizeQ4_0(dst[i/quant.QK*quant.Q4_0Bytes:(i+n)/quant.QK*quant.Q4_0Bytes], r)
 	}
+}
+
+// round is math.RoundToEven for |x| < 2²²: adding 1.5·2²³ leaves a float32 whose unit is 1, so the
+// addition itself rounds x to the nearest integer, ties to even; the low mantissa bits hold it.
+// (A call to math.RoundToEven per value made the scale search 65 times ggml's rounding.)
+func round(x float32) int {
+	return int(math.Float32bits(x+12582912)&0x7fffff) - 0x400000
 }

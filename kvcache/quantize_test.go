@@ -157,3 +157,29 @@ func toF64(x []float32) []float64 {
 	}
 	return out
 }
+
+// BenchmarkQuantizeQ4_0 is the cost of storing one bench-1b key row (8 heads × 64) in 4 bits:
+// ggml's rounding, the scale search, the search after the rotation.
+func BenchmarkQuantizeQ4_0(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 512)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	dst := make([]byte, 512/quant.QK*quant.Q4_0Bytes)
+	for _, c := range []struct {
+		name string
+		fn   func()
+	}{
+		{"ggml", func() { quant.QuantizeQ4_0(dst, x) }},
+		{"search", func() { quantizeQ4_0(dst, x) }},
+		{"rotated64", func() { quantizeQ4_0Rotated(dst, x, 64) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				c.fn()
+			}
+		})
+	}
+}
