@@ -10,7 +10,8 @@ import (
 // truncatedHeader carries the number of chat messages left out to fit the context.
 const truncatedHeader = "Edgelm-Truncated-Messages"
 
-// fitChat tokenizes a conversation (render: the chat template, then the tokenizer) so that it fits
+// fitChat tokenizes a conversation (render: the chat template over the messages of msgs at the
+// given indices, in order, then the tokenizer) so that it fits
 // a prompt limit of limit tokens (0: none), returning the prompt and how many messages it left out.
 //
 // A conversation that leaves room for the reply (a quarter of the limit, or max_tokens if smaller)
@@ -20,8 +21,12 @@ const truncatedHeader = "Edgelm-Truncated-Messages"
 // the last turn do not fit, a conversation over the limit is a context_length_exceeded error.
 // render may refuse a text sure to be over the limit without tokenizing it (checkPromptText's
 // context_length_exceeded): that counts as not fitting.
-func fitChat(render func([]chat.Message) ([]int32, error), msgs []chat.Message, limit int, asked *int, truncate bool) ([]int32, int, error) {
-	ids, err := render(msgs)
+func fitChat(render func(keep []int) ([]int32, error), msgs []chat.Message, limit int, asked *int, truncate bool) ([]int32, int, error) {
+	all := make([]int, len(msgs))
+	for i := range all {
+		all[i] = i
+	}
+	ids, err := render(all)
 	over := overLimit(err)
 	if err != nil && (!over || !truncate) {
 		return nil, 0, err
@@ -53,11 +58,11 @@ func fitChat(render func([]chat.Message) ([]int32, error), msgs []chat.Message, 
 			starts = append(starts, d)
 		}
 	}
-	keep := func(d int) []chat.Message {
-		out := make([]chat.Message, 0, len(msgs))
+	keep := func(d int) []int {
+		out := make([]int, 0, len(msgs))
 		for i, m := range msgs {
 			if m.Role == "system" || i >= turns[d] {
-				out = append(out, m)
+				out = append(out, i)
 			}
 		}
 		return out

@@ -16,12 +16,12 @@ import (
 // TestFitChat checks the truncation rule against a brute-force search over every possible cut, with
 // a render whose token count is easy to follow: 2 tokens per message plus its content's length.
 func TestFitChat(t *testing.T) {
-	render := func(m []chat.Message) ([]int32, error) {
+	count := func(m []chat.Message) int {
 		n := 1 // BOS
 		for _, x := range m {
 			n += 2 + len(x.Content)
 		}
-		return make([]int32, n), nil
+		return n
 	}
 	msg := func(role string, n int) chat.Message {
 		return chat.Message{Role: role, Content: strings.Repeat("x", n)}
@@ -49,6 +49,13 @@ func TestFitChat(t *testing.T) {
 		{"no limit", long, 0, &asked, true, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			render := func(keep []int) ([]int32, error) {
+				m := make([]chat.Message, len(keep))
+				for k, i := range keep {
+					m[k] = c.msgs[i]
+				}
+				return make([]int32, count(m)), nil
+			}
 			ids, dropped, err := fitChat(render, c.msgs, c.limit, c.asked, c.truncate)
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) || classify(err).code != "context_length_exceeded" {
@@ -61,7 +68,7 @@ func TestFitChat(t *testing.T) {
 			}
 			// The brute force: the fewest non-system messages dropped, the kept part starting at a user
 			// turn, that leave room for the reply.
-			all, _ := render(c.msgs)
+			all := make([]int32, count(c.msgs))
 			room := c.limit / 4
 			if c.asked != nil {
 				room = min(room, *c.asked)
@@ -78,9 +85,8 @@ func TestFitChat(t *testing.T) {
 				for d := 1; d < len(rest) && want < 0; d++ {
 					kept := append([]chat.Message{}, c.msgs[0]) // the system message
 					kept = append(kept, rest[d:]...)
-					p, _ := render(kept)
-					if rest[d].Role == "user" && len(p) <= c.limit-room {
-						want, wantLen = d, len(p)
+					if n := count(kept); rest[d].Role == "user" && n <= c.limit-room {
+						want, wantLen = d, n
 					}
 				}
 			}
@@ -95,21 +101,21 @@ func TestFitChat(t *testing.T) {
 // tokenizing it (as checkPromptText does), gives the same cut as one that tokenizes everything, and
 // its refusal is the error when truncation is off.
 func TestFitChatRefusedText(t *testing.T) {
-	render := func(m []chat.Message) ([]int32, error) {
+	var msgs []chat.Message
+	render := func(keep []int) ([]int32, error) {
 		n := 1
-		for _, x := range m {
-			n += 2 + len(x.Content)
+		for _, i := range keep {
+			n += 2 + len(msgs[i].Content)
 		}
 		return make([]int32, n), nil
 	}
-	refusing := func(m []chat.Message) ([]int32, error) {
-		ids, _ := render(m)
+	refusing := func(keep []int) ([]int32, error) {
+		ids, _ := render(keep)
 		if len(ids) > 300 {
 			return nil, badRequest("context_length_exceeded", "sure to be too long")
 		}
 		return ids, nil
 	}
-	var msgs []chat.Message
 	for i := range 40 {
 		msgs = append(msgs, chat.Message{Role: "user", Content: strings.Repeat("u", 5+i%3)}, chat.Message{Role: "assistant", Content: strings.Repeat("a", 20)})
 	}
@@ -244,8 +250,20 @@ func TestRealLongChat(t *testing.T) {
 			t.Errorf("stream %v: usage %v; want %d messages dropped", stream, usage, want)
 		}
 	}
-	if m := ts.metricsText(); !strings.Contains(m, fmt.Sprintf("edgelm_chat_truncated_messages_total %d\n", 2*want)) ||
-		!strings.Contains(m, "edgelm_chat_truncated_requests_total 2\n") {
+	// Ollama's /api/chat cuts the same way (room for the reply: a quarter of the context).
+	resp, b := ts.do("POST", "/api/chat", fmt.Sprintf(`{"messages":%s,"stream":false,"options":{"num_predict":16,"temperature":0}}`, mj))
+	wantOllama := -1
+	for d := 2; d < len(msgs)-1; d += 2 {
+		if n := tokens(append(msgs[:1:1], msgs[1+d:]...)); n <= ctx-ctx/4 {
+			wantOllama = d
+			break
+		}
+	}
+	if resp.StatusCode != 200 || resp.Header.Get(truncatedHeader) != strconv.Itoa(wantOllama) {
+		t.Errorf("/api/chat: status %d, %s %q, want %d: %s", resp.StatusCode, truncatedHeader, resp.Header.Get(truncatedHeader), wantOllama, b)
+	}
+	if m := ts.metricsText(); !strings.Contains(m, fmt.Sprintf("edgelm_chat_truncated_messages_total %d\n", 2*want+wantOllama)) ||
+		!strings.Contains(m, "edgelm_chat_truncated_requests_total 3\n") {
 		t.Errorf("metrics lack the truncations:\n%s", m)
 	}
 }
