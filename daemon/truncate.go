@@ -10,9 +10,9 @@ import (
 // truncatedHeader carries the number of chat messages left out to fit the context.
 const truncatedHeader = "Edgelm-Truncated-Messages"
 
-// fitChat tokenizes a conversation (render: the chat template over the messages of msgs at the
-// given indices, in order, then the tokenizer) so that it fits
-// a prompt limit of limit tokens (0: none), returning the prompt and how many messages it left out.
+// fitChat tokenizes a conversation so that it fits a prompt limit of limit tokens (0: none),
+// returning the prompt and how many messages it left out. render applies the chat template to the
+// messages of msgs at the given indices, in order, and tokenizes the result.
 //
 // A conversation that leaves room for the reply (a quarter of the limit, or max_tokens if smaller)
 // is sent whole. Otherwise, with truncate, the oldest turns are dropped as Ollama does: every system
