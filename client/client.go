@@ -54,6 +54,8 @@ type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// TruncatedMessages counts the oldest chat messages the daemon left out to fit the context.
+	TruncatedMessages int `json:"truncated_messages,omitempty"`
 }
 
 // Sampling holds the optional sampling fields; nil means the daemon's default.

@@ -49,6 +49,9 @@ type Config struct {
 	Kernels       string // "" (best available) or a feature cap such as "generic"
 	ModelReread   bool   // drop the model's cached pages at load, so it is read again in 2 MB pages
 	ChatTemplate  string // chat format name (one of chat.Formats: "chatml", "llama3", ...) instead of detecting it
+	// ContextOverflow is what a chat whose messages do not fit the context gets: "truncate" drops
+	// the oldest turns (system messages kept), "error" a context_length_exceeded error.
+	ContextOverflow string
 
 	Limits   Limits
 	Sampling Sampling
@@ -82,16 +85,17 @@ type Sampling struct {
 // Defaults returns the configuration used for every key the file leaves out.
 func Defaults() Config {
 	return Config{
-		Model:        "/var/lib/edgelm/models/model.gguf",
-		Socket:       "/run/edgelm/edgelm.sock",
-		SocketMode:   0o660,
-		MaxSequences: 4,
-		MaxQueue:     64,
-		KVTypeK:      "f32",
-		KVTypeV:      "f32",
-		KVPolicy:     "sink-window",
-		KVSinks:      4,
-		PrefixCache:  true,
+		Model:           "/var/lib/edgelm/models/model.gguf",
+		Socket:          "/run/edgelm/edgelm.sock",
+		SocketMode:      0o660,
+		MaxSequences:    4,
+		MaxQueue:        64,
+		KVTypeK:         "q8_0",
+		KVTypeV:         "q8_0",
+		KVPolicy:        "sink-window",
+		KVSinks:         4,
+		PrefixCache:     true,
+		ContextOverflow: "truncate",
 		Limits: Limits{
 			MaxBodyBytes:     1 << 20,
 			MaxTokens:        4096,
@@ -191,6 +195,7 @@ func (c *Config) fields() []field {
 		{"kernels", kString, &c.Kernels, Swap},
 		{"model_reread", kBool, &c.ModelReread, Swap},
 		{"chat_template", kString, &c.ChatTemplate, Live},
+		{"context_overflow", kString, &c.ContextOverflow, Live},
 		{"log_level", kString, &c.LogLevel, Live},
 		{"shutdown_grace", kDuration, &c.ShutdownGrace, Live},
 		{"watchdog", kBool, &c.Watchdog, Live},
@@ -669,6 +674,7 @@ func (c *Config) check() []*Error {
 	}
 	oneOf("kv_policy", c.KVPolicy, []string{"sink-window", "none"})
 	between("kv_sinks", c.KVSinks, 1, 1024)
+	oneOf("context_overflow", c.ContextOverflow, []string{"truncate", "error"})
 	for _, r := range c.ChatTemplate {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
 			bad("chat_template", "%q is not a format name such as \"chatml\" or \"llama3\"", c.ChatTemplate)

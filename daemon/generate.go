@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,16 +33,21 @@ type job struct {
 	// characters (text_offset counts characters of prompt + completion, as OpenAI does).
 	echoText   string
 	promptText string
+	// Chat only: the oldest messages left out so the conversation fits the context.
+	dropped int
 }
 
 type usageBody struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// TruncatedMessages counts the oldest chat messages left out to fit the context.
+	TruncatedMessages int `json:"truncated_messages,omitempty"`
 }
 
-func usageOf(res *engine.Result) usageBody {
-	return usageBody{PromptTokens: res.PromptTokens, CompletionTokens: len(res.Tokens), TotalTokens: res.PromptTokens + len(res.Tokens)}
+func usageOf(j *job, res *engine.Result) usageBody {
+	return usageBody{PromptTokens: res.PromptTokens, CompletionTokens: len(res.Tokens), TotalTokens: res.PromptTokens + len(res.Tokens),
+		TruncatedMessages: j.dropped}
 }
 
 // limits turns the prompt and the max_tokens a request asked for (nil: absent) into the engine's
@@ -65,8 +71,11 @@ func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (
 			return 0, badRequest("invalid_value", "max_tokens %d is over this daemon's cap of %d", n, rt.s.MaxTokensCap)
 		}
 	}
-	if ctxLen > 0 && promptLen+n > ctxLen {
-		n = ctxLen - promptLen // generation ends with finish_reason "length" at the end of the context
+	// With sink-window an explicit max_tokens may go past the context: the engine drops the middle
+	// of the sequence as it fills, as `edgelm run` does. Otherwise generation ends with
+	// finish_reason "length" at the end of the context.
+	if ctxLen > 0 && promptLen+n > ctxLen && (asked == nil || info.KVPolicy != "sink-window") {
+		n = ctxLen - promptLen
 	}
 	return n, nil
 }
@@ -212,26 +221,6 @@ func (s *Server) chatJob(ctx context.Context, rt *runtime, ref *backendRef, cr *
 	if err != nil {
 		return nil, err
 	}
-	var prompt string
-	if tools != nil || withCalls {
-		prompt, err = tmpl.RenderTools(msgs, calls, tools, true)
-	} else {
-		prompt, err = tmpl.Render(msgs, true)
-	}
-	if err != nil {
-		return nil, badRequest("invalid_value", "%v", err)
-	}
-	// The tokenizer adds BOS as the model asks; the template's own BOS text would double it.
-	prompt = tmpl.StripBOS(prompt)
-	if err := checkPromptText(rt, info, ref.b, prompt); err != nil {
-		return nil, err
-	}
-	ids, err := s.tokenize(ctx, ref.b, prompt, true, true)
-	if err != nil {
-		return nil, err
-	}
-	j := &job{ref: ref, info: info, id: newID("chatcmpl-"), created: time.Now().Unix(), stream: cr.Stream, chat: true}
-	j.usage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
 	asked := cr.MaxTokens
 	if asked == nil {
 		asked = cr.MaxCompletionTokens
@@ -240,6 +229,41 @@ func (s *Server) chatJob(ctx context.Context, rt *runtime, ref *backendRef, cr *
 	}
 	if asked != nil && *asked == 0 {
 		return nil, badRequest("invalid_value", "max_tokens 0: a chat completion needs at least 1")
+	}
+	truncate := rt.s.ContextOverflow != "error"
+	if cr.Truncate != nil {
+		truncate = *cr.Truncate
+	}
+	ids, dropped, err := fitChat(func(keep []int) ([]int32, error) {
+		m, mc := make([]chat.Message, len(keep)), make([][]chat.ToolCall, len(keep))
+		for k, i := range keep {
+			m[k], mc[k] = msgs[i], calls[i]
+		}
+		var prompt string
+		var err error
+		if tools != nil || withCalls {
+			prompt, err = tmpl.RenderTools(m, mc, tools, true)
+		} else {
+			prompt, err = tmpl.Render(m, true)
+		}
+		if err != nil {
+			return nil, badRequest("invalid_value", "%v", err)
+		}
+		// The tokenizer adds BOS as the model asks; the template's own BOS text would double it.
+		prompt = tmpl.StripBOS(prompt)
+		if err := checkPromptText(rt, info, ref.b, prompt); err != nil {
+			return nil, err
+		}
+		return s.tokenize(ctx, ref.b, prompt, true, true)
+	}, msgs, promptLimit(rt, info), asked, truncate)
+	if err != nil {
+		return nil, err
+	}
+	j := &job{ref: ref, info: info, id: newID("chatcmpl-"), created: time.Now().Unix(), stream: cr.Stream, chat: true, dropped: dropped}
+	j.usage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
+	if dropped > 0 {
+		s.metrics.truncatedRequests.Add(1)
+		s.metrics.truncatedMessages.Add(int64(dropped))
 	}
 	if err := s.common(rt, j, &cr.commonFields, ids, asked, rt.s.MaxTokensCap); err != nil {
 		return nil, err
@@ -276,6 +300,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 		ctx, cancel = context.WithTimeout(r.Context(), rt.s.RequestTimeout)
 	}
 	defer cancel()
+	if j.dropped > 0 {
+		w.Header().Set(truncatedHeader, strconv.Itoa(j.dropped))
+	}
 	if j.req.MaxTokens == 0 && !j.req.Echo {
 		// Nothing to compute: OpenAI answers max_tokens 0 with an empty completion.
 		res := &engine.Result{PromptTokens: len(j.req.Prompt), FinishReason: "length"}
@@ -418,7 +445,7 @@ type chatBody struct {
 
 // answer writes the non-streamed response.
 func (s *Server) answer(w http.ResponseWriter, j *job, res *engine.Result, events []engine.Event) {
-	u := usageOf(res)
+	u := usageOf(j, res)
 	finish := res.FinishReason
 	if j.chat {
 		c := chatChoice{Message: &chatMsgBody{Role: "assistant", Content: res.Text}, FinishReason: &finish}

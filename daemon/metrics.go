@@ -21,6 +21,9 @@ type metrics struct {
 	slowClients      atomic.Int64 // requests dropped by the write deadline
 	promptTokens     atomic.Int64
 	completionTokens atomic.Int64
+	// Chats answered with their oldest messages left out, and how many messages that left out.
+	truncatedRequests atomic.Int64
+	truncatedMessages atomic.Int64
 }
 
 type reqKey struct {
@@ -73,6 +76,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	value("edgelm_prompt_tokens_total", s.metrics.promptTokens.Load())
 	metric("edgelm_completion_tokens_total", "counter", "Tokens generated for API requests (tokens out).")
 	value("edgelm_completion_tokens_total", s.metrics.completionTokens.Load())
+	metric("edgelm_chat_truncated_requests_total", "counter", "Chat requests answered with their oldest messages left out to fit the context.")
+	value("edgelm_chat_truncated_requests_total", s.metrics.truncatedRequests.Load())
+	metric("edgelm_chat_truncated_messages_total", "counter", "Chat messages left out to fit the context.")
+	value("edgelm_chat_truncated_messages_total", s.metrics.truncatedMessages.Load())
 	metric("edgelm_uptime_seconds", "gauge", "Seconds since the daemon started.")
 	value("edgelm_uptime_seconds", fmt.Sprintf("%.3f", time.Since(s.started).Seconds()))
 	s.writeReloadMetrics(metric, value)
@@ -113,6 +120,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		{"edgelm_prefix_cache_hits_total", "counter", "Requests that reused a cached prompt prefix.", st.PrefixHits},
 		{"edgelm_prefix_cache_tokens_total", "counter", "Prompt tokens reused from the prefix cache.", st.PrefixTokens},
 		{"edgelm_prefix_cache_evictions_total", "counter", "Prefix cache entries evicted.", st.PrefixEvictions},
+		{"edgelm_kv_shifts_total", "counter", "Times a full sequence dropped tokens from the middle of its cache to go on (kv_policy sink-window).", st.KVShifts},
+		{"edgelm_kv_shifted_tokens_total", "counter", "Tokens those shifts dropped.", st.KVShiftedTokens},
 		{"edgelm_model_bytes", "gauge", "Bytes of the model file mapped.", st.ModelBytes},
 		{"edgelm_model_huge_page_bytes", "gauge", "Bytes of the model mapped in 2 MB pages (of those read so far); decode is faster the more.", st.ModelHugeBytes},
 	} {

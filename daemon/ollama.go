@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -567,20 +568,30 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 			"model %s: %v; configure a format (chat_template = \"gemma\", \"llama2\", \"llama3\" or \"chatml\", or serve --chat-template) or use /api/generate", info.Model, err))
 		return
 	}
-	prompt, err := tmpl.Render(msgs, true)
+	// As Ollama: the oldest turns that do not fit the context are left out (context_overflow).
+	ids, dropped, err := fitChat(func(keep []int) ([]int32, error) {
+		m := make([]chat.Message, len(keep))
+		for k, i := range keep {
+			m[k] = msgs[i]
+		}
+		prompt, err := tmpl.Render(m, true)
+		if err != nil {
+			return nil, badRequest("invalid_value", "%v", err)
+		}
+		prompt = tmpl.StripBOS(prompt)
+		if err := checkPromptText(rt, info, ref.b, prompt); err != nil {
+			return nil, err
+		}
+		return s.tokenize(r.Context(), ref.b, prompt, true, true)
+	}, msgs, promptLimit(rt, info), nil, rt.s.ContextOverflow != "error")
 	if err != nil {
-		writeOllamaError(w, badRequest("invalid_value", "%v", err))
-		return
-	}
-	prompt = tmpl.StripBOS(prompt)
-	if err := checkPromptText(rt, info, ref.b, prompt); err != nil {
 		writeOllamaError(w, err)
 		return
 	}
-	ids, err := s.tokenize(r.Context(), ref.b, prompt, true, true)
-	if err != nil {
-		writeOllamaError(w, err)
-		return
+	if dropped > 0 {
+		w.Header().Set(truncatedHeader, strconv.Itoa(dropped))
+		s.metrics.truncatedRequests.Add(1)
+		s.metrics.truncatedMessages.Add(int64(dropped))
 	}
 	if j.req, err = req.request(rt, info, ids); err != nil {
 		writeOllamaError(w, err)

@@ -53,6 +53,9 @@ type chatRequest struct {
 	Tools               []toolDef       `json:"tools"`
 	ToolChoice          json.RawMessage `json:"tool_choice"`         // "auto", "none", "required" or {"type":"function","function":{"name":...}}
 	ParallelToolCalls   *bool           `json:"parallel_tool_calls"` // accepted; a forced answer is one call
+	// Truncate false asks for an error instead of dropping the oldest turns when the messages do
+	// not fit the context (as Ollama's "truncate"); absent: the configured context_overflow.
+	Truncate *bool `json:"truncate"`
 }
 
 type chatMessage struct {

@@ -163,8 +163,9 @@ func SettingsFrom(c *config.Config) Settings {
 			RepeatPenalty: float32(c.Sampling.RepeatPenalty),
 			RepeatLastN:   c.Sampling.RepeatLastN,
 		},
-		ChatTemplate: c.ChatTemplate,
-		LogLevel:     c.LogLevel,
+		ChatTemplate:    c.ChatTemplate,
+		ContextOverflow: c.ContextOverflow,
+		LogLevel:        c.LogLevel,
 	}
 	if s.ShutdownGrace == 0 {
 		s.ShutdownGrace = time.Nanosecond // "0s": cancel at once, not Settings' default

@@ -65,6 +65,9 @@ type Settings struct {
 	// ChatTemplate names the chat format (one of chat.Formats) to use instead of
 	// detecting it from the model's tokenizer.chat_template; "" means detect.
 	ChatTemplate string
+	// ContextOverflow is what a chat whose messages do not fit the context gets: "" or "truncate"
+	// drops the oldest turns (system messages kept), "error" answers 400 context_length_exceeded.
+	ContextOverflow string
 	// LogLevel is "debug", "info" (default), "warn" or "error".
 	LogLevel string
 }
@@ -129,6 +132,11 @@ func (s Settings) Validate() error {
 		if _, err := chat.ByName(s.ChatTemplate); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	switch s.ContextOverflow {
+	case "", "truncate", "error":
+	default:
+		errs = append(errs, fmt.Errorf("context overflow %q: want truncate or error", s.ContextOverflow))
 	}
 	switch s.LogLevel {
 	case "", "debug", "info", "warn", "error":

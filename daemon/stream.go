@@ -331,7 +331,7 @@ func (s *Server) finishStream(out *sse, st *streamState, res *engine.Result) err
 		return err
 	}
 	if j.usage {
-		u := usageOf(res)
+		u := usageOf(st.j, res)
 		if j.chat {
 			b := s.chatChunk(j, chatChoice{})
 			b.Choices, b.Usage = []chatChoice{}, &u

@@ -39,6 +39,7 @@ type Info struct {
 	Name            string `json:"name,omitempty"` // general.name
 	Kernels         string `json:"kernels"`
 	ContextLength   int    `json:"context_length"`
+	KVPolicy        string `json:"kv_policy"` // "sink-window": generation may go past the context; "none": it ends there
 	VocabSize       int    `json:"vocab_size"`
 	Params          int64  `json:"parameters"`
 	FileBytes       int64  `json:"file_bytes"`
@@ -188,6 +189,8 @@ type Stats struct {
 	PrefixHits      int64
 	PrefixTokens    int64 // prompt tokens reused from the prefix cache
 	PrefixEvictions int64
+	KVShifts        int64 // times a full sequence dropped tokens to go on (sink-window)
+	KVShiftedTokens int64 // tokens those shifts dropped
 	// ModelBytes is the size of the model file's mapping; ModelHugeBytes how much of it this
 	// process has mapped in 2 MB pages (mmap.Mapping.HugeBytes; 0 where the kernel does not say, or
 	// for a model read into memory): decode is faster the more of the model that is.

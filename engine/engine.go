@@ -147,6 +147,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		opt.KVSinks = 4
 	}
 	e.opt = opt
+	e.info.KVPolicy = opt.KVPolicy
 	tk, err := kvcache.ParseType(opt.KVTypeK)
 	if err != nil {
 		return nil, err

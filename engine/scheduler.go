@@ -193,6 +193,10 @@ func (e *Engine) schedule() {
 				}
 				j.seq.Shift(keep, discard)
 				j.shift += discard
+				e.mu.Lock()
+				e.stats.KVShifts++
+				e.stats.KVShiftedTokens += int64(discard)
+				e.mu.Unlock()
 			}
 			spans = append(spans, span{j, from, from + want, start})
 			echo := j.req.Echo && j.req.Logprobs > 0

@@ -18,6 +18,7 @@ import (
 // Report is the result of a run.
 type Report struct {
 	PPL             float64 `json:"ppl"`
+	BasePPL         float64 `json:"base_ppl,omitempty"` // perplexity under the base configuration
 	KLDMean         float64 `json:"kld_mean"`
 	KLDP99          float64 `json:"kld_p99"`
 	SameTop1        float64 `json:"same_top1"`
@@ -28,11 +29,27 @@ type Report struct {
 	Ctx             int     `json:"ctx"`
 }
 
+// Compare says whether and how Chunks compares each scored distribution with the base's.
+type Compare int
+
+const (
+	NoCompare Compare = iota
+	// Exact compares with the base's distributions as computed, in float64.
+	Exact
+	// Stored compares with the base's distributions as llama-perplexity stores them in its
+	// --kl-divergence-base file, so that the figures are those llama-perplexity would print: each
+	// log-probability rounded to one of 65536 steps between the largest and 16 below it (lower
+	// ones clamped there), and the terms whose base log-probability is -16 or less left out of the
+	// KL sum. The rounding alone gives f32 against itself a mean KLD of a few 1e-6.
+	Stored
+)
+
 // Chunks scores tokens as llama-perplexity does: the text is cut into chunks of ctx tokens, each
 // evaluated from an empty cache (its first token replaced by BOS when bos >= 0), and the second half
-// of each chunk is scored. With base non-nil (same model, typically the f32 cache), the distributions
-// are compared as well.
-func Chunks(m *model.Model, pool *kernels.Pool, tokens []int32, ctx int, bos int32, test, base kvcache.Shape, compare bool) (*Report, error) {
+// of each chunk is scored (positions ctx/2 .. ctx-2 predicting the token after them). With cmp set
+// the distributions are compared with the same run under base (typically the f32 cache) as well.
+func Chunks(m *model.Model, pool *kernels.Pool, tokens []int32, ctx int, bos int32, test, base kvcache.Shape, cmp Compare) (*Report, error) {
+	compare := cmp != NoCompare
 	if ctx < 4 {
 		return nil, fmt.Errorf("perplexity: context %d too small", ctx)
 	}
@@ -46,7 +63,7 @@ func Chunks(m *model.Model, pool *kernels.Pool, tokens []int32, ctx int, bos int
 	if compare {
 		baseLogits = make([]float32, ctx*m.Vocab)
 	}
-	var nll float64
+	var nll, nllBase float64
 	var klds []float64
 	same := 0
 	scored := 0
@@ -75,8 +92,15 @@ func Chunks(m *model.Model, pool *kernels.Pool, tokens []int32, ctx int, bos int
 			nll -= lpt[chunk[i+1]]
 			scored++
 			if compare {
-				lpb := logSoftmax(baseLogits[o*m.Vocab : (o+1)*m.Vocab])
-				klds = append(klds, kld(lpb, lpt))
+				lb := baseLogits[o*m.Vocab : (o+1)*m.Vocab]
+				lpb := logSoftmax(lb)
+				nllBase -= lpb[chunk[i+1]]
+				if cmp == Stored {
+					lpb = storedLogProbs(lb)
+					klds = append(klds, kldStored(lpb, lpt))
+				} else {
+					klds = append(klds, kld(lpb, lpt))
+				}
 				if argmax(lpb) == argmax(lpt) {
 					same++
 				}
@@ -90,6 +114,7 @@ func Chunks(m *model.Model, pool *kernels.Pool, tokens []int32, ctx int, bos int
 	if compare {
 		rep.KLDMean, rep.KLDP99 = meanP99(klds)
 		rep.SameTop1 = float64(same) / float64(scored)
+		rep.BasePPL = math.Exp(nllBase / float64(scored))
 	}
 	return rep, nil
 }
@@ -133,6 +158,45 @@ func kld(base, test []float64) float64 {
 	return math.Max(s, 0)
 }
 
+// storedLogProbs returns the log-probabilities of logits l as llama-perplexity stores and reads
+// them back (see Stored): lp = min + scale*q, q a 16-bit step of (max-min)/65535, min = max-16 at
+// least, in float32 arithmetic as it does.
+func storedLogProbs(l []float32) []float64 {
+	mx, mn := l[0], l[0]
+	for _, v := range l {
+		mx, mn = max(mx, v), min(mn, v)
+	}
+	mn = max(mn, mx-16)
+	sum := 0.0
+	for _, v := range l {
+		sum += math.Exp(float64(v - mx))
+	}
+	lse := float32(math.Log(sum))
+	minLP := mn - mx - lse
+	scale := (mx - mn) / 65535
+	out := make([]float64, len(l))
+	for i, v := range l {
+		q := float32(0)
+		if scale != 0 && v > mn {
+			q = float32(math.RoundToEven(float64((1 / scale) * (v - mn))))
+		}
+		out[i] = float64(scale*q + minLP)
+	}
+	return out
+}
+
+// kldStored is kld with a stored base: terms whose base log-probability is -16 or less are left
+// out, as llama-perplexity does.
+func kldStored(base, test []float64) float64 {
+	s := 0.0
+	for i, lb := range base {
+		if lb > -16 {
+			s += math.Exp(lb) * (lb - test[i])
+		}
+	}
+	return s
+}
+
 func argmax(x []float64) int {
 	best := 0
 	for i, v := range x {
@@ -153,7 +217,11 @@ func meanP99(x []float64) (float64, float64) {
 	}
 	sorted := append([]float64(nil), x...)
 	sort.Float64s(sorted)
-	return s / float64(len(x)), sorted[min(len(sorted)-1, int(math.Ceil(0.99*float64(len(sorted))))-1)]
+	// Interpolated between neighbours, as llama-perplexity's "99.0% KLD".
+	p := 0.99 * float64(len(sorted)-1)
+	i := int(p)
+	f := p - float64(i)
+	return s / float64(len(x)), (1-f)*sorted[i] + f*sorted[min(i+1, len(sorted)-1)]
 }
 
 // Policy is how Stream keeps a text longer than the context.

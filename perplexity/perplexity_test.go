@@ -55,7 +55,7 @@ func (fx fixture) shape(k, v kvcache.Type) kvcache.Shape {
 func TestQuantizedCacheQuality(t *testing.T) {
 	fx := setup(t, "aidreams260K-f32.gguf")
 	base := fx.shape(kvcache.F32, kvcache.F32)
-	self, err := Chunks(fx.m, nil, fx.ids[:512], 128, fx.tok.BOS(), base, base, true)
+	self, err := Chunks(fx.m, nil, fx.ids[:512], 128, fx.tok.BOS(), base, base, Exact)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestQuantizedCacheQuality(t *testing.T) {
 		{kvcache.Q8_0, 0.002, 0.99, 0.54},
 		{kvcache.Q4_0, 0.02, 0.90, 0.29},
 	} {
-		rep, err := Chunks(fx.m, nil, fx.ids[:1024], 128, fx.tok.BOS(), fx.shape(c.typ, c.typ), base, true)
+		rep, err := Chunks(fx.m, nil, fx.ids[:1024], 128, fx.tok.BOS(), fx.shape(c.typ, c.typ), base, Exact)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func TestQuantizedCacheQuality(t *testing.T) {
 func TestPerplexityAgreesWithEngine(t *testing.T) {
 	fx := setup(t, "aidreams260K-f32.gguf")
 	chunk := append([]int32(nil), fx.ids[:64]...)
-	rep, err := Chunks(fx.m, nil, chunk, 64, fx.tok.BOS(), fx.shape(kvcache.F32, kvcache.F32), kvcache.Shape{}, false)
+	rep, err := Chunks(fx.m, nil, chunk, 64, fx.tok.BOS(), fx.shape(kvcache.F32, kvcache.F32), kvcache.Shape{}, NoCompare)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,5 +138,39 @@ func TestStreamPolicies(t *testing.T) {
 	}
 	if res[SinkWindow].EndBytes != res[SinkWindow].MaxBytes {
 		t.Errorf("cache memory grew: %d at the end, %d max", res[SinkWindow].EndBytes, res[SinkWindow].MaxBytes)
+	}
+}
+
+// TestStoredLogProbs: llama-perplexity's stored base keeps every log-probability within 16 of the
+// largest to half a 16-bit step of (max-min)/65535, clamps the rest to the bottom, and leaves the
+// clamped ones out of the KL sum; compared with the exact log-probabilities computed here.
+func TestStoredLogProbs(t *testing.T) {
+	l := []float32{3, 2.5, -1, -7.25, -20, -40, 3.0001, 0}
+	st := storedLogProbs(l)
+	mx, lse := 3.0001, 0.0
+	for _, v := range l {
+		lse += math.Exp(float64(v) - mx)
+	}
+	lse = mx + math.Log(lse)
+	step := 16.0 / 65535
+	for i, v := range l {
+		exact := float64(v) - lse
+		switch {
+		case float64(v) > mx-16:
+			if math.Abs(st[i]-exact) > step/2+1e-5 {
+				t.Errorf("logit %g: stored %g, exact %g (step %g)", v, st[i], exact, step)
+			}
+		case math.Abs(st[i]-(mx-16-lse)) > 1e-5:
+			t.Errorf("logit %g below the range: stored %g, want the bottom %g", v, st[i], mx-16-lse)
+		}
+	}
+	if k := kldStored(st, st); k != 0 {
+		t.Errorf("KL of a distribution with itself %g", k)
+	}
+	// The clamped terms are left out: a test distribution that differs only there shows nothing.
+	test := append([]float64(nil), st...)
+	test[4], test[5] = -3, -3
+	if k := kldStored(st, test); k != 0 {
+		t.Errorf("KL over clamped terms only: %g, want 0", k)
 	}
 }

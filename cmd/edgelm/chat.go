@@ -170,10 +170,27 @@ func (s *chatSession) turn(text string) error {
 	start := time.Now()
 	var res *client.Completion
 	var err error
-	if s.plain {
+	dropped := 0
+	for {
+		if !s.plain {
+			// The daemon drops the oldest turns that do not fit and says how many.
+			res, err = s.c.Chat(ctx, client.ChatRequest{Messages: s.history, Sampling: s.sampling}, print)
+			if err == nil {
+				dropped = s.dropOldest(res.Usage.TruncatedMessages)
+			}
+			break
+		}
 		res, err = s.c.Completions(ctx, client.CompletionRequest{Prompt: transcript(s.history), Sampling: s.withStop()}, print)
-	} else {
-		res, err = s.c.Chat(ctx, client.ChatRequest{Messages: s.history, Sampling: s.sampling}, print)
+		// A transcript is one prompt to the daemon: the oldest exchange is dropped here instead.
+		var ae *client.APIError
+		if !errors.As(err, &ae) || ae.Code != "context_length_exceeded" {
+			break
+		}
+		n := s.dropOldest(2)
+		if n == 0 {
+			break
+		}
+		dropped += n
 	}
 	fmt.Fprintln(s.out)
 	if err != nil {
@@ -184,9 +201,28 @@ func (s *chatSession) turn(text string) error {
 		}
 		return err
 	}
+	if dropped > 0 {
+		fmt.Fprintf(s.out, "(%d earlier messages no longer fit the model's context and were left out)\n", dropped)
+	}
 	s.last, s.lastTime = res, time.Since(start)
 	s.history = append(s.history, client.Message{Role: "assistant", Content: strings.TrimSpace(res.Text)})
 	return nil
+}
+
+// dropOldest removes up to n of the oldest messages other than system messages, always keeping the
+// newest one (the question being asked), and returns how many it removed.
+func (s *chatSession) dropOldest(n int) int {
+	kept := s.history[:0]
+	removed := 0
+	for i, m := range s.history {
+		if m.Role != "system" && removed < n && i < len(s.history)-1 {
+			removed++
+			continue
+		}
+		kept = append(kept, m)
+	}
+	s.history = kept
+	return removed
 }
 
 // withStop ends a plain-transcript reply where the model starts writing the user's next line.

@@ -22,13 +22,14 @@ func init() {
 }
 
 func perplexityCmd(args []string, stdout io.Writer) error {
-	fs := newFlags("perplexity", "--model FILE --file TEXT --ctx N [--kv-type-k T --kv-type-v T] [--kl-base f32] [--json] [--stream --policy P]")
+	fs := newFlags("perplexity", "--model FILE --file TEXT --ctx N [--kv-type-k T --kv-type-v T] [--kl-base f32 [--kl-stored]] [--json] [--stream --policy P]")
 	modelPath := fs.String("model", "", "GGUF model file")
 	file := fs.String("file", "", "text file to score")
 	ctx := fs.Int("ctx", 0, "context length (0 = the model's)")
 	tk := fs.String("kv-type-k", "f32", "key cache type: f32, f16, q8_0, q4_0")
 	tv := fs.String("kv-type-v", "f32", "value cache type")
 	klBase := fs.String("kl-base", "", "compare with the same run under this cache type for keys and values (e.g. f32): KL divergence and same-top-1")
+	klStored := fs.Bool("kl-stored", false, "with --kl-base: compare with the base's distributions as llama-perplexity stores them (16-bit log-probabilities), for figures comparable with its --kl-divergence")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	stream := fs.Bool("stream", false, "stream the whole text token by token through the eviction policy instead of chunks")
 	policy := fs.String("policy", "sink-window", "with --stream: sink-window, window (no sinks) or recompute (exact sliding window, slow)")
@@ -107,7 +108,14 @@ func perplexityCmd(args []string, stdout io.Writer) error {
 	if tok.AddBOS() {
 		bos = tok.BOS()
 	}
-	rep, err := perplexity.Chunks(m, pool, ids, n, bos, test, base, *klBase != "")
+	cmp := perplexity.NoCompare
+	switch {
+	case *klBase != "" && *klStored:
+		cmp = perplexity.Stored
+	case *klBase != "":
+		cmp = perplexity.Exact
+	}
+	rep, err := perplexity.Chunks(m, pool, ids, n, bos, test, base, cmp)
 	if err != nil {
 		return err
 	}
@@ -117,7 +125,7 @@ func perplexityCmd(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "perplexity %.4f over %d tokens (%d chunks of %d), KV %s/%s %d bytes/token\n",
 		rep.PPL, rep.Tokens, len(ids)/n, n, rep.KVTypeK, rep.KVTypeV, rep.KVBytesPerToken)
 	if *klBase != "" {
-		fmt.Fprintf(stdout, "vs %s cache: KLD mean %.6f, p99 %.6f, same top-1 %.2f%%\n", *klBase, rep.KLDMean, rep.KLDP99, 100*rep.SameTop1)
+		fmt.Fprintf(stdout, "vs %s cache (perplexity %.4f): KLD mean %.6f, p99 %.6f, same top-1 %.2f%%\n", *klBase, rep.BasePPL, rep.KLDMean, rep.KLDP99, 100*rep.SameTop1)
 	}
 	return nil
 }

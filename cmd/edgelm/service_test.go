@@ -113,7 +113,8 @@ func TestServeSocketActivated(t *testing.T) {
 	sock := filepath.Join(dir, "api.sock")
 	conf := filepath.Join(dir, "edgelm.toml")
 	writeConf := func(temp string) {
-		text := "model = \"" + model + "\"\nsocket = \"unused.sock\"\nlog_level = \"debug\"\nsampling.temperature = " + temp + "\n"
+		text := "model = \"" + model + "\"\nsocket = \"unused.sock\"\nlog_level = \"debug\"\nsampling.temperature = " + temp + "\n" +
+			"kv_type_k = \"f32\"\nkv_type_v = \"f32\"\n" // compared with llama.cpp's f32-cache reference
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,15 @@
 // Command kvplots draws the two figures of docs/kv-cache.md: KV cache memory against context length
 // for each cache type (measured by filling real caches), and running perplexity along a long text for
-// sink-window, window and exact recomputation.
+// sink-window, window and exact recomputation; with --kld, instead, the mean KL divergence of each
+// cache type on tinydoc next to llama.cpp's (from `edgelm perplexity --json` reports).
 //
 //	go run ./internal/kvplots --model ../shared/models/aidreams260K-f32.gguf \
 //	    --text perplexity/testdata/aidreams-sample.txt --ctx 128 --out docs/img
+//	go run ./internal/kvplots --kld DIR --out docs/img   # DIR holds K-V.json reports
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image/color"
@@ -14,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -33,7 +37,14 @@ func main() {
 	textPath := flag.String("text", "", "long text")
 	ctx := flag.Int("ctx", 128, "context for the stream")
 	out := flag.String("out", "docs/img", "output directory")
+	kld := flag.String("kld", "", "directory of `edgelm perplexity --kl-base f32 --json` reports named K-V.json: draw kv-kld.png only")
 	flag.Parse()
+	if *kld != "" {
+		if err := kldFigure(*kld, *out); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(*modelPath, *textPath, *ctx, *out); err != nil {
 		log.Fatal(err)
 	}
@@ -184,4 +195,65 @@ func ticks(values []float64, format string) []plot.Tick {
 		}
 	}
 	return t
+}
+
+// llamaKLD is llama.cpp's mean KLD per cache type (K/V) on tinydoc-q8_0, tinydoc-valid.txt, ctx 256,
+// against its f32 cache: ../shared/REFERENCE.md, "KV-cache quality of llama.cpp on a trained model".
+var llamaKLD = []struct {
+	kv  string
+	kld float64
+}{
+	{"f16-f16", 0.000008}, {"q8_0-q8_0", 0.000022}, {"q8_0-q4_0", 0.000198}, {"q4_0-q8_0", 0.000468}, {"q4_0-q4_0", 0.000630},
+}
+
+// kldFigure draws edgelm's mean KLD per cache type (from dir/K-V.json) beside llama.cpp's, log scale.
+func kldFigure(dir, out string) error {
+	var ours, theirs plotter.Values
+	names := make([]string, len(llamaKLD))
+	for i, r := range llamaKLD {
+		b, err := os.ReadFile(filepath.Join(dir, r.kv+".json"))
+		if err != nil {
+			return err
+		}
+		var rep perplexity.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("%s: %w", r.kv, err)
+		}
+		ours = append(ours, rep.KLDMean)
+		theirs = append(theirs, r.kld)
+		names[i] = strings.Replace(r.kv, "-", " / ", 1)
+	}
+	p := plot.New()
+	p.Title.Text = "KV cache types on tinydoc (ctx 256, 133 chunks): mean KL divergence from the f32 cache"
+	p.Y.Label.Text = "mean KLD (log scale)"
+	p.X.Label.Text = "K / V cache types"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top, p.Legend.Left = true, true
+	for i, v := range []struct {
+		name string
+		vals plotter.Values
+	}{{"edgelm", ours}, {"llama.cpp", theirs}} {
+		pts := make(plotter.XYs, len(v.vals))
+		for j, y := range v.vals {
+			pts[j] = plotter.XY{X: float64(j) + 0.12*float64(2*i-1), Y: y}
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return err
+		}
+		sc.GlyphStyle.Color = colors[i]
+		sc.GlyphStyle.Radius = vg.Points(5)
+		sc.GlyphStyle.Shape = draw.CircleGlyph{}
+		if i == 1 {
+			sc.GlyphStyle.Shape = draw.TriangleGlyph{}
+		}
+		p.Add(sc)
+		p.Legend.Add(v.name, sc)
+	}
+	p.Y.Min, p.Y.Max = 3e-6, 1e-3
+	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
+	p.Add(plotter.NewGrid())
+	p.NominalX(names...)
+	return p.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(out, "kv-kld.png"))
 }
