@@ -32,6 +32,8 @@ type commonFields struct {
 	Trace     bool `json:"trace"` // return the engine's per-step trace
 }
 
+func (c *commonFields) modelName() string { return c.Model }
+
 // completionRequest is POST /v1/completions.
 type completionRequest struct {
 	commonFields
