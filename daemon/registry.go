@@ -47,6 +47,7 @@ type registry struct {
 	budget    int64         // bytes of mapped weights plus KV caches; 0: no limit
 	keepAlive time.Duration // default keep_alive; <0 forever
 	catalog   bool          // SetCatalog was called: the daemon is ready with nothing loaded
+	closed    bool          // shutting down: nothing loads any more
 	// changed is closed and replaced whenever a backend is released, loaded or unloaded, so
 	// that a request waiting for room looks again.
 	changed chan struct{}
@@ -269,6 +270,7 @@ func (s *Server) acquireModel(ctx context.Context, name string, keepAlive *time.
 			return nil, err
 		}
 		var wait chan struct{}
+		loading := false
 		switch {
 		case e.ref != nil:
 			e.ref.n++
@@ -285,7 +287,10 @@ func (s *Server) acquireModel(ctx context.Context, name string, keepAlive *time.
 			s.mu.Unlock()
 			return ref, nil
 		case e.loading != nil:
-			wait = e.loading
+			wait, loading = e.loading, true
+		case g.closed:
+			s.mu.Unlock()
+			return nil, errLoading
 		case g.load == nil || e.path == "":
 			s.mu.Unlock()
 			return nil, errLoading
@@ -293,7 +298,7 @@ func (s *Server) acquireModel(ctx context.Context, name string, keepAlive *time.
 			wait = g.changed
 		default:
 			s.startLoad(e)
-			wait = e.loading
+			wait, loading = e.loading, true
 		}
 		s.mu.Unlock()
 		select {
@@ -304,7 +309,7 @@ func (s *Server) acquireModel(ctx context.Context, name string, keepAlive *time.
 				retryAfter: "5"}
 		}
 		s.mu.Lock()
-		if err := e.loadErr(); err != nil && e.ref == nil && g.entries[e.id] == e {
+		if err := e.loadErr(); loading && err != nil && e.ref == nil && g.entries[e.id] == e {
 			s.mu.Unlock()
 			return nil, err
 		}
@@ -319,7 +324,9 @@ func (s *Server) startLoad(e *modelEntry) {
 	e.loading = done
 	e.failed = nil
 	path, load := e.path, g.load
+	g.closing.Add(1)
 	go func() {
+		defer g.closing.Done()
 		start := time.Now()
 		b, err := load(path)
 		took := time.Since(start)
@@ -335,8 +342,8 @@ func (s *Server) startLoad(e *modelEntry) {
 			g.log.Error("loading a model failed", "model", e.id, "err", err)
 			return
 		}
-		if e.path != path || g.entries[e.id] != e {
-			// The file changed or went away while it loaded.
+		if e.path != path || g.entries[e.id] != e || g.closed {
+			// The file changed or went away while it loaded, or the daemon is stopping.
 			go closeBackend(b, g.log)
 			return
 		}
@@ -434,4 +441,46 @@ func (s *Server) catalogReady() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reg.catalog
+}
+
+// loadedModel is a loaded model and its id.
+type loadedModel struct {
+	id string
+	b  Backend
+}
+
+// registryStats are the registry's counters for /metrics.
+type registryStats struct {
+	loads, unloads, loadFailures int64
+	loadSeconds                  float64
+}
+
+// loadedModels returns the loaded models by id, whether the server serves a models directory
+// (whose metrics carry a model label), and the load counters.
+func (s *Server) loadedModels() ([]loadedModel, bool, registryStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []loadedModel
+	for _, id := range s.reg.ids() {
+		if e := s.reg.entries[id]; e.ref != nil {
+			out = append(out, loadedModel{id, e.ref.b})
+		}
+	}
+	g := &s.reg
+	return out, g.catalog, registryStats{g.loads, g.unloads, g.loadFailures, g.loadSeconds}
+}
+
+// closeModels unloads every model of the catalog and waits until they are closed (shutdown:
+// no request runs any more).
+func (s *Server) closeModels() {
+	s.mu.Lock()
+	s.reg.closed = true
+	for _, e := range s.reg.entries {
+		if !e.pinned {
+			s.reg.unload(e, "shutting down")
+		}
+	}
+	s.reg.signal()
+	s.mu.Unlock()
+	s.reg.closing.Wait()
 }
