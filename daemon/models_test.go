@@ -377,3 +377,56 @@ func TestModelsKeepAlive(t *testing.T) {
 	}
 	srv.closeModels()
 }
+
+// memory_budget unloads the least recently used idle models until the one asked for fits, counting
+// each loaded model's mapping and KV budget (the fake's 8192 bytes).
+func TestModelsMemoryBudget(t *testing.T) {
+	ld := &loader{}
+	srv := New(nil, Settings{}, nil)
+	var models []CatalogModel
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b", "c"} {
+		p := filepath.Join(dir, name+".gguf")
+		writeFile(t, p, "model "+strings.ToUpper(name))
+		models = append(models, CatalogModel{ID: name, Path: p})
+	}
+	srv.SetCatalog(models, ModelLimits{KeepAlive: -1, MemoryBudget: 2*8192 + 100}, func(p string) (Backend, error) { return ld.load(p, engine.Options{}) })
+	defer srv.closeModels()
+	held := map[string]*backendRef{}
+	use := func(name string, hold bool) {
+		t.Helper()
+		ref, err := srv.acquireModel(context.Background(), name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hold {
+			held[name] = ref
+			return
+		}
+		srv.release(ref)
+	}
+	loaded := func() string {
+		srv.reg.closing.Wait()
+		var out []string
+		for _, f := range ld.all() {
+			if !f.closed.Load() {
+				out = append(out, strings.TrimSuffix(filepath.Base(f.path), ".gguf"))
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
+	use("a", false)
+	use("b", false)
+	use("a", false) // b is now the least recently used
+	use("c", false)
+	if got := loaded(); got != "a,c" {
+		t.Errorf("after a, b, a, c within room for two: %s loaded, want a,c", got)
+	}
+	use("a", true) // in use: not a candidate
+	use("b", false)
+	if got := loaded(); got != "a,b" {
+		t.Errorf("b with a in use: %s loaded, want a,b", got)
+	}
+	srv.release(held["a"])
+}

@@ -30,7 +30,7 @@ type modelEntry struct {
 
 	ref     *backendRef   // the backend serving it; nil when not loaded
 	loading chan struct{} // closed when the load in progress ends; nil when none is
-	bytes   int64         // mapped weights plus KV budget of ref
+	bytes   int64         // mapped weights plus KV budget of ref (or of its last load, as an estimate)
 	used    time.Time     // when a request last took or released it
 	keep    time.Duration // keep_alive of the last request: <0 forever
 	timer   *time.Timer   // unloads it when keep runs out
@@ -144,7 +144,7 @@ func (g *registry) unload(e *modelEntry, why string) {
 	if ref == nil {
 		return
 	}
-	e.ref, e.bytes = nil, 0
+	e.ref = nil
 	g.unloads++
 	ref.retired = true
 	if ref.n == 0 {
@@ -219,17 +219,22 @@ func (g *registry) idList() string {
 }
 
 // makeRoom unloads idle models, least recently used first, until e fits the limits; false when
-// the models in the way are all in use.
+// the models in the way are all in use. Before e's first load its size is its file's; after, what
+// the engine said it holds. A model alone is never refused for being over the budget.
 func (g *registry) makeRoom(e *modelEntry) bool {
 	for {
-		n, bytes := 1, e.size
+		n, bytes := 1, max(e.size, e.bytes)
 		var victim *modelEntry
 		for _, o := range g.entries {
 			if o == e || o.ref == nil && o.loading == nil {
 				continue
 			}
 			n++
-			bytes += o.bytes
+			if o.ref != nil {
+				bytes += o.bytes
+			} else {
+				bytes += max(o.size, o.bytes) // loading
+			}
 			if o.loading == nil && o.ref.n == 0 && !o.pinned && (victim == nil || o.used.Before(victim.used)) {
 				victim = o
 			}
@@ -353,6 +358,8 @@ func (s *Server) startLoad(e *modelEntry) {
 		e.bytes = b.Info().FileBytes + b.Stats().KVBudget
 		e.used = time.Now()
 		g.log.Info("model loaded", "model", e.id, "took", took.Round(time.Microsecond), "bytes", e.bytes)
+		// Its KV budget was only an estimate before: idle models may have to go now.
+		g.makeRoom(e)
 	}()
 }
 
