@@ -430,3 +430,51 @@ func TestModelsMemoryBudget(t *testing.T) {
 	}
 	srv.release(held["a"])
 }
+
+// TestLoadTimeToFirstStep measures what serving a models directory costs a request for a model
+// that is not loaded: from the request's lookup to the start of the engine's first step (its
+// prefill excluded: the first token's time minus that step's duration). Set
+// EDGELM_LOAD_MODEL=/path/to/model.gguf (a warm file: in the page cache) to run it; see
+// docs/models.md.
+func TestLoadTimeToFirstStep(t *testing.T) {
+	path := os.Getenv("EDGELM_LOAD_MODEL")
+	if path == "" {
+		t.Skip("set EDGELM_LOAD_MODEL to a GGUF file to measure its load time")
+	}
+	srv := New(nil, Settings{}, nil)
+	srv.SetCatalog([]CatalogModel{{ID: "m", Path: path}}, ModelLimits{KeepAlive: 0}, func(p string) (Backend, error) {
+		return engine.Load(p, engine.Options{})
+	})
+	defer srv.closeModels()
+	// The process's CPU time says what the load costs where the wall clock includes waiting for
+	// a core on a busy machine.
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	for run := range 6 {
+		c0, t0 := cpu(), time.Now()
+		ref, err := srv.acquireModel(context.Background(), "m", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded, loadCPU := time.Since(t0), cpu()-c0
+		var first time.Time
+		res, err := ref.b.Generate(context.Background(), engine.Request{Prompt: ref.b.Tokenize("Hello", true, false)[:1], MaxTokens: 1, IgnoreEOS: true, Trace: true},
+			func(engine.Event) error {
+				if first.IsZero() {
+					first = time.Now()
+				}
+				return nil
+			})
+		srv.release(ref) // keep_alive 0: unloaded now, so the next run loads again
+		srv.reg.closing.Wait()
+		if err != nil || len(res.Trace) == 0 {
+			t.Fatalf("generate: %v", err)
+		}
+		step := first.Add(-res.Trace[0].Duration).Sub(t0)
+		t.Logf("run %d: loaded in %v (process CPU %v), first step started %v after the request (its 1-token prefill took %v)",
+			run, loaded.Round(time.Microsecond), loadCPU.Round(time.Microsecond), step.Round(time.Microsecond), res.Trace[0].Duration.Round(time.Microsecond))
+	}
+}
