@@ -17,6 +17,7 @@ import (
 
 	"edgelm/engine"
 	"edgelm/internal/testshared"
+	"edgelm/kernels"
 )
 
 // completeModel runs one completion on model and returns its text, or the status and body of a
@@ -477,4 +478,45 @@ func TestLoadTimeToFirstStep(t *testing.T) {
 		t.Logf("run %d: loaded in %v (process CPU %v), first step started %v after the request (its 1-token prefill took %v)",
 			run, loaded.Round(time.Microsecond), loadCPU.Round(time.Microsecond), step.Round(time.Microsecond), res.Trace[0].Duration.Round(time.Microsecond))
 	}
+}
+
+// A reload from kernels = "generic" back to the default serves the new engine on the best
+// kernels the CPU has: the choice is the engine's, not the process's.
+func TestServiceReloadKernelsBack(t *testing.T) {
+	best, err := kernels.Choose("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if best.Features() == "generic" {
+		t.Skip("this CPU has no kernels but the generic ones")
+	}
+	shared := testshared.Dir(t)
+	dir := shortTempDir(t)
+	conf := filepath.Join(dir, "edgelm.toml")
+	model := filepath.Join(shared, "models", "aidreams260K-q8_0.gguf")
+	writeFile(t, conf, fmt.Sprintf("model = %q\nsocket = \"d.sock\"\nthreads = 1\nkernels = \"generic\"\n", model))
+	sigs := make(chan os.Signal, 1)
+	svc, err := NewService(ServiceOptions{ConfigPath: conf, LogOutput: io.Discard, Signals: sigs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	defer func() {
+		sigs <- syscall.SIGTERM
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	st := &svcTest{t: t, dir: dir, client: unixClient(filepath.Join(dir, "d.sock"))}
+	st.waitFor(slow, "serving", func() bool {
+		code, _, err := st.get("/health")
+		return err == nil && code == http.StatusOK
+	})
+	if k := st.health()["kernels"]; k != "generic" {
+		t.Fatalf("kernels = \"generic\": serving on %v", k)
+	}
+	writeFile(t, conf, fmt.Sprintf("model = %q\nsocket = \"d.sock\"\nthreads = 1\n", model))
+	sigs <- syscall.SIGHUP
+	st.waitFor(slow, "the best kernels back after the reload", func() bool { return st.health()["kernels"] == best.Features() })
 }
