@@ -36,7 +36,8 @@ type kvBody struct {
 // handleHealth is GET /health: 503 {"status":"loading"} until a model is set, then 200 with the
 // model, architecture, kernels and KV cache usage.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	be := s.backend()
+	be, unhold := s.heldBackend() // its stats read its mapping: not closed meanwhile
+	defer unhold()
 	h := healthBody{Status: "loading", UptimeSeconds: time.Since(s.started).Seconds(), Reload: s.reloadStatus()}
 	if be == nil && s.catalogReady() {
 		h.Status = "ok" // serving a models directory, none loaded yet: each loads on first use

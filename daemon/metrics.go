@@ -75,6 +75,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	s.writeReloadMetrics(metric, value)
 
 	loaded, labeled, rs := s.loadedModels()
+	defer s.unhold(loaded...)
 	metric("edgelm_model_loaded", "gauge", "1 when a model is loaded and serving, 0 while loading (or, serving a models directory, while none is loaded).")
 	if len(loaded) == 0 {
 		value("edgelm_model_loaded", 0)

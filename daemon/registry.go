@@ -160,7 +160,7 @@ func (g *registry) unload(e *modelEntry, why string) {
 }
 
 // find resolves a request's model name: an id, the id with ".gguf", or the general.name of a
-// loaded model; "" is the default model.
+// loaded model, each with or without ":latest"; "" is the default model.
 func (g *registry) find(name string) (*modelEntry, error) {
 	if len(g.entries) == 0 {
 		if g.catalog {
@@ -181,6 +181,8 @@ func (g *registry) find(name string) (*modelEntry, error) {
 				msg: "this daemon serves several models; name one in \"model\": " + g.idList()}
 		}
 	}
+	// Ollama's clients add the tag ":latest" to a name without one.
+	name = strings.TrimSuffix(name, ":latest")
 	if e := g.entries[name]; e != nil {
 		return e, nil
 	}
@@ -450,10 +452,11 @@ func (s *Server) catalogReady() bool {
 	return s.reg.catalog
 }
 
-// loadedModel is a loaded model and its id.
+// loadedModel is a loaded model and its id, held (see loadedModels).
 type loadedModel struct {
-	id string
-	b  Backend
+	id  string
+	b   Backend
+	ref *backendRef
 }
 
 // registryStats are the registry's counters for /metrics.
@@ -463,14 +466,16 @@ type registryStats struct {
 }
 
 // loadedModels returns the loaded models by id, whether the server serves a models directory
-// (whose metrics carry a model label), and the load counters.
+// (whose metrics carry a model label), and the load counters. Each model is held, so that none
+// is closed while the caller reads its stats (which read its mapping): call unhold.
 func (s *Server) loadedModels() ([]loadedModel, bool, registryStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []loadedModel
 	for _, id := range s.reg.ids() {
 		if e := s.reg.entries[id]; e.ref != nil {
-			out = append(out, loadedModel{id, e.ref.b})
+			e.ref.n++
+			out = append(out, loadedModel{id, e.ref.b, e.ref})
 		}
 	}
 	g := &s.reg
@@ -490,4 +495,48 @@ func (s *Server) closeModels() {
 	s.reg.signal()
 	s.mu.Unlock()
 	s.reg.closing.Wait()
+}
+
+// unhold ends the holds of loadedModels or heldBackend. Unlike a request's release it leaves the
+// model's keep_alive alone, except that a model to be unloaded after its requests (keep_alive 0)
+// is, if a read held it past its last request.
+func (s *Server) unhold(ms ...loadedModel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range ms {
+		r := m.ref
+		if r.n--; r.n > 0 {
+			continue
+		}
+		if r.retired {
+			close(r.idle)
+			s.reg.signal()
+		} else if e := r.entry; !e.pinned && e.keep == 0 {
+			s.reg.unload(e, "keep_alive 0")
+			s.reg.signal()
+		}
+	}
+}
+
+// heldBackend returns the backend that describes the server (backend) held, and the function
+// that ends the hold; nil when none is loaded.
+func (s *Server) heldBackend() (Backend, func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.reg.find("")
+	if err != nil || e.ref == nil {
+		e = nil
+		for _, id := range s.reg.ids() {
+			if o := s.reg.entries[id]; o.ref != nil {
+				e = o
+				break
+			}
+		}
+	}
+	if e == nil {
+		return nil, func() {}
+	}
+	e.ref.n++
+	m := loadedModel{e.id, e.ref.b, e.ref}
+	return m.b, func() { s.unhold(m) }
 }

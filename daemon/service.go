@@ -729,6 +729,7 @@ func (s *Service) alive(p *liveness, interval time.Duration) bool {
 	if s.dir {
 		// Each loaded engine says for itself; one wedged is enough to want a restart.
 		ms, _, _ := s.srv.loadedModels()
+		defer s.srv.unhold(ms...)
 		for _, m := range ms {
 			if a, ok := m.b.(Aliver); ok && !a.Alive() {
 				return false
@@ -789,6 +790,7 @@ func (s *Service) status() {
 	switch {
 	case s.dir:
 		ms, _, _ := s.srv.loadedModels()
+		s.srv.unhold(ms...)
 		line = fmt.Sprintf("serving %d models (%d loaded); %d API requests answered", s.catalogN.Load(), len(ms), s.srv.requestsAnswered())
 	case be == nil:
 		return
