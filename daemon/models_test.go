@@ -266,7 +266,7 @@ func TestModelsDirChanges(t *testing.T) {
 // With one model loaded at most, a request for another model waits for the stream in flight on
 // the first instead of unloading it; the stream ends whole, then the second model answers.
 func TestModelsDirStreamNotUnloaded(t *testing.T) {
-	ld := &loader{delay: 40 * time.Millisecond, named: true}
+	ld := &loader{delay: 80 * time.Millisecond, named: true}
 	st := startService(t, "models_dir = \".\"\nmax_loaded_models = 1\n", ld)
 	resp, err := st.client.Post("http://edgelm/v1/completions", "application/json",
 		strings.NewReader(`{"model":"a","prompt":"hi","max_tokens":32,"stream":true}`))
