@@ -353,7 +353,7 @@ func TestModelsKeepAlive(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.release(ref)
-		return ref.b.(*swapFake)
+		return fakeOf(ref.b)
 	}
 	zero, short := time.Duration(0), 50*time.Millisecond
 	a := use("a", nil)
@@ -519,4 +519,12 @@ func TestServiceReloadKernelsBack(t *testing.T) {
 	writeFile(t, conf, fmt.Sprintf("model = %q\nsocket = \"d.sock\"\nthreads = 1\n", model))
 	sigs <- syscall.SIGHUP
 	st.waitFor(slow, "the best kernels back after the reload", func() bool { return st.health()["kernels"] == best.Features() })
+}
+
+// fakeOf is the swapFake behind a catalog model's backend.
+func fakeOf(b Backend) *swapFake {
+	if ib, ok := b.(idBackend); ok {
+		b = ib.Backend
+	}
+	return b.(*swapFake)
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"edgelm/engine"
 )
 
 // The registry is the set of models a Server answers for, by id. A model given directly (New,
@@ -68,7 +71,7 @@ type CatalogModel struct {
 	Path string
 }
 
-// Limits of the models loaded at once, for SetCatalog.
+// ModelLimits bound the models of a catalog loaded at once (SetCatalog).
 type ModelLimits struct {
 	MaxLoaded    int           // models loaded at once; 0: no limit
 	MemoryBudget int64         // bytes of mapped weights plus KV caches of all loaded models; 0: no limit
@@ -101,7 +104,7 @@ func (s *Server) SetCatalog(models []CatalogModel, lim ModelLimits, load func(pa
 		if e != nil {
 			g.unload(e, "its file changed")
 			if e.loading != nil {
-				// A load of the old file is under way: its result is dropped (see acquireModel).
+				// A load of the old file is under way: startLoad drops its result.
 				e.path = ""
 			}
 		}
@@ -356,6 +359,9 @@ func (s *Server) startLoad(e *modelEntry) {
 		}
 		g.loads++
 		g.loadSeconds += took.Seconds()
+		if b.Info().Model != e.id {
+			b = idBackend{b, e.id}
+		}
 		e.ref = &backendRef{b: b, idle: make(chan struct{}), entry: e}
 		e.bytes = b.Info().FileBytes + b.Stats().KVBudget
 		e.used = time.Now()
@@ -539,4 +545,31 @@ func (s *Server) heldBackend() (Backend, func()) {
 	e.ref.n++
 	m := loadedModel{e.id, e.ref.b, e.ref}
 	return m.b, func() { s.unhold(m) }
+}
+
+// idBackend answers as its catalog id (the file name without ".gguf"): responses and /health
+// name a model as requests do.
+type idBackend struct {
+	Backend
+	id string
+}
+
+func (b idBackend) Info() engine.Info {
+	info := b.Backend.Info()
+	info.Model = b.id
+	return info
+}
+
+func (b idBackend) Close() error {
+	if c, ok := b.Backend.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func (b idBackend) Alive() bool {
+	if a, ok := b.Backend.(Aliver); ok {
+		return a.Alive()
+	}
+	return true
 }
