@@ -528,3 +528,32 @@ func fakeOf(b Backend) *swapFake {
 	}
 	return b.(*swapFake)
 }
+
+func TestKeepAliveField(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration // -2: nil
+		bad  bool
+	}{
+		{"", -2, false}, {"null", -2, false}, {"0", 0, false}, {`"0"`, 0, false}, {`"0s"`, 0, false},
+		{"300", 5 * time.Minute, false}, {"1.5", 1500 * time.Millisecond, false}, {`"5m"`, 5 * time.Minute, false},
+		{"-1", -1, false}, {`"-1"`, -1, false}, {`"-5m"`, -1, false}, {`"soon"`, 0, true}, {"true", 0, true},
+		{"1e300", 0, true}, {`[1]`, 0, true},
+	} {
+		got, err := KeepAlive(json.RawMessage(c.in))
+		switch {
+		case c.bad:
+			if err == nil {
+				t.Errorf("keep_alive %s: %v, want an error", c.in, *got)
+			}
+		case err != nil:
+			t.Errorf("keep_alive %s: %v", c.in, err)
+		case c.want == -2:
+			if got != nil {
+				t.Errorf("keep_alive %s: %v, want the default", c.in, *got)
+			}
+		case got == nil || *got != c.want:
+			t.Errorf("keep_alive %s: %v, want %v", c.in, got, c.want)
+		}
+	}
+}

@@ -1,15 +1,19 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -572,4 +576,38 @@ func (b idBackend) Alive() bool {
 		return a.Alive()
 	}
 	return true
+}
+
+// KeepAlive reads Ollama's keep_alive request field: absent or null is nil (the configured
+// default), a number is seconds, a string a Go duration ("5m", "0s"; a bare "0" or "-1" as
+// seconds); zero unloads the model when the request ends, a negative value keeps it loaded.
+func KeepAlive(raw json.RawMessage) (*time.Duration, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, badRequest("invalid_value", "keep_alive: %v", err)
+	}
+	var d time.Duration
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.Abs(x) > 1e9 {
+			return nil, badRequest("invalid_value", "keep_alive %v: out of range", x)
+		}
+		d = time.Duration(x * float64(time.Second))
+	case string:
+		if n, err := strconv.ParseFloat(x, 64); err == nil && math.Abs(n) <= 1e9 {
+			d = time.Duration(n * float64(time.Second))
+		} else if d, err = time.ParseDuration(x); err != nil {
+			return nil, badRequest("invalid_value", "keep_alive %q: want seconds or a duration such as \"5m\"", x)
+		}
+	default:
+		return nil, badRequest("invalid_value", "keep_alive: want a number of seconds or a duration string")
+	}
+	if d < 0 {
+		d = -1
+	}
+	return &d, nil
 }
