@@ -199,12 +199,21 @@ func (g *registry) find(name string) (*modelEntry, error) {
 	if e := g.entries[name+".gguf"]; e != nil {
 		return e, nil
 	}
-	for _, e := range g.entries {
-		if e.ref != nil {
+	// general.name only where it is unambiguous: converted models often all say "llama".
+	var named *modelEntry
+	for _, e := range g.ids() {
+		if e := g.entries[e]; e.ref != nil {
 			if info := e.ref.b.Info(); info.Name != "" && info.Name == name || info.Model == name {
-				return e, nil
+				if named != nil {
+					named = nil
+					break
+				}
+				named = e
 			}
 		}
+	}
+	if named != nil {
+		return named, nil
 	}
 	return nil, &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found",
 		msg: "the model `" + name + "` does not exist; this daemon serves " + g.idList()}

@@ -609,15 +609,18 @@ func (s *Service) startWatching(ctx context.Context, c *config.Config) {
 		}
 	}
 	if s.dir {
-		if err := config.WatchDir(ctx, c.ModelsDir, func() {
+		rescan := func() {
 			s.reloadMu.Lock()
 			defer s.reloadMu.Unlock()
 			if err := s.rescanLocked(s.cfg.Load()); err != nil {
 				s.log.Error("rescanning the models directory", "err", err)
 			}
-		}); err != nil {
-			s.log.Warn("not watching the models directory; rescan with SIGHUP", "err", err)
 		}
+		if err := config.WatchDir(ctx, c.ModelsDir, rescan); err != nil {
+			s.log.Warn("not watching the models directory; rescan with SIGHUP", "err", err)
+			return
+		}
+		rescan() // what changed between the first scan and the watch
 		return
 	}
 	s.rewatchModel(c.Model)
