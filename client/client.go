@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Client is a connection pool to one daemon socket. Its methods are safe for concurrent use.
@@ -63,6 +64,7 @@ type Sampling struct {
 	TopK          *int     `json:"top_k,omitempty"`
 	MinP          *float64 `json:"min_p,omitempty"`
 	RepeatPenalty *float64 `json:"repeat_penalty,omitempty"`
+	RepeatLastN   *int     `json:"repeat_last_n,omitempty"`
 	Seed          *int64   `json:"seed,omitempty"`
 	Stop          []string `json:"stop,omitempty"`
 }
@@ -72,7 +74,10 @@ type CompletionRequest struct {
 	Model  string `json:"model,omitempty"`
 	Prompt string `json:"prompt"`
 	Sampling
-	Echo bool `json:"echo,omitempty"`
+	Echo      bool `json:"echo,omitempty"`
+	IgnoreEOS bool `json:"ignore_eos,omitempty"`
+	Logprobs  *int `json:"logprobs,omitempty"` // alternatives per token, 0..20
+	Trace     bool `json:"trace,omitempty"`    // the engine's per-step trace in the answer
 }
 
 // Completion is a finished completion.
@@ -106,6 +111,29 @@ func (c *Client) Completions(ctx context.Context, req CompletionRequest, onText 
 		return nil, err
 	}
 	return c.generate(ctx, "/v1/completions", body, onText, false)
+}
+
+// CompletionsJSON runs a completion unstreamed and returns the daemon's answer as it came, for the
+// fields Completion leaves out (logprobs, trace).
+func (c *Client) CompletionsJSON(ctx context.Context, req CompletionRequest) ([]byte, error) {
+	body := map[string]any{}
+	if err := merge(body, req); err != nil {
+		return nil, err
+	}
+	body["stream"] = false
+	resp, err := c.do(ctx, http.MethodPost, "/v1/completions", body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, readError(resp)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("client: /v1/completions: reading the answer: %w", err)
+	}
+	return b, nil
 }
 
 // Chat runs a chat completion; onDelta as onText in Completions.
@@ -310,6 +338,20 @@ type Health struct {
 	} `json:"kv"`
 	QueueDepth      int `json:"queue_depth"`
 	ActiveSequences int `json:"active_sequences"`
+	// Degraded says why Status is "degraded" (generations failing, a broken model).
+	Degraded           string `json:"degraded"`
+	GenerationFailures int64  `json:"generation_failures"`
+	LastError          *struct {
+		Time    time.Time `json:"time"`
+		Message string    `json:"message"`
+	} `json:"last_error"`
+	// Reload is the last configuration reload's outcome; nil before the first.
+	Reload *struct {
+		OK           bool      `json:"ok"`
+		Time         time.Time `json:"time"`
+		Error        string    `json:"error"`
+		ModelSwapped bool      `json:"model_swapped"`
+	} `json:"reload"`
 }
 
 // ErrLoading is returned (with the Health) while the daemon is still loading its model.

@@ -40,7 +40,7 @@ func (echoBackend) Detokenize(ids []int32) string {
 	return string(b)
 }
 func (echoBackend) Stats() engine.Stats {
-	return engine.Stats{GeneratedTokens: 30, DecodeSeconds: 3, KVBytes: 100}
+	return engine.Stats{GeneratedTokens: 30, DecodeTokens: 30, DecodeSeconds: 3, KVBytes: 100}
 }
 func (echoBackend) Generate(ctx context.Context, req engine.Request, on func(engine.Event) error) (*engine.Result, error) {
 	res := &engine.Result{PromptTokens: len(req.Prompt), FinishReason: "stop"}

@@ -179,6 +179,61 @@ func TestRealPromptLogprobs(t *testing.T) {
 	}
 }
 
+// TestRealEchoTextOffset: with echo, text_offset[i] is where token i starts in the returned text,
+// streamed or not, though the SentencePiece pieces carry a space the decoded text drops.
+func TestRealEchoTextOffset(t *testing.T) {
+	ts, _ := realServer(t)
+	check := func(what string, text []rune, tokens []any, offsets []any) {
+		if len(tokens) != len(offsets) || len(tokens) < 8 {
+			t.Fatalf("%s: %d tokens, %d offsets", what, len(tokens), len(offsets))
+		}
+		for i := range tokens {
+			tok, _ := tokens[i].(string)
+			off := int(offsets[i].(float64))
+			if off < 0 || off > len(text) {
+				t.Errorf("%s: token %d %q: offset %d outside the text %q", what, i, tok, off, string(text))
+				continue
+			}
+			// A token at offset 0 may be BOS or the dropped leading space; any other starts there.
+			if off > 0 && !strings.HasPrefix(string(text[off:]), tok) {
+				t.Errorf("%s: token %d %q at offset %d, but the text there is %q", what, i, tok, off, string(text[off:]))
+			}
+		}
+	}
+	const body = `{"prompt":"Once upon a time","max_tokens":6,"temperature":0,"echo":true,"logprobs":1`
+	r := ts.post("/v1/completions", body+`}`, 200)
+	text := []rune(get(r, "choices", 0, "text").(string))
+	lp := get(r, "choices", 0, "logprobs")
+	toks, _ := get(lp, "tokens").([]any)
+	offs, _ := get(lp, "text_offset").([]any)
+	check("whole", text, toks, offs)
+
+	resp, b := ts.do("POST", "/v1/completions", body+`,"stream":true}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream: %d %s", resp.StatusCode, b)
+	}
+	var stext string
+	var stoks, soffs []any
+	for _, line := range strings.Split(string(b), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var c map[string]any
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := get(c, "choices", 0, "text").(string)
+		stext += s
+		if l, ok := get(c, "choices", 0, "logprobs").(map[string]any); ok {
+			tk, _ := l["tokens"].([]any)
+			of, _ := l["text_offset"].([]any)
+			stoks, soffs = append(stoks, tk...), append(soffs, of...)
+		}
+	}
+	check("stream", []rune(stext), stoks, soffs)
+}
+
 // TestRealChat runs a chat, ChatML configured as the model has no template.
 func TestRealChat(t *testing.T) {
 	ts, _ := realServer(t)

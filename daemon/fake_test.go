@@ -19,6 +19,8 @@ type fakeBackend struct {
 	err   error         // returned by Generate before any token
 	// holdBack is text sent after the last token in an event without a token (Token -1).
 	holdBack string
+	ctxLen   int    // context length; 0 means 128
+	fault    string // Stats().Fault
 
 	mu        sync.Mutex
 	lastText  string // last text tokenized
@@ -36,8 +38,12 @@ func newFake() *fakeBackend {
 var specials = []string{"<s>", "</s>", "<|im_start|>", "<|im_end|>"}
 
 func (f *fakeBackend) Info() engine.Info {
+	ctxLen := 128
+	if f.ctxLen > 0 {
+		ctxLen = f.ctxLen
+	}
 	return engine.Info{Path: "/models/fake.gguf", Model: "fake.gguf", Arch: "llama", Name: "Fake", Kernels: "generic",
-		ContextLength: 128, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0)}
+		ContextLength: ctxLen, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0)}
 }
 
 func (f *fakeBackend) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
@@ -85,9 +91,9 @@ func (f *fakeBackend) Detokenize(ids []int32) string {
 }
 
 func (f *fakeBackend) Stats() engine.Stats {
-	return engine.Stats{Requests: 3, PromptTokens: 30, PrefillTokens: 20, GeneratedTokens: 40, PrefillSeconds: 2, DecodeSeconds: 4,
+	return engine.Stats{Requests: 3, PromptTokens: 30, PrefillTokens: 20, GeneratedTokens: 40, PrefillSeconds: 2, DecodeSeconds: 4, DecodeTokens: 36,
 		QueueDepth: 1, ActiveSequences: 2, KVBytes: 4096, KVBudget: 8192, KVBytesPerToken: 64, PrefixHits: 5, PrefixTokens: 10, PrefixEvictions: 1,
-		ModelBytes: 1000, ModelHugeBytes: 512}
+		ModelBytes: 1000, ModelHugeBytes: 512, Fault: f.fault}
 }
 
 func (f *fakeBackend) tokenOf(c byte) int32 { return int32(c) - 32 + 4 }

@@ -46,10 +46,7 @@ func usageOf(res *engine.Result) usageBody {
 // MaxTokens, enforcing the prompt and max_tokens caps. def is used when max_tokens is absent.
 func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (int, error) {
 	ctxLen := info.ContextLength
-	maxPrompt := rt.s.MaxPromptTokens
-	if ctxLen > 0 && (maxPrompt == 0 || maxPrompt > ctxLen) {
-		maxPrompt = ctxLen
-	}
+	maxPrompt := promptLimit(rt, info)
 	if promptLen == 0 {
 		return 0, badRequest("invalid_value", "the prompt is empty")
 	}
@@ -72,6 +69,16 @@ func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (
 	return n, nil
 }
 
+// promptLimit is the most prompt tokens a request may have: max_prompt_tokens, and never more
+// than the context; 0 for no limit.
+func promptLimit(rt *runtime, info engine.Info) int {
+	maxPrompt := rt.s.MaxPromptTokens
+	if ctxLen := info.ContextLength; ctxLen > 0 && (maxPrompt == 0 || maxPrompt > ctxLen) {
+		maxPrompt = ctxLen
+	}
+	return maxPrompt
+}
+
 // handleCompletions is POST /v1/completions, OpenAI's legacy completions.
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	serveJob(s, w, r, s.completionJob)
@@ -79,7 +86,7 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 
 // serveJob decodes a request body of type T, builds its job on the backend of the model it names
 // and runs it.
-func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build func(*runtime, *backendRef, *T) (*job, error)) {
+func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build func(context.Context, *runtime, *backendRef, *T) (*job, error)) {
 	rt := s.cfg.Load()
 	var req T
 	if err := decodeBody(r, &req); err != nil {
@@ -96,7 +103,7 @@ func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build fu
 		return
 	}
 	defer s.release(ref)
-	j, err := build(rt, ref, &req)
+	j, err := build(r.Context(), rt, ref, &req)
 	if err != nil {
 		writeAPIError(w, err)
 		return
@@ -104,7 +111,7 @@ func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build fu
 	s.run(w, r, rt, j)
 }
 
-func (s *Server) completionJob(rt *runtime, ref *backendRef, cr *completionRequest) (*job, error) {
+func (s *Server) completionJob(ctx context.Context, rt *runtime, ref *backendRef, cr *completionRequest) (*job, error) {
 	info := ref.b.Info()
 	if err := checkModel(info, cr.Model); err != nil {
 		return nil, err
@@ -118,7 +125,12 @@ func (s *Server) completionJob(rt *runtime, ref *backendRef, cr *completionReque
 	if isText {
 		// As llama.cpp's server does, special-token texts in a prompt become special tokens, so a
 		// prompt written in a chat format works through /v1/completions too.
-		ids = ref.b.Tokenize(text, true, true)
+		if err := checkPromptText(rt, info, ref.b, text); err != nil {
+			return nil, err
+		}
+		if ids, err = s.tokenize(ctx, ref.b, text, true, true); err != nil {
+			return nil, err
+		}
 		j.promptText = text
 	} else {
 		if err := checkTokens(info, ids, "prompt"); err != nil {
@@ -177,7 +189,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	serveJob(s, w, r, s.chatJob)
 }
 
-func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, error) {
+func (s *Server) chatJob(ctx context.Context, rt *runtime, ref *backendRef, cr *chatRequest) (*job, error) {
 	info := ref.b.Info()
 	if err := checkModel(info, cr.Model); err != nil {
 		return nil, err
@@ -196,12 +208,21 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 		return nil, badRequest("invalid_value", "%v", err)
 	}
 	// The tokenizer adds BOS as the model asks; the template's own BOS text would double it.
-	ids := ref.b.Tokenize(tmpl.StripBOS(prompt), true, true)
+	prompt = tmpl.StripBOS(prompt)
+	if err := checkPromptText(rt, info, ref.b, prompt); err != nil {
+		return nil, err
+	}
+	ids, err := s.tokenize(ctx, ref.b, prompt, true, true)
+	if err != nil {
+		return nil, err
+	}
 	j := &job{ref: ref, info: info, id: newID("chatcmpl-"), created: time.Now().Unix(), stream: cr.Stream, chat: true}
 	j.usage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
 	asked := cr.MaxTokens
 	if asked == nil {
 		asked = cr.MaxCompletionTokens
+	} else if cr.MaxCompletionTokens != nil && *cr.MaxCompletionTokens != *asked {
+		return nil, badRequest("invalid_value", "max_tokens %d and max_completion_tokens %d disagree; give one", *asked, *cr.MaxCompletionTokens)
 	}
 	if asked != nil && *asked == 0 {
 		return nil, badRequest("invalid_value", "max_tokens 0: a chat completion needs at least 1")
@@ -226,6 +247,9 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 
 // run sends a job to the engine and answers, streaming or not.
 func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job) {
+	if sw := noteOf(w); sw != nil {
+		sw.model, sw.prompt = j.info.Model, len(j.req.Prompt)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	if rt.s.RequestTimeout > 0 {
 		ctx, cancel = context.WithTimeout(r.Context(), rt.s.RequestTimeout)
@@ -243,7 +267,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 		return
 	}
 	if j.stream {
-		s.stream(ctx, w, j)
+		s.stream(ctx, r, w, j)
 		return
 	}
 	var mu sync.Mutex
@@ -257,20 +281,34 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 	if err == nil && res == nil {
 		err = errors.New("engine returned no result")
 	}
+	err = shutdownCause(r, err)
+	s.generationDone(err)
 	if err != nil {
 		s.log.Debug("generation failed", "id", j.id, "err", err)
 		writeAPIError(w, err)
 		return
 	}
-	s.count(res)
+	s.count(w, res)
 	mu.Lock()
 	defer mu.Unlock()
 	s.answer(w, j, res, events)
 }
 
-func (s *Server) count(res *engine.Result) {
+func (s *Server) count(w http.ResponseWriter, res *engine.Result) {
 	s.metrics.promptTokens.Add(int64(res.PromptTokens))
 	s.metrics.completionTokens.Add(int64(len(res.Tokens)))
+	if sw := noteOf(w); sw != nil {
+		sw.prompt, sw.completion = res.PromptTokens, len(res.Tokens)
+	}
+}
+
+// shutdownCause turns the cancellation of a request cut at the end of the shutdown grace period
+// into the 503 its client is owed.
+func shutdownCause(r *http.Request, err error) error {
+	if err != nil && errors.Is(err, context.Canceled) && context.Cause(r.Context()) == errShuttingDown {
+		return errShuttingDown
+	}
+	return err
 }
 
 // Response bodies.
@@ -421,11 +459,21 @@ func (j *job) tops(top []engine.TokenProb) map[string]float32 {
 // addPromptLogprobs adds the echoed prompt's tokens: the first has no logprob (nothing precedes
 // it), as in OpenAI's answers. It returns the text offset after the prompt.
 func (s *Server) addPromptLogprobs(lp *completionLogprobs, j *job, res *engine.Result) int {
+	pieces := make([]string, len(j.req.Prompt))
+	total := 0
+	for i, id := range j.req.Prompt {
+		pieces[i] = j.piece(id)
+		total += utf8.RuneCountInString(pieces[i])
+	}
+	// The echoed text is the decoded prompt, which drops the space SentencePiece puts before the
+	// first word; the pieces keep it. Offsets count in the text the client gets.
+	end := utf8.RuneCountInString(j.promptText)
+	skip := max(total-end, 0)
 	offset := 0
 	for i, id := range j.req.Prompt {
-		p := j.piece(id)
+		p := pieces[i]
 		lp.Tokens = append(lp.Tokens, p)
-		lp.TextOffset = append(lp.TextOffset, offset)
+		lp.TextOffset = append(lp.TextOffset, max(offset-skip, 0))
 		offset += utf8.RuneCountInString(p)
 		if i == 0 || i > len(res.Logprobs) {
 			lp.TokenLogprobs = append(lp.TokenLogprobs, nil)
@@ -435,7 +483,7 @@ func (s *Server) addPromptLogprobs(lp *completionLogprobs, j *job, res *engine.R
 		lp.TokenLogprobs = append(lp.TokenLogprobs, promptLogprob(res, id, i))
 		lp.TopLogprobs = append(lp.TopLogprobs, j.tops(res.Logprobs[i-1].Top))
 	}
-	return offset
+	return end
 }
 
 // promptLogprob is the logprob of prompt token tok at position i given the tokens before it, as the

@@ -20,6 +20,7 @@ type metrics struct {
 
 	inFlight         atomic.Int64
 	forbidden        atomic.Int64
+	slowClients      atomic.Int64 // requests dropped by the write deadline
 	promptTokens     atomic.Int64
 	completionTokens atomic.Int64
 }
@@ -66,6 +67,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	value("edgelm_requests_in_flight", s.metrics.inFlight.Load())
 	metric("edgelm_forbidden_total", "counter", "Connections refused by the peer-credential check.")
 	value("edgelm_forbidden_total", s.metrics.forbidden.Load())
+	metric("edgelm_slow_clients_dropped_total", "counter", "Requests dropped because the client stopped reading the response (write deadline).")
+	value("edgelm_slow_clients_dropped_total", s.metrics.slowClients.Load())
+	metric("edgelm_generation_failures_total", "counter", "Generations the daemon failed (500s, and streams ended by an error event).")
+	value("edgelm_generation_failures_total", s.gen.failures.Load())
 	metric("edgelm_prompt_tokens_total", "counter", "Prompt tokens of completed API requests (tokens in).")
 	value("edgelm_prompt_tokens_total", s.metrics.promptTokens.Load())
 	metric("edgelm_completion_tokens_total", "counter", "Tokens generated for API requests (tokens out).")
@@ -115,7 +120,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		{"edgelm_engine_prefill_seconds_total", "counter", "Seconds spent in steps that prefilled.", func(st engine.Stats) any { return fmt.Sprintf("%.6f", st.PrefillSeconds) }},
 		{"edgelm_engine_decode_seconds_total", "counter", "Seconds spent in decode-only steps.", func(st engine.Stats) any { return fmt.Sprintf("%.6f", st.DecodeSeconds) }},
 		{"edgelm_prefill_tokens_per_second", "gauge", "Prefill throughput since load (prefill tokens / prefill seconds).", func(st engine.Stats) any { return rate(st.PrefillTokens, st.PrefillSeconds) }},
-		{"edgelm_decode_tokens_per_second", "gauge", "Decode throughput since load (generated tokens / decode seconds).", func(st engine.Stats) any { return rate(st.GeneratedTokens, st.DecodeSeconds) }},
+		{"edgelm_engine_decode_tokens_total", "counter", "Tokens computed in decode-only steps (cancelled requests' included).", func(st engine.Stats) any { return st.DecodeTokens }},
+		{"edgelm_decode_tokens_per_second", "gauge", "Decode throughput since load (tokens of decode-only steps / their seconds).", func(st engine.Stats) any { return rate(st.DecodeTokens, st.DecodeSeconds) }},
 		{"edgelm_queue_depth", "gauge", "Requests waiting for a sequence slot.", func(st engine.Stats) any { return st.QueueDepth }},
 		{"edgelm_active_sequences", "gauge", "Sequences being decoded.", func(st engine.Stats) any { return st.ActiveSequences }},
 		{"edgelm_kv_bytes", "gauge", "Bytes held by KV caches, live and prefix-cached.", func(st engine.Stats) any { return st.KVBytes }},

@@ -135,6 +135,12 @@ func (f *commonFields) stops() ([]string, error) {
 
 // parsePrompt reads "prompt". Text is returned as text (to be tokenized); token ids as ids.
 func parsePrompt(raw json.RawMessage) (text string, ids []int32, isText bool, err error) {
+	return parsePromptIn(raw, false)
+}
+
+// parsePromptIn parses a prompt, or (inner) the one element of a one-prompt array, which may not
+// be an array of prompts again: unbounded, each level re-parsed its rest, quadratically.
+func parsePromptIn(raw json.RawMessage, inner bool) (text string, ids []int32, isText bool, err error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil, false, badRequest("invalid_value", "field \"prompt\" is required")
@@ -157,14 +163,18 @@ func parsePrompt(raw json.RawMessage) (text string, ids []int32, isText bool, er
 	}
 	first := bytes.TrimSpace(items[0])
 	if len(first) > 0 && (first[0] == '"' || first[0] == '[') {
+		if inner {
+			return "", nil, false, badRequest("invalid_type", "field \"prompt\": an array of prompts inside an array; want a string, token ids, or one of them in an array")
+		}
 		if len(items) > 1 {
 			return "", nil, false, badRequest("invalid_value", "field \"prompt\": %d prompts; only one prompt per request is supported", len(items))
 		}
-		return parsePrompt(first)
+		return parsePromptIn(first, true)
 	}
 	ids = make([]int32, len(items))
 	for i, it := range items {
-		if err := json.Unmarshal(it, &ids[i]); err != nil {
+		// json.Unmarshal reads null into an int32 as "leave it", which would be token 0.
+		if err := json.Unmarshal(it, &ids[i]); err != nil || string(bytes.TrimSpace(it)) == "null" {
 			return "", nil, false, badRequest("invalid_type", "field \"prompt\"[%d]: want a token id (an integer), got %s", i, truncate(string(it), 40))
 		}
 	}

@@ -196,6 +196,12 @@ func TestModels(t *testing.T) {
 	if resp, b := ts.do("GET", "/v1/models/fake.gguf", ""); resp.StatusCode != 200 || !strings.Contains(string(b), `"id":"fake.gguf"`) {
 		t.Errorf("model: %d %s", resp.StatusCode, b)
 	}
+	// Where the file lives on the host is not a client's business (the fake's is /models/fake.gguf).
+	for _, p := range []string{"/v1/models", "/v1/models/fake.gguf"} {
+		if _, b := ts.do("GET", p, ""); strings.Contains(string(b), "/models/fake.gguf") {
+			t.Errorf("%s shows the model's path: %s", p, b)
+		}
+	}
 	if resp, b := ts.do("GET", "/v1/models/other", ""); resp.StatusCode != 404 || !strings.Contains(string(b), "model_not_found") {
 		t.Errorf("unknown model: %d %s", resp.StatusCode, b)
 	}
@@ -282,7 +288,7 @@ func TestCompletionPromptForms(t *testing.T) {
 	if get(r, "choices", 0, "text") != "HiHe" {
 		t.Errorf("echo of token prompt: %v", r)
 	}
-	for _, p := range []string{`["a","b"]`, `[]`, `5`, `[1.5]`, `[99]`, `[-1]`, `{"a":1}`, `null`} {
+	for _, p := range []string{`["a","b"]`, `[]`, `5`, `[1.5]`, `[99]`, `[-1]`, `{"a":1}`, `null`, `[null]`, `[44,null]`, `[[null]]`} {
 		r := ts.post("/v1/completions", `{"prompt":`+p+`}`, 400)
 		if get(r, "error", "type") != "invalid_request_error" {
 			t.Errorf("prompt %s: %v", p, r)
@@ -317,7 +323,7 @@ func TestCompletionLogprobs(t *testing.T) {
 	if get(r, "choices", 0, "text") != "Hi" || !ts.fake.lastReq.Echo || ts.fake.lastReq.MaxTokens != 0 {
 		t.Errorf("echo text %v, request %+v", get(r, "choices", 0, "text"), ts.fake.lastReq)
 	}
-	if got := fmt.Sprint(get(lp, "tokens"), get(lp, "token_logprobs"), get(lp, "top_logprobs"), get(lp, "text_offset")); got != "[<s> H i] [<nil> -0.25 -0.25] [<nil> map[H:-0.25] map[i:-0.25]] [0 3 4]" {
+	if got := fmt.Sprint(get(lp, "tokens"), get(lp, "token_logprobs"), get(lp, "top_logprobs"), get(lp, "text_offset")); got != "[<s> H i] [<nil> -0.25 -0.25] [<nil> map[H:-0.25] map[i:-0.25]] [0 0 1]" { // "H" and "i" at 0 and 1 of "Hi"; "<s>" is not in the text
 		t.Errorf("echo logprobs: %s", got)
 	}
 	// Token texts keep their leading spaces, which decoding a token alone would drop.
@@ -486,7 +492,8 @@ func TestCompletionStream(t *testing.T) {
 	for _, c := range chunks {
 		got = append(got, fmt.Sprint(get(c, "choices", 0, "text"), get(c, "choices", 0, "logprobs", "text_offset")))
 	}
-	if s := strings.Join(got, "|"); s != "Hi[0 3 4]|H[5]|e[6]|<nil>" {
+	// Offsets in the streamed text "HiHe": <s> is not in it, so "H" "i" "H" "e" start at 0 1 2 3.
+	if s := strings.Join(got, "|"); s != "Hi[0 0 1]|H[2]|e[3]|<nil>" {
 		t.Errorf("echo stream: %s", s)
 	}
 	// Echo without logprobs streams the prompt first too; max_tokens 0 still ends properly.
@@ -527,6 +534,10 @@ func TestChat(t *testing.T) {
 	if f.lastReq.MaxTokens != 3 {
 		t.Errorf("max_completion_tokens: %d", f.lastReq.MaxTokens)
 	}
+	ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":4,"max_completion_tokens":4}`, 200)
+	if f.lastReq.MaxTokens != 4 {
+		t.Errorf("max_tokens and max_completion_tokens both 4: %d", f.lastReq.MaxTokens)
+	}
 	// Logprobs in the chat format.
 	r = ts.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":1,"logprobs":true,"top_logprobs":2}`, 200)
 	c := get(r, "choices", 0, "logprobs", "content", 0)
@@ -549,6 +560,7 @@ func TestChat(t *testing.T) {
 		`{"messages":[{"role":"user","content":"x"}],"top_logprobs":2}`,
 		`{"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":30}`,
 		`{"messages":[{"role":"user","content":"x"}],"logprobs":1}`,
+		`{"messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":7}`,
 	} {
 		ts.post("/v1/chat/completions", body, 400)
 	}
@@ -602,6 +614,12 @@ func TestTokenize(t *testing.T) {
 	if fmt.Sprint(r["tokens"]) != "[]" {
 		t.Errorf("tokenize empty: %v", r)
 	}
+	// No content is a mistake, not an empty text (which would answer [BOS]).
+	for _, body := range []string{`{}`, `{"content":null}`, `{"text":"Hi"}`} {
+		if r := ts.post("/v1/tokenize", body, 400); get(r, "error", "type") != "invalid_request_error" {
+			t.Errorf("tokenize %s: %v", body, r)
+		}
+	}
 	r = ts.post("/v1/detokenize", `{"tokens":[0,44,77]}`, 200)
 	if r["content"] != "<s>Hi" {
 		t.Errorf("detokenize: %v", r)
@@ -621,7 +639,7 @@ func TestMetrics(t *testing.T) {
 		`edgelm_requests_total{endpoint="/v1/completions",code="200"} 1`,
 		`edgelm_requests_total{endpoint="/v1/completions",code="400"} 1`,
 		"edgelm_prompt_tokens_total 3", "edgelm_completion_tokens_total 2",
-		"edgelm_prefill_tokens_per_second 10.000", "edgelm_decode_tokens_per_second 10.000",
+		"edgelm_prefill_tokens_per_second 10.000", "edgelm_decode_tokens_per_second 9.000",
 		"edgelm_queue_depth 1", "edgelm_active_sequences 2", "edgelm_kv_bytes 4096", "edgelm_kv_budget_bytes 8192",
 		"edgelm_prefix_cache_hits_total 5", "edgelm_prefix_cache_evictions_total 1", "edgelm_model_loaded 1",
 		"edgelm_model_bytes 1000", "edgelm_model_huge_page_bytes 512",

@@ -17,6 +17,7 @@ import (
 
 	"edgelm/config"
 	"edgelm/engine"
+	"edgelm/mmap"
 	"edgelm/sdnotify"
 )
 
@@ -131,18 +132,11 @@ func CheckConfig(path string, override func(*config.Config)) (*config.Config, er
 
 // checkModelFile says whether path is a readable regular file that starts like a GGUF file.
 func checkModelFile(path string) error {
-	f, err := os.Open(path)
+	f, err := mmap.OpenRegular(path)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("model: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("model %s is not a regular file", path)
-	}
 	magic := make([]byte, 4)
 	if _, err := io.ReadFull(f, magic); err != nil || string(magic) != "GGUF" {
 		return fmt.Errorf("model %s is not a GGUF file (no GGUF magic)", path)

@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"time"
@@ -49,10 +48,15 @@ type Settings struct {
 	IdleTimeout time.Duration
 	// ShutdownGrace is how long in-flight requests may run after shutdown begins; 0 means 30s.
 	ShutdownGrace time.Duration
+	// WriteTimeout bounds each write of a response (each chunk of a stream): a client that does
+	// not read for this long is dropped and counted in edgelm_slow_clients_dropped_total; 0
+	// means 30s.
+	WriteTimeout time.Duration
 
 	// AllowedUIDs and AllowedGIDs say which peers of the Unix socket are served: a peer whose uid
-	// is in AllowedUIDs or whose gid is in AllowedGIDs. An empty AllowedUIDs means the daemon's
-	// own uid and root (0).
+	// is in AllowedUIDs or whose primary or supplementary group is in AllowedGIDs. An empty
+	// AllowedUIDs means the daemon's own uid and root (0); a non-empty one is the whole list, so
+	// root and the daemon's uid are refused unless it names them.
 	AllowedUIDs []uint32
 	AllowedGIDs []uint32
 
@@ -73,6 +77,7 @@ const (
 	DefaultRequestTimeout   = 10 * time.Minute
 	DefaultIdleTimeout      = 2 * time.Minute
 	DefaultShutdownGrace    = 30 * time.Second
+	DefaultWriteTimeout     = 30 * time.Second
 	DefaultSocketMode       = os.FileMode(0o660)
 )
 
@@ -93,6 +98,9 @@ func (s Settings) withDefaults() Settings {
 	if s.ShutdownGrace <= 0 {
 		s.ShutdownGrace = DefaultShutdownGrace
 	}
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = DefaultWriteTimeout
+	}
 	if len(s.AllowedUIDs) == 0 {
 		s.AllowedUIDs = []uint32{uint32(os.Getuid()), 0}
 	}
@@ -106,7 +114,7 @@ func (s Settings) Validate() error {
 	if s.MaxBodyBytes < 0 || s.MaxPromptTokens < 0 || s.MaxTokensCap < 0 || s.DefaultMaxTokens < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
-	if s.RequestTimeout < 0 || s.IdleTimeout < 0 || s.ShutdownGrace < 0 {
+	if s.RequestTimeout < 0 || s.IdleTimeout < 0 || s.ShutdownGrace < 0 || s.WriteTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
 	if s.SocketMode&^os.ModePerm != 0 {
@@ -137,24 +145,7 @@ func (s Settings) Validate() error {
 }
 
 // checkSampling bounds the sampling parameters the same way for defaults and requests.
-func checkSampling(p engine.Sampling) error {
-	bad := func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
-	switch {
-	case bad(p.Temperature) || p.Temperature < 0 || p.Temperature > 100:
-		return fmt.Errorf("temperature %g: want 0..100", p.Temperature)
-	case bad(p.TopP) || p.TopP < 0 || p.TopP > 1:
-		return fmt.Errorf("top_p %g: want 0..1", p.TopP)
-	case bad(p.MinP) || p.MinP < 0 || p.MinP > 1:
-		return fmt.Errorf("min_p %g: want 0..1", p.MinP)
-	case p.TopK < 0:
-		return fmt.Errorf("top_k %d: want >= 0", p.TopK)
-	case bad(p.RepeatPenalty) || p.RepeatPenalty < 0 || p.RepeatPenalty > 10:
-		return fmt.Errorf("repeat_penalty %g: want 0..10", p.RepeatPenalty)
-	case p.RepeatLastN < 0:
-		return fmt.Errorf("repeat_last_n %d: want >= 0", p.RepeatLastN)
-	}
-	return nil
-}
+func checkSampling(p engine.Sampling) error { return p.Check() }
 
 // checkLoopback accepts host:port addresses whose host is a loopback IP or "localhost".
 func checkLoopback(addr string) error {
@@ -170,24 +161,6 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("tcp listen %q: only loopback addresses are allowed (127.0.0.1, ::1, localhost)", addr)
 	}
 	return nil
-}
-
-// DefaultSocket returns the socket path used when none is configured: $XDG_RUNTIME_DIR/edgelm.sock,
-// else /run/edgelm/edgelm.sock when that directory exists and is writable.
-func DefaultSocket() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return d + "/edgelm.sock", nil
-	}
-	const dir = "/run/edgelm"
-	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		f, err := os.CreateTemp(dir, ".probe-*")
-		if err == nil {
-			f.Close()
-			os.Remove(f.Name())
-			return dir + "/edgelm.sock", nil
-		}
-	}
-	return "", errors.New("daemon: no socket path: XDG_RUNTIME_DIR is unset and /run/edgelm is not a writable directory; give one with --socket")
 }
 
 // Defaults returns the settings edgelm serve starts from: every limit at its default and

@@ -96,7 +96,7 @@ var errClientGone = errors.New("daemon: client connection lost")
 // stream runs a job with a streamed answer. Nothing is written until the first token (or the end)
 // so that errors before it (queue full, ...) still get their proper HTTP status. A client that
 // goes away cancels ctx, and the engine drops the request at its next step.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, j *job) {
+func (s *Server) stream(ctx context.Context, r *http.Request, w http.ResponseWriter, j *job) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := &sse{w: w, rc: http.NewResponseController(w)}
@@ -152,6 +152,8 @@ loop:
 	if o.err == nil && o.res == nil {
 		o.err = errors.New("engine returned no result")
 	}
+	o.err = shutdownCause(r, o.err)
+	s.generationDone(o.err)
 	if o.err != nil {
 		if errors.Is(o.err, context.Canceled) && ctx.Err() != nil && !out.started {
 			return // the client left before anything was sent
@@ -162,11 +164,14 @@ loop:
 			return
 		}
 		e := classify(o.err)
+		if sw := noteOf(w); sw != nil {
+			sw.reason = e.msg
+		}
 		out.send(newErrorBody(e.typ, e.code, e.msg))
 		out.done()
 		return
 	}
-	s.count(o.res)
+	s.count(w, o.res)
 	if buffered {
 		buffered = false
 		lp := &completionLogprobs{}

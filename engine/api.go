@@ -4,6 +4,8 @@ package engine
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"time"
 )
 
@@ -29,7 +31,7 @@ type Options struct {
 
 // Info describes a loaded model.
 type Info struct {
-	Path          string    `json:"path"`
+	Path          string    `json:"-"`     // the host's business: clients see Model
 	Model         string    `json:"model"` // file base name, the id used by the API
 	Arch          string    `json:"architecture"`
 	Name          string    `json:"name,omitempty"` // general.name
@@ -52,6 +54,26 @@ type Sampling struct {
 	RepeatPenalty float32 // 0 or 1 = off
 	RepeatLastN   int     // tokens the penalty looks back at; 0 means 64
 	Seed          uint64  // 0 = random
+}
+
+// Check bounds the parameters as the API does; every front end (daemon, CLI) uses it.
+func (p Sampling) Check() error {
+	bad := func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }
+	switch {
+	case bad(p.Temperature) || p.Temperature < 0 || p.Temperature > 100:
+		return fmt.Errorf("temperature %g: want 0..100", p.Temperature)
+	case bad(p.TopP) || p.TopP < 0 || p.TopP > 1:
+		return fmt.Errorf("top_p %g: want 0..1", p.TopP)
+	case bad(p.MinP) || p.MinP < 0 || p.MinP > 1:
+		return fmt.Errorf("min_p %g: want 0..1", p.MinP)
+	case p.TopK < 0:
+		return fmt.Errorf("top_k %d: want >= 0", p.TopK)
+	case bad(p.RepeatPenalty) || p.RepeatPenalty < 0 || p.RepeatPenalty > 10:
+		return fmt.Errorf("repeat_penalty %g: want 0..10", p.RepeatPenalty)
+	case p.RepeatLastN < 0:
+		return fmt.Errorf("repeat_last_n %d: want >= 0", p.RepeatLastN)
+	}
+	return nil
 }
 
 // Request is one generation.
@@ -130,7 +152,14 @@ type Stats struct {
 	GeneratedTokens int64   // tokens generated
 	PrefillSeconds  float64 // time spent in steps that prefilled
 	DecodeSeconds   float64 // time spent in decode-only steps
-	QueueDepth      int     // requests waiting for a sequence slot
+	// DecodeTokens are the tokens computed in those same steps, cancelled requests' included, so
+	// that DecodeTokens/DecodeSeconds is the decode speed (GeneratedTokens counts finished
+	// requests only).
+	DecodeTokens int64
+	// Fault is the first sign that the model itself is broken (non-finite logits); "" while none
+	// was seen. It stays until the model is reloaded.
+	Fault           string
+	QueueDepth      int // requests waiting for a sequence slot
 	ActiveSequences int
 	KVBytes         int64 // bytes held by KV caches, live and prefix-cached
 	KVBudget        int64
@@ -153,4 +182,7 @@ var (
 	ErrPromptTooLong  = errors.New("engine: prompt longer than the context")
 	ErrInvalidRequest = errors.New("engine: invalid request")
 	ErrBudget         = errors.New("engine: request needs more KV cache than the budget allows")
+	// ErrNonFinite: the forward pass produced NaN or infinite logits, which corrupt or
+	// mis-converted weights do; sampling from them would be garbage.
+	ErrNonFinite = errors.New("engine: the model produced non-finite logits (NaN or Inf); its weights may be corrupt")
 )

@@ -210,6 +210,10 @@ func (e *Engine) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
 	return e.tok.Encode(text, addSpecial && e.tok.AddBOS(), parseSpecial)
 }
 
+// MaxTextBytes bounds the bytes of text one token stands for (tokenizer.MaxTextBytes): a text
+// longer than n times it is sure to be more than n tokens.
+func (e *Engine) MaxTextBytes() int { return e.tok.MaxTextBytes() }
+
 // Detokenize decodes ids to text; ids outside the vocabulary are skipped.
 func (e *Engine) Detokenize(ids []int32) string { return e.tok.Decode(ids) }
 

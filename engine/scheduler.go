@@ -224,6 +224,12 @@ func (e *Engine) schedule() {
 		for _, s := range spans {
 			j := s.j
 			echo := j.req.Echo && j.req.Logprobs > 0
+			if rows := s.outputs(); !finite(logits[o*e.model.Vocab : (o+rows)*e.model.Vocab]) {
+				o += rows
+				e.fault(ErrNonFinite)
+				e.finish(j, ErrNonFinite)
+				continue
+			}
 			if j.req.Trace {
 				j.res.Trace = append(j.res.Trace, e.traceStep(j, runner, len(spans), s.to-s.start, len(b.Tokens), dt))
 			}
@@ -272,6 +278,36 @@ type span struct {
 	j        *job
 	from, to int // tokens[from:to] are new in the step
 	start    int // the step computes tokens[start:to] (start < from without the cache)
+}
+
+// outputs is the number of logits rows the span asked for, as the batch was built.
+func (s span) outputs() int {
+	if s.j.req.Echo && s.j.req.Logprobs > 0 {
+		return s.to - s.from
+	}
+	if s.to == len(s.j.tokens) {
+		return 1
+	}
+	return 0
+}
+
+// finite reports whether x holds no NaN or infinity. One pass over the step's logits: tiny
+// beside the product that made them.
+func finite(x []float32) bool {
+	var sum float32
+	for _, v := range x {
+		sum += v * 0 // 0 for finite v, NaN for NaN and ±Inf
+	}
+	return sum == 0
+}
+
+// fault records the first sign of a broken model for Stats.Fault.
+func (e *Engine) fault(err error) {
+	e.mu.Lock()
+	if e.stats.Fault == "" {
+		e.stats.Fault = err.Error()
+	}
+	e.mu.Unlock()
 }
 
 // start prepares a job for its first step; it reports false when the job finished at once.
@@ -466,19 +502,19 @@ func (e *Engine) finish(j *job, err error) {
 
 // account adds a step to the counters.
 func (e *Engine) account(spans []span, dt time.Duration) {
-	prefill, computed := false, 0
+	prefill, fed := false, 0
 	for _, s := range spans {
-		computed += s.to - s.start
+		fed += s.to - s.from
 		if s.from < s.j.nPrompt {
 			prefill = true
 			e.stats.PrefillTokens += int64(min(s.to, s.j.nPrompt) - s.from)
 		}
 	}
-	_ = computed
 	if prefill {
 		e.stats.PrefillSeconds += dt.Seconds()
 	} else {
 		e.stats.DecodeSeconds += dt.Seconds()
+		e.stats.DecodeTokens += int64(fed)
 	}
 }
 

@@ -150,7 +150,9 @@ else
   echo "e2e: installing the OpenAI Node.js client"
   mkdir -p "$tmp/node"
   cp "$root/scripts/e2e/openai_client.mjs" "$tmp/node/"
-  (cd "$tmp/node" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error openai@6 undici@7 >/dev/null)
+  # undici 6, not 7: 7 needs Node >= 20.18.1, and Debian 12's nodejs (what .ci/run installs where
+  # Node is missing) is 18.19. openai@6 with undici@6 passes this client on Node 18.20 and 20.20.
+  (cd "$tmp/node" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error openai@6 undici@6 >/dev/null)
   if EDGELM_SOCKET="$sock" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
 fi
 

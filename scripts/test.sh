@@ -20,6 +20,10 @@ echo "== gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [[ -n "$bad" ]]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 
+echo "== go mod tidy -diff"
+# A direct dependency marked "// indirect" (or a stale go.sum) shows up here.
+go mod tidy -diff
+
 echo "== go vet (amd64, arm64, 386)"
 go vet ./...
 GOARCH=arm64 go vet ./...

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -213,7 +214,13 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 }
 
 // Write writes the model described by o to path (atomically: a temporary file renamed into place).
+// A path naming the vocab file (by device and inode: symlinks and hard links too) is refused.
 func Write(path string, o Options) error {
+	if o.Vocab != nil && o.Vocab.Mapping() != nil && o.Vocab.Mapping().FileInfo() != nil {
+		if fi, err := os.Stat(path); err == nil && os.SameFile(fi, o.Vocab.Mapping().FileInfo()) {
+			return fmt.Errorf("synth: output %s is the vocab file; choose another output path", path)
+		}
+	}
 	w, err := Build(o)
 	if err != nil {
 		return err

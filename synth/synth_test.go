@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"edgelm/engine"
@@ -188,5 +190,36 @@ func TestBadOptions(t *testing.T) {
 	bad.KVHeads = 3
 	if _, err := Build(Options{Shape: bad, Type: gguf.Q4_0, Vocab: v}); err == nil {
 		t.Error("4 heads over 3 KV heads accepted")
+	}
+}
+
+// TestRefusesOverwritingVocab: an output path that is the vocab file, or a link to it, is refused
+// and the vocab file is left as it was.
+func TestRefusesOverwritingVocab(t *testing.T) {
+	src, err := os.ReadFile(testshared.Path(t, "vocab", "ggml-vocab-llama-spm.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	vp := filepath.Join(dir, "vocab.gguf")
+	if err := os.WriteFile(vp, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(vp, filepath.Join(dir, "sym.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := gguf.Open(vp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	shape, _ := Lookup("tiny")
+	for _, out := range []string{vp, filepath.Join(dir, "sym.gguf")} {
+		if err := Write(out, Options{Shape: shape, Type: gguf.Q8_0, Vocab: v, Seed: 1}); err == nil || !strings.Contains(err.Error(), "is the vocab file") {
+			t.Errorf("output %s: %v, want a refusal", out, err)
+		}
+	}
+	if got, err := os.ReadFile(vp); err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("the vocab file changed (%v)", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +44,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	temp := fs.Float64("temperature", -1, "with --socket: the requests' temperature (0: greedy; default: the server's)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file (go tool pprof)")
 	text := fs.String("prompt", "Once upon a time, in a small village by the sea,", "with --socket: the prompt of every request")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 || (*modelPath == "") == (*socket == "") {
@@ -70,6 +71,20 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	m, err := model.Load(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *modelPath, err)
+	}
+	// The defaults are llama-bench's (pp512, tg128); a model with a shorter context gets the
+	// largest tests that fit, said aloud. Sizes given on the command line are kept (and checked).
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if room := m.ContextLength - *depth; room > 0 && (*prompt > room && !given["p"] || *gen > room && !given["n"]) {
+		was := fmt.Sprintf("-p %d -n %d", *prompt, *gen)
+		if !given["p"] {
+			*prompt = min(*prompt, room)
+		}
+		if !given["n"] {
+			*gen = min(*gen, room)
+		}
+		fmt.Fprintf(stderr, "edgelm bench: the model's context is %d tokens, so -p %d -n %d instead of the defaults %s\n", m.ContextLength, *prompt, *gen, was)
 	}
 	if *threads <= 0 {
 		*threads = runtime.GOMAXPROCS(0) // as the engine: one per CPU the process may use

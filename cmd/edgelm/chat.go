@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chzyer/readline"
+
 	"edgelm/client"
 )
 
@@ -20,11 +22,12 @@ func init() {
 
 func runChat(args []string) error {
 	fs := newFlags("chat", "[--socket PATH] [--system TEXT] [--max-tokens N] [--temperature T]")
-	socket := fs.String("socket", "", "daemon socket (default $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock)")
+	socket := fs.String("socket", "", "daemon socket (default: as edgelm serve, $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock, else $TMPDIR/edgelm-UID/edgelm.sock)")
 	system := fs.String("system", "", "system message starting the conversation")
 	maxTokens := fs.Int("max-tokens", 512, "tokens per reply at most")
 	temperature := fs.Float64("temperature", -1, "sampling temperature (-1: the daemon's default)")
-	if err := fs.Parse(args); err != nil {
+	history := fs.String("history", "", "keep the typed lines in this file across sessions (default: this session only)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	path, err := clientSocket(*socket)
@@ -33,7 +36,17 @@ func runChat(args []string) error {
 	}
 	c := client.New(path)
 	defer c.Close()
-	s := &chatSession{c: c, in: os.Stdin, out: os.Stdout, system: *system}
+	s := &chatSession{c: c, out: os.Stdout, system: *system}
+	if isTerminal(os.Stdin) && isTerminal(os.Stdout) {
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", HistoryFile: *history, HistoryLimit: 1000, InterruptPrompt: "^C", EOFPrompt: ""})
+		if err != nil {
+			return fmt.Errorf("chat: terminal: %w", err)
+		}
+		defer rl.Close()
+		s.in = editor{rl}
+	} else {
+		s.in = newScanLines(os.Stdin, os.Stdout)
+	}
 	s.sampling.MaxTokens = maxTokens
 	if *temperature >= 0 {
 		s.sampling.Temperature = temperature
@@ -41,10 +54,43 @@ func runChat(args []string) error {
 	return s.run()
 }
 
+// lineReader gives the typed lines: io.EOF at the end, readline.ErrInterrupt for Ctrl-C.
+type lineReader interface {
+	ReadLine() (string, error)
+}
+
+// editor reads lines from a terminal with line editing and history.
+type editor struct{ rl *readline.Instance }
+
+func (e editor) ReadLine() (string, error) { return e.rl.Readline() }
+
+// scanLines reads lines from a pipe or file, prompting on out as the terminal does.
+type scanLines struct {
+	sc  *bufio.Scanner
+	out io.Writer
+}
+
+func newScanLines(in io.Reader, out io.Writer) *scanLines {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	return &scanLines{sc: sc, out: out}
+}
+
+func (s *scanLines) ReadLine() (string, error) {
+	fmt.Fprint(s.out, "> ")
+	if !s.sc.Scan() {
+		if err := s.sc.Err(); err != nil {
+			return "", err
+		}
+		return "", io.EOF
+	}
+	return s.sc.Text(), nil
+}
+
 // chatSession is the REPL's state: the conversation so far and how to send it.
 type chatSession struct {
 	c        *client.Client
-	in       io.Reader
+	in       lineReader
 	out      io.Writer
 	system   string
 	sampling client.Sampling
@@ -64,20 +110,24 @@ func (s *chatSession) run() error {
 		return err
 	}
 	s.plain = h.ChatTemplate == ""
-	fmt.Fprintf(s.out, "edgelm chat with %s (%s). /reset starts over, /stats shows speed, /quit leaves.\n", h.Model, h.Architecture)
+	fmt.Fprintf(s.out, "edgelm chat with %s (%s). Ctrl-C stops a reply, /reset starts over, /stats shows speed, /quit leaves.\n", h.Model, h.Architecture)
 	if s.plain {
 		fmt.Fprintln(s.out, "note: this model has no chat template, so the conversation is sent as a plain-text transcript to /v1/completions.")
 	}
 	s.reset()
-	sc := bufio.NewScanner(s.in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for {
-		fmt.Fprint(s.out, "> ")
-		if !sc.Scan() {
-			fmt.Fprintln(s.out)
-			return sc.Err()
+		line, err := s.in.ReadLine()
+		if errors.Is(err, readline.ErrInterrupt) {
+			continue // Ctrl-C at the prompt drops the line, as in a shell
 		}
-		line := strings.TrimSpace(sc.Text())
+		if err != nil {
+			fmt.Fprintln(s.out)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		line = strings.TrimSpace(line)
 		switch line {
 		case "":
 			continue
@@ -128,6 +178,10 @@ func (s *chatSession) turn(text string) error {
 	fmt.Fprintln(s.out)
 	if err != nil {
 		s.history = s.history[:len(s.history)-1]
+		if ctx.Err() != nil {
+			fmt.Fprintln(s.out, "(stopped)")
+			return nil // Ctrl-C: the reply is dropped, the chat goes on
+		}
 		return err
 	}
 	s.last, s.lastTime = res, time.Since(start)

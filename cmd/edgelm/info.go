@@ -26,7 +26,7 @@ func infoCmd(args []string, w io.Writer) error {
 	meta := fs.Bool("metadata", false, "list every metadata key")
 	tensors := fs.Bool("tensors", false, "list every tensor")
 	ctxLen := fs.Int("ctx", 0, "context length for the memory estimate (0 = the model's)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *modelPath == "" {

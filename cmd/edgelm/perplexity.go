@@ -36,7 +36,7 @@ func perplexityCmd(args []string, stdout io.Writer) error {
 	discard := fs.Int("discard", 0, "with --stream: tokens dropped when the cache is full (0 = half)")
 	every := fs.Int("every", 16, "with --stream --json: running perplexity every this many tokens")
 	threads := fs.Int("threads", 0, "threads (0 = one per core)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *modelPath == "" || *file == "" {

@@ -21,14 +21,23 @@ func init() {
 }
 
 func quantizeCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("quantize", "IN.gguf OUT.gguf q8_0|q4_0")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("quantize", "--model IN.gguf --out OUT.gguf --type q8_0|q4_0\n       edgelm quantize IN.gguf OUT.gguf q8_0|q4_0")
+	fs.SetOutput(stderr)
+	inFlag := fs.String("model", "", "input GGUF file (F32, F16, BF16, Q8_0 or Q4_0 weights)")
+	outFlag := fs.String("out", "", "output GGUF file")
+	typeFlag := fs.String("type", "", "weight type of the output: q8_0 or q4_0")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 3 {
-		return fmt.Errorf("%w: want IN.gguf OUT.gguf q8_0|q4_0", errUsage)
+	inPath, outPath, typ := *inFlag, *outFlag, *typeFlag
+	switch {
+	case fs.NArg() == 3 && inPath == "" && outPath == "" && typ == "":
+		inPath, outPath, typ = fs.Arg(0), fs.Arg(1), fs.Arg(2) // llama-quantize's order
+	case fs.NArg() != 0:
+		return usageError(fmt.Sprintf("unexpected arguments %q: give --model IN --out OUT --type T, or the three as IN OUT T", fs.Args()))
+	case inPath == "" || outPath == "" || typ == "":
+		return usageError("--model IN.gguf, --out OUT.gguf and --type q8_0|q4_0 are all required")
 	}
-	inPath, outPath, typ := fs.Arg(0), fs.Arg(1), fs.Arg(2)
 	t, err := synth.ParseType(typ)
 	if err != nil || (t != gguf.Q8_0 && t != gguf.Q4_0) {
 		return fmt.Errorf("%w: type %q: want q8_0 or q4_0", errUsage, typ)

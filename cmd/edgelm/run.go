@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"edgelm/client"
+	"edgelm/daemon"
 	"edgelm/engine"
 )
 
@@ -54,8 +58,8 @@ type timingsOut struct {
 func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "--model FILE --prompt TEXT [flags]")
 	fs.SetOutput(stderr)
-	modelPath := fs.String("model", "", "GGUF model file")
-	socket := fs.String("socket", "", "send the request to the edgelm daemon listening on this Unix socket instead")
+	modelPath := fs.String("model", "", "GGUF model file (with --socket: the daemon's model to ask for, by file name)")
+	socket := fs.String("socket", "", "send the request to the edgelm daemon on this Unix socket (default without --model: serve's default socket, when a daemon listens there); its tokenizer parses special-token texts, and --threads, --ctx, --no-cache, --no-bos and --kernels are refused")
 	prompt := fs.String("prompt", "", "prompt text")
 	promptFile := fs.String("file", "", "read the prompt from this file (- for stdin)")
 	maxTokens := fs.Int("max-tokens", 128, "tokens to generate")
@@ -71,7 +75,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	ignoreEOS := fs.Bool("ignore-eos", false, "keep generating past end-of-generation tokens")
 	threads := fs.Int("threads", 0, "threads (0 = one per core)")
 	ctxLen := fs.Int("ctx", 0, "context length (0 = the model's)")
-	asJSON := fs.Bool("json", false, "print one JSON object with tokens, text and (with --logprobs) positions")
+	asJSON := fs.Bool("json", false, "print one JSON object with tokens, text and (with --logprobs) positions (with --socket: the daemon's /v1/completions answer)")
 	echo := fs.Bool("echo", false, "with --json --logprobs: include teacher-forced positions for the prompt")
 	logprobs := fs.Int("logprobs", 0, "with --json: report this many most likely tokens per position")
 	trace := fs.Bool("trace", false, "print per step: prefill/decode, per-layer output shapes, KV length, time")
@@ -79,12 +83,14 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	noBOS := fs.Bool("no-bos", false, "do not add BOS even when the model asks for it")
 	special := fs.Bool("special", false, "parse special-token texts in the prompt (e.g. <start_of_turn>) as their ids")
 	kernelsCap := fs.String("kernels", "", "cap the kernels used (e.g. generic)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	text := *prompt
 	if *promptFile != "" {
 		var b []byte
@@ -103,20 +109,58 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		Temperature: float32(*temp), TopK: *topK, TopP: float32(*topP), MinP: float32(*minP),
 		RepeatPenalty: float32(*repeat), RepeatLastN: *repeatN, Seed: *seed,
 	}
+	// The same bounds as the API's, so a mistake is told rather than quietly sampled with.
+	if err := samp.Check(); err != nil {
+		return usageError("--" + strings.ReplaceAll(err.Error(), "_", "-"))
+	}
+	switch {
+	case *maxTokens < 0:
+		return usageError(fmt.Sprintf("--max-tokens %d: want >= 0", *maxTokens))
+	case *ctxLen < 0:
+		return usageError(fmt.Sprintf("--ctx %d: want >= 0 (0: the model's context)", *ctxLen))
+	case *logprobs < 0 || *logprobs > 20:
+		return usageError(fmt.Sprintf("--logprobs %d: want 0..20", *logprobs))
+	case *threads < 0:
+		return usageError(fmt.Sprintf("--threads %d: want >= 0 (0: one per core)", *threads))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
+	defaultSocket, _ := daemon.DefaultSocket()
+	if *modelPath == "" && *socket == "" && defaultSocket != "" {
+		// No model: the daemon at the default socket, as chat and status use, when one listens.
+		if st, err := os.Stat(defaultSocket); err == nil && st.Mode()&os.ModeSocket != 0 {
+			*socket = defaultSocket
+		}
+	}
 	if *socket != "" {
-		return runRemote(ctx, *socket, text, *maxTokens, samp, stops, stdout)
+		// What the API cannot express is refused, not silently dropped.
+		for _, name := range []string{"threads", "ctx", "no-cache", "no-bos", "kernels"} {
+			if given[name] {
+				return usageError(fmt.Sprintf("--%s applies to a local model; the daemon's own settings rule with --socket (drop it, or use --model without --socket)", name))
+			}
+		}
+		// As with a local model, --echo shapes only the --json answer (the text stays the completion).
+		req := client.CompletionRequest{Prompt: text, Echo: *echo && *asJSON, IgnoreEOS: *ignoreEOS, Trace: *trace}
+		if *modelPath != "" {
+			req.Model = filepath.Base(*modelPath) // the daemon names its model by file name
+		}
+		if *logprobs > 0 {
+			req.Logprobs = logprobs
+		}
+		return runRemote(ctx, *socket, req, *maxTokens, samp, stops, *asJSON, stdout, stderr)
 	}
 	if *modelPath == "" {
-		return fmt.Errorf("%w: --model FILE is required (or --socket PATH to use a running daemon)", errUsage)
+		return fmt.Errorf("%w: --model FILE is required (or --socket PATH to use a running daemon; none listens at the default %s)", errUsage, defaultSocket)
 	}
 	e, err := engine.Load(*modelPath, engine.Options{Threads: *threads, ContextLength: *ctxLen, Kernels: *kernelsCap})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if trained := e.Model().ContextLength; *ctxLen > trained {
+		return usageError(fmt.Sprintf("--ctx %d: %s was trained for %d tokens; positions past that give nonsense (want 0..%d)", *ctxLen, filepath.Base(*modelPath), trained, trained))
+	}
 	ids := e.Tokenize(text, !*noBOS, *special)
 	req := engine.Request{
 		Prompt: ids, MaxTokens: *maxTokens, Sampling: samp, Stop: stops, IgnoreEOS: *ignoreEOS,
@@ -201,26 +245,54 @@ func printTrace(w io.Writer, steps []engine.TraceStep) {
 	}
 }
 
-// runRemote sends one completion to a daemon and streams its text.
-func runRemote(ctx context.Context, socket, prompt string, maxTokens int, s engine.Sampling, stops []string, stdout io.Writer) error {
+// runRemote sends one completion to a daemon: streamed text, or with --json the daemon's answer
+// as it came (an OpenAI completion object, with logprobs and trace when asked for).
+func runRemote(ctx context.Context, socket string, req client.CompletionRequest, maxTokens int, s engine.Sampling, stops []string, asJSON bool, stdout, stderr io.Writer) error {
 	c := client.New(socket)
 	defer c.Close()
 	temp, topP, minP, rp := float64(s.Temperature), float64(s.TopP), float64(s.MinP), float64(s.RepeatPenalty)
-	req := client.CompletionRequest{Prompt: prompt}
 	req.MaxTokens, req.Temperature, req.TopP, req.TopK, req.MinP, req.RepeatPenalty = &maxTokens, &temp, &topP, &s.TopK, &minP, &rp
+	req.RepeatLastN = &s.RepeatLastN
 	if s.Seed != 0 {
 		seed := int64(s.Seed)
 		req.Seed = &seed
 	}
 	req.Stop = stops
+	wrap := func(err error) error {
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) {
+			return fmt.Errorf("daemon at %s: %w", socket, err)
+		}
+		return err
+	}
+	if asJSON || req.Trace {
+		b, err := c.CompletionsJSON(ctx, req)
+		if err != nil {
+			return wrap(err)
+		}
+		if asJSON {
+			_, err = fmt.Fprintf(stdout, "%s\n", bytes.TrimSpace(b))
+			return err
+		}
+		var ans struct {
+			Choices []struct {
+				Text string `json:"text"`
+			} `json:"choices"`
+			Trace []engine.TraceStep `json:"trace"`
+		}
+		if err := json.Unmarshal(b, &ans); err != nil {
+			return fmt.Errorf("daemon at %s: %w", socket, err)
+		}
+		if len(ans.Choices) > 0 {
+			fmt.Fprintln(stdout, ans.Choices[0].Text)
+		}
+		printTrace(stderr, ans.Trace)
+		return nil
+	}
 	_, err := c.Completions(ctx, req, func(t string) error {
 		_, err := io.WriteString(stdout, t)
 		return err
 	})
 	fmt.Fprintln(stdout)
-	var apiErr *client.APIError
-	if errors.As(err, &apiErr) {
-		return fmt.Errorf("daemon at %s: %w", socket, err)
-	}
-	return err
+	return wrap(err)
 }

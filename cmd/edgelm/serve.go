@@ -35,7 +35,7 @@ func runServe(args []string) error {
 	fs.StringVar(&modelsDir, "models", "", "serve every *.gguf of this directory, by file name without .gguf, loaded on first use (config: models_dir)")
 	fs.IntVar(&maxLoaded, "max-loaded", 0, "models of --models loaded at once, 0: no limit (config: max_loaded_models)")
 	fs.StringVar(&defModel, "default-model", "", "model id of requests that name none (config: default_model; default: the only model)")
-	fs.StringVar(&socket, "socket", "", "Unix socket path (config: socket; without a config file $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock)")
+	fs.StringVar(&socket, "socket", "", "Unix socket path (config: socket; without a config file $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock as root, else $TMPDIR/edgelm-UID/edgelm.sock)")
 	fs.StringVar(&group, "socket-group", "", "group (name or id) given to the socket file (config: socket_group)")
 	fs.StringVar(&tcp, "tcp", "", "also listen on this loopback TCP address, no peer-credential check there (config: tcp_listen)")
 	fs.StringVar(&tmpl, "chat-template", "", "chat format for /v1/chat/completions: gemma, llama2, llama3 or chatml (config: chat_template; default: detect)")
@@ -47,7 +47,7 @@ func runServe(args []string) error {
 	fs.IntVar(&maxQueue, "max-queue", 64, "requests waiting for a sequence slot before 429 (config: max_queue)")
 	fs.StringVar(&kernels, "kernels", "", `kernel feature cap, e.g. "generic" (config: kernels; default: best available)`)
 	fs.BoolVar(&reread, "model-reread", false, "drop the model's cached pages at load so it is read again in 2 MB pages (config: model_reread)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -71,12 +71,15 @@ func runServe(args []string) error {
 	if *configPath == "" && !given["socket"] {
 		// Without a config file, keep the per-user default rather than the service's path.
 		s, err := daemon.DefaultSocket()
-		if err != nil && !*check && os.Getenv("LISTEN_FDS") == "" { // systemd's socket needs no path
+		if err != nil {
 			return err
 		}
-		if err == nil {
-			socket, given["socket"] = s, true
+		if !*check && os.Getenv("LISTEN_FDS") == "" { // systemd's socket needs no directory
+			if err := daemon.MakeSocketDir(s); err != nil {
+				return err
+			}
 		}
+		socket, given["socket"] = s, true
 	}
 	if *configPath == "" && !given["model"] && !given["models"] {
 		return errors.New("no model configured: give one with --model FILE or a directory with --models DIR (or model = \"...\" in the --config file)")

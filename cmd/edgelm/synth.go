@@ -17,14 +17,20 @@ func init() {
 	})
 }
 
-// defaultVocab is the llama SentencePiece vocabulary of the shared data: $EDGELM_SHARED/vocab/... when
-// set, else ../shared/vocab/... from the working directory (the repository root).
+// defaultVocab is the llama SentencePiece vocabulary of the shared test data, when it can be found:
+// $EDGELM_SHARED/vocab/..., else ../shared/vocab/... from the working directory (the repository
+// root in a checkout). Elsewhere there is no default: the bench shapes are llama-bench's only with
+// a 32000-token llama vocabulary, which is neither small nor ours to ship, so --vocab is asked for.
 func defaultVocab() string {
 	dir := os.Getenv("EDGELM_SHARED")
 	if dir == "" {
 		dir = filepath.Join("..", "shared")
 	}
-	return filepath.Join(dir, "vocab", "ggml-vocab-llama-spm.gguf")
+	p := filepath.Join(dir, "vocab", "ggml-vocab-llama-spm.gguf")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 func synthCmd(args []string, stdout io.Writer) error {
@@ -32,9 +38,9 @@ func synthCmd(args []string, stdout io.Writer) error {
 	shapeName := fs.String("shape", "", "model shape: bench-1b, bench-gemma2, tiny, tiny-gemma2")
 	typ := fs.String("type", "q4_0", "weight type: q4_0, q8_0, f16 or f32")
 	out := fs.String("out", "", "output GGUF file")
-	vocabPath := fs.String("vocab", defaultVocab(), "GGUF file whose tokenizer is copied")
+	vocabPath := fs.String("vocab", defaultVocab(), "GGUF file whose tokenizer is copied (any model's; the bench shapes assume a 32000-token llama vocabulary such as ggml-vocab-llama-spm.gguf)")
 	seed := fs.Uint64("seed", 1, "random seed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *shapeName == "" || *out == "" || fs.NArg() != 0 {
@@ -47,6 +53,9 @@ func synthCmd(args []string, stdout io.Writer) error {
 	t, err := synth.ParseType(*typ)
 	if err != nil {
 		return fmt.Errorf("%w: --type: %v", errUsage, err)
+	}
+	if *vocabPath == "" {
+		return usageError("no vocabulary: give --vocab FILE.gguf, a GGUF file whose tokenizer the model gets (e.g. ggml-vocab-llama-spm.gguf from llama.cpp's models/ folder, or any llama model), or set EDGELM_SHARED")
 	}
 	vocab, err := gguf.Open(*vocabPath)
 	if err != nil {

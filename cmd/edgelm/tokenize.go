@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,11 +26,17 @@ func tokenizeCmd(args []string, stdout io.Writer) error {
 	bos := fs.Bool("bos", false, "add BOS first when the model uses one")
 	special := fs.Bool("special", false, "parse special-token texts as their ids")
 	pieces := fs.Bool("pieces", false, "print id and piece, one per line")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *modelPath == "" {
 		return fmt.Errorf("%w: --model FILE is required", errUsage)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["text"] && !given["file"] {
+		// As /v1/tokenize without content: tokenizing nothing by mistake is not an answer.
+		return usageError("no text: give --text TEXT or --file FILE (- for stdin)")
 	}
 	in := *text
 	if *file != "" {
