@@ -201,7 +201,7 @@ func (s *Server) chatJob(ctx context.Context, rt *runtime, ref *backendRef, cr *
 	tmpl, err := s.template(info)
 	if err != nil {
 		return nil, badRequest("chat_template_unavailable",
-			"model %s: %v; configure a format (chat_template = \"gemma\", \"llama2\", \"llama3\" or \"chatml\", or serve --chat-template) or use /v1/completions", info.Model, err)
+			"model %s: %v; configure a format (chat_template = one of %s, or serve --chat-template) or use /v1/completions", info.Model, err, chat.FormatNames())
 	}
 	prompt, err := tmpl.Render(msgs, true)
 	if err != nil {

@@ -62,7 +62,7 @@ type Settings struct {
 
 	// Sampling holds the defaults for sampling fields a request leaves out.
 	Sampling engine.Sampling
-	// ChatTemplate names the chat format ("gemma", "llama2", "llama3", "chatml") to use instead of
+	// ChatTemplate names the chat format (one of chat.Formats) to use instead of
 	// detecting it from the model's tokenizer.chat_template; "" means detect.
 	ChatTemplate string
 	// LogLevel is "debug", "info" (default), "warn" or "error".

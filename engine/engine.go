@@ -88,6 +88,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 	if opt.ContextLength <= 0 {
 		opt.ContextLength = m.ContextLength
 	}
+	m.UseContext(opt.ContextLength)
 	if opt.MaxSequences <= 0 {
 		opt.MaxSequences = 4
 	}
