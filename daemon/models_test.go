@@ -380,7 +380,7 @@ func TestModelsKeepAlive(t *testing.T) {
 }
 
 // memory_budget unloads the least recently used idle models until the one asked for fits, counting
-// each loaded model's mapping and KV budget (the fake's 8192 bytes).
+// each loaded model's file and KV budget (the fake's 4096 and 8192 bytes).
 func TestModelsMemoryBudget(t *testing.T) {
 	ld := &loader{}
 	srv := New(nil, Settings{}, nil)
@@ -391,7 +391,7 @@ func TestModelsMemoryBudget(t *testing.T) {
 		writeFile(t, p, "model "+strings.ToUpper(name))
 		models = append(models, CatalogModel{ID: name, Path: p})
 	}
-	srv.SetCatalog(models, ModelLimits{KeepAlive: -1, MemoryBudget: 2*8192 + 100}, func(p string) (Backend, error) { return ld.load(p, engine.Options{}) })
+	srv.SetCatalog(models, ModelLimits{KeepAlive: -1, MemoryBudget: 2*(4096+8192) + 100}, func(p string) (Backend, error) { return ld.load(p, engine.Options{}) })
 	defer srv.closeModels()
 	held := map[string]*backendRef{}
 	use := func(name string, hold bool) {
