@@ -28,7 +28,16 @@ import (
 
 // Config is the daemon's whole configuration.
 type Config struct {
-	Model       string      // GGUF file; relative paths are resolved against the config file's directory
+	Model string // GGUF file; relative paths are resolved against the config file's directory
+
+	// Several models: every *.gguf of ModelsDir is served by its file name without ".gguf",
+	// loaded on first use and unloaded under the limits; "" serves Model alone.
+	ModelsDir       string
+	DefaultModel    string        // the id of requests that name none; "" is the only model
+	MaxLoadedModels int           // models loaded at once; 0 is no limit
+	MemoryBudget    Size          // bytes of mapped weights plus KV caches of the loaded models; 0 is no limit
+	KeepAlive       time.Duration // a model idle this long is unloaded; negative is never
+
 	Socket      string      // Unix socket path the API listens on (unless systemd passes a socket)
 	SocketMode  fs.FileMode // permission bits of the socket file
 	SocketGroup string      // group (name or number) the socket file is given; "" keeps the daemon's
@@ -86,6 +95,7 @@ type Sampling struct {
 func Defaults() Config {
 	return Config{
 		Model:           "/var/lib/edgelm/models/model.gguf",
+		KeepAlive:       5 * time.Minute,
 		Socket:          "/run/edgelm/edgelm.sock",
 		SocketMode:      0o660,
 		MaxSequences:    4,
@@ -176,6 +186,11 @@ type field struct {
 func (c *Config) fields() []field {
 	return []field{
 		{"model", kString, &c.Model, Swap},
+		{"models_dir", kString, &c.ModelsDir, Restart},
+		{"default_model", kString, &c.DefaultModel, Live},
+		{"max_loaded_models", kInt, &c.MaxLoadedModels, Live},
+		{"memory_budget", kSize, &c.MemoryBudget, Live},
+		{"keep_alive", kDuration, &c.KeepAlive, Live},
 		{"socket", kString, &c.Socket, Restart},
 		{"socket_mode", kMode, &c.SocketMode, Restart},
 		{"socket_group", kString, &c.SocketGroup, Restart},
@@ -578,7 +593,7 @@ func editDistance(a, b string) int {
 
 // resolvePaths makes the model and socket paths absolute, relative to dir.
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.Model, &c.Socket} {
+	for _, p := range []*string{&c.Model, &c.ModelsDir, &c.Socket} {
 		if *p != "" && !filepath.IsAbs(*p) && dir != "" {
 			*p = filepath.Join(dir, *p)
 		}
@@ -634,8 +649,15 @@ func (c *Config) check() []*Error {
 		bad(key, "%q is not one of %s", v, strings.Join(set, ", "))
 	}
 
-	if c.Model == "" {
-		bad("model", "a model path is required")
+	if c.Model == "" && c.ModelsDir == "" {
+		bad("model", "a model path (or models_dir) is required")
+	}
+	if strings.ContainsAny(c.DefaultModel, "/\\") {
+		bad("default_model", "%q is a path; want a model id (a file name in models_dir without .gguf)", c.DefaultModel)
+	}
+	between("max_loaded_models", c.MaxLoadedModels, 0, 1024)
+	if c.MemoryBudget < 0 {
+		bad("memory_budget", "size is negative")
 	}
 	switch {
 	case c.Socket == "":

@@ -129,7 +129,7 @@ func TestErrorsHaveLines(t *testing.T) {
 		{"tcp", "tcp_listen = \"8080\"\n", []string{`config: line 1: key "tcp_listen": want "host:port" such as "127.0.0.1:8080": address 8080: missing port in address`}},
 		{"uid range", "allowed_uids = [1000, -1]\n", []string{`config: line 1: key "allowed_uids": id -1 is out of range 0..4294967294`}},
 		{"uid type", "allowed_gids = [\"adm\"]\n", []string{`config: line 1: key "allowed_gids": want a list of integers, got an element string "adm"`}},
-		{"empty model", "model = \"\"\n", []string{`config: line 1: key "model": a model path is required`}},
+		{"empty model", "model = \"\"\n", []string{`config: line 1: key "model": a model path (or models_dir) is required`}},
 		{"inline table", "limits = { max_tokens = \"x\" }\n", []string{`config: line 1: key "limits.max_tokens": want an integer, got string "x"`}},
 		{"multi-line string", "chat_template = \"\"\"\nthread = 1\n\"\"\"\nthread = 2\n", []string{`config: line 4: unknown key "thread" (did you mean "threads"?)`}},
 	} {

@@ -141,3 +141,44 @@ func identify(path string) identity {
 	}
 	return id
 }
+
+// WatchDir calls onChange (from its own goroutine, never concurrently) after each burst of
+// changes to the entries of dir (created, removed, renamed, written), once the directory has
+// been quiet for WatchDebounce, until ctx ends. The caller rescans the directory: the watch
+// says only that something may have changed. Changes inside the targets of symlinks are not
+// seen (a new symlink, or one replaced, is).
+func WatchDir(ctx context.Context, dir string, onChange func()) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("config: watch %s: %w", dir, err)
+	}
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return fmt.Errorf("config: watch %s: %w", dir, err)
+	}
+	go func() {
+		defer w.Close()
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				timer.Reset(WatchDebounce)
+			case _, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				timer.Reset(WatchDebounce) // an overflow may have lost events: rescan anyway
+			case <-timer.C:
+				onChange()
+			}
+		}
+	}()
+	return nil
+}

@@ -53,7 +53,7 @@ func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, err)
 		return
 	}
-	ref, err := s.modelFor(req.Model)
+	ref, err := s.modelFor(r, req.Model, nil)
 	if err != nil {
 		writeAPIError(w, err)
 		return

@@ -95,20 +95,25 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	serveJob(s, w, r, s.completionJob)
 }
 
-// serveJob decodes a request body of type T, builds its job on the current backend and runs it.
+// serveJob decodes a request body of type T, builds its job on the backend of the model it names
+// and runs it.
 func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build func(context.Context, *runtime, *backendRef, *T) (*job, error)) {
 	rt := s.cfg.Load()
-	ref := s.acquire()
-	if ref == nil {
-		writeAPIError(w, errLoading)
-		return
-	}
-	defer s.release(ref)
 	var req T
 	if err := decodeBody(r, &req); err != nil {
 		writeAPIError(w, err)
 		return
 	}
+	var name string
+	if n, ok := any(&req).(interface{ modelName() string }); ok {
+		name = n.modelName()
+	}
+	ref, err := s.modelFor(r, name, nil)
+	if err != nil {
+		writeAPIError(w, err)
+		return
+	}
+	defer s.release(ref)
 	j, err := build(r.Context(), rt, ref, &req)
 	if err != nil {
 		writeAPIError(w, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -47,8 +48,14 @@ type kvBody struct {
 // that is still 200, for load balancers that would otherwise take the only daemon out, unless
 // the query has strict=1, which makes it 503.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	be := s.backend()
+	be, unhold := s.heldBackend() // its stats read its mapping: not closed meanwhile
+	defer unhold()
 	h := healthBody{Status: "loading", UptimeSeconds: time.Since(s.started).Seconds(), Reload: s.reloadStatus()}
+	if be == nil && s.catalogReady() {
+		h.Status = "ok" // serving a models directory, none loaded yet: each loads on first use
+		writeJSON(w, http.StatusOK, h)
+		return
+	}
 	if be == nil {
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, h)
@@ -77,48 +84,71 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, h)
 }
 
-// modelBody is an OpenAI model object, with edgelm's model description alongside.
+// modelBody is an OpenAI model object, with edgelm's model description alongside while it is
+// loaded.
 type modelBody struct {
 	ID      string       `json:"id"`
 	Object  string       `json:"object"`
 	Created int64        `json:"created"`
 	OwnedBy string       `json:"owned_by"`
+	Loaded  bool         `json:"loaded"`
+	Size    int64        `json:"size,omitempty"` // file bytes
 	Meta    *engine.Info `json:"meta,omitempty"`
 }
 
-func modelOf(info engine.Info) modelBody {
-	return modelBody{ID: info.Model, Object: "model", Created: info.LoadedAt.Unix(), OwnedBy: "edgelm", Meta: &info}
+func modelOf(m modelState) modelBody {
+	b := modelBody{ID: m.id, Object: "model", OwnedBy: "edgelm", Size: m.size}
+	if m.loaded != nil {
+		info := m.loaded.Info()
+		info.Path = filepath.Base(info.Path) // where models live is the host's business
+		b.Loaded, b.Created, b.Meta = true, info.LoadedAt.Unix(), &info
+		if b.Size == 0 {
+			b.Size = info.FileBytes
+		}
+	}
+	return b
 }
 
-// handleModels is GET /v1/models: the one loaded model.
+// handleModels is GET /v1/models: every model the daemon serves, loaded or not.
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
-	be := s.backend()
-	if be == nil {
+	ms := s.models()
+	if len(ms) == 0 {
 		writeAPIError(w, errLoading)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []modelBody{modelOf(be.Info())}})
+	data := make([]modelBody, len(ms))
+	for i, m := range ms {
+		data[i] = modelOf(m)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 }
 
-// handleModel is GET /v1/models/{id}.
+// handleModel is GET /v1/models/{id}: the id, the id with ".gguf", or a loaded model's
+// general.name. The daemon never opens a file a request names: only the configured models exist.
 func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
-	be := s.backend()
-	if be == nil {
-		writeAPIError(w, errLoading)
-		return
+	name := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+	s.mu.Lock()
+	e, err := s.reg.find(name)
+	var m modelState
+	if err == nil {
+		m = modelState{id: e.id, size: e.size}
+		if e.ref != nil {
+			m.loaded = e.ref.b
+		}
 	}
-	info := be.Info()
-	id := strings.TrimPrefix(r.URL.Path, "/v1/models/")
-	if err := checkModel(info, id); err != nil {
+	s.mu.Unlock()
+	if name == "" {
+		err = &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found", msg: "no model named"}
+	}
+	if err != nil {
 		writeAPIError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, modelOf(info))
+	writeJSON(w, http.StatusOK, modelOf(m))
 }
 
-// checkModel accepts a request's "model" when it is empty or names the loaded model: its id (the
-// file name), the id without ".gguf", or general.name. Anything else is 404 model_not_found: the
-// daemon serves only the model in its config and never opens a file a request names.
+// checkModel accepts a request's "model" when it is empty or names the model the request runs
+// on: its id (the file name), the id without ".gguf", or general.name.
 func checkModel(info engine.Info, name string) error {
 	if name == "" || name == info.Model || name == strings.TrimSuffix(info.Model, ".gguf") || (info.Name != "" && name == info.Name) {
 		return nil
@@ -128,6 +158,7 @@ func checkModel(info engine.Info, name string) error {
 }
 
 type tokenizeRequest struct {
+	Model        string  `json:"model"` // "" is the default model
 	Content      *string `json:"content"`
 	AddSpecial   *bool   `json:"add_special"`   // default true: add BOS as the model asks
 	ParseSpecial *bool   `json:"parse_special"` // default true: "<start_of_turn>" becomes its special token
@@ -141,17 +172,17 @@ type tokenizeResponse struct {
 
 // handleTokenize is POST /v1/tokenize {"content": "..."} -> {"tokens": [...]}.
 func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
-	ref := s.acquire()
-	if ref == nil {
-		writeAPIError(w, errLoading)
-		return
-	}
-	defer s.release(ref)
 	var req tokenizeRequest
 	if err := decodeBody(r, &req); err != nil {
 		writeAPIError(w, err)
 		return
 	}
+	ref, err := s.modelFor(r, req.Model, nil)
+	if err != nil {
+		writeAPIError(w, err)
+		return
+	}
+	defer s.release(ref)
 	if req.Content == nil { // tokenizing "" would answer [BOS] to a request that forgot its text
 		writeAPIError(w, badRequest("invalid_value", "field \"content\" is required"))
 		return
@@ -209,22 +240,23 @@ func writeTokens(w http.ResponseWriter, ids []int32, withPieces bool, b Backend)
 }
 
 type detokenizeRequest struct {
+	Model  string  `json:"model"`
 	Tokens []int32 `json:"tokens"`
 }
 
 // handleDetokenize is POST /v1/detokenize {"tokens": [...]} -> {"content": "..."}.
 func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request) {
-	ref := s.acquire()
-	if ref == nil {
-		writeAPIError(w, errLoading)
-		return
-	}
-	defer s.release(ref)
 	var req detokenizeRequest
 	if err := decodeBody(r, &req); err != nil {
 		writeAPIError(w, err)
 		return
 	}
+	ref, err := s.modelFor(r, req.Model, nil)
+	if err != nil {
+		writeAPIError(w, err)
+		return
+	}
+	defer s.release(ref)
 	if err := checkTokens(ref.b.Info(), req.Tokens, "tokens"); err != nil {
 		writeAPIError(w, err)
 		return

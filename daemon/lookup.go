@@ -1,34 +1,46 @@
 package daemon
 
 import (
-	"strings"
+	"time"
 
 	"edgelm/engine"
 )
 
-// modelFor returns the backend serving a request that names model name, counted as in use until
-// s.release: 503 while the model loads, 404 for a name this daemon does not serve. The
-// embeddings and Ollama endpoints choose their model here and nowhere else. Ollama's clients add
-// the tag ":latest" to a name without one, so that tag is ignored.
-func (s *Server) modelFor(name string) (*backendRef, error) {
-	ref := s.acquire()
-	if ref == nil {
-		return nil, errLoading
-	}
-	if err := checkModel(ref.b.Info(), strings.TrimSuffix(name, ":latest")); err != nil {
-		s.release(ref)
-		return nil, err
-	}
-	return ref, nil
+// The one lookup every endpoint uses is modelFor (registry.go). These describe the registry's
+// models for the listings of Ollama's API.
+
+// listedModel is a model a request may name: as its engine describes it while loaded, else by id,
+// file and size only.
+type listedModel struct {
+	info    engine.Info
+	loaded  bool
+	expires time.Time // when keep_alive will unload it; zero: not planned
 }
 
-// listed describes every model a request may name (/api/tags), loaded describes those in memory
-// (/api/ps): the one model, once it has loaded.
+// listed describes every model a request may name (/api/tags), sorted by id.
 func (s *Server) listed() []engine.Info {
-	if be := s.backend(); be != nil {
-		return []engine.Info{be.Info()}
+	var out []engine.Info
+	for _, m := range s.describeModels() {
+		out = append(out, m.info)
 	}
-	return nil
+	return out
 }
 
-func (s *Server) loaded() []engine.Info { return s.listed() }
+func (s *Server) describeModels() []listedModel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []listedModel
+	for _, id := range s.reg.ids() {
+		e := s.reg.entries[id]
+		if e.ref == nil {
+			out = append(out, listedModel{info: engine.Info{Path: e.path, Model: id, FileBytes: e.size}})
+			continue
+		}
+		m := listedModel{info: e.ref.b.Info(), loaded: true}
+		if !e.pinned && e.keep >= 0 && e.ref.n == 0 {
+			m.expires = e.used.Add(e.keep)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -61,8 +61,13 @@ func writeOllamaRouteError(w http.ResponseWriter, status int, typ, code, msg str
 }
 
 // ollamaModel is modelFor with Ollama's wording for an unknown model.
-func (s *Server) ollamaModel(name string) (*backendRef, error) {
-	ref, err := s.modelFor(name)
+// keepAlive is the request's keep_alive (nil: none given).
+func (s *Server) ollamaModel(r *http.Request, name string, keepAlive json.RawMessage) (*backendRef, error) {
+	keep, err := KeepAlive(keepAlive)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := s.modelFor(r, name, keep)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.code == "model_not_found" {
 		names := make([]string, 0, 1)
@@ -162,19 +167,35 @@ func (s *Server) handleOllamaTags(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"models": models})
 }
 
-// handleOllamaPS is GET /api/ps: the models in memory. A model stays loaded for the daemon's
-// life, so expires_at is far ahead; everything runs on the CPU, so size_vram is 0.
+// handleOllamaPS is GET /api/ps: the models in memory, with their KV caches in their size. A
+// model that keep_alive will unload says when; the others stay loaded as long as nothing needs
+// their room, which is shown as far ahead. Everything runs on the CPU, so size_vram is 0.
 func (s *Server) handleOllamaPS(w http.ResponseWriter, r *http.Request) {
 	models := []ollamaModelEntry{}
-	be := s.backend()
-	for _, info := range s.loaded() {
+	held, _, _ := s.loadedModels() // their stats read their mappings: not closed meanwhile
+	defer s.unhold(held...)
+	kv := map[string]int64{}
+	for _, m := range held {
+		kv[m.id] = m.b.Stats().KVBytes
+	}
+	for _, m := range s.describeModels() {
+		if !m.loaded {
+			continue
+		}
+		info := m.info
 		e := entryOf(info)
 		e.ModifiedAt = ""
-		e.ExpiresAt = info.LoadedAt.AddDate(100, 0, 0).UTC().Format(time.RFC3339Nano)
+		exp := m.expires
+		if exp.IsZero() {
+			exp = info.LoadedAt.AddDate(100, 0, 0)
+		}
+		e.ExpiresAt = exp.UTC().Format(time.RFC3339Nano)
 		e.SizeVRAM = new(int64)
 		e.ContextLength = info.ContextLength
-		if be != nil && be.Info().Path == info.Path {
-			e.Size += be.Stats().KVBytes
+		for id, b := range kv {
+			if id == info.Model || id+".gguf" == info.Model {
+				e.Size += b
+			}
 		}
 		models = append(models, e)
 	}
@@ -201,7 +222,7 @@ func (s *Server) handleOllamaShow(w http.ResponseWriter, r *http.Request) {
 		writeOllamaError(w, badRequest("invalid_value", "field \"model\" is required"))
 		return
 	}
-	ref, err := s.ollamaModel(name)
+	ref, err := s.ollamaModel(r, name, nil)
 	if err != nil {
 		writeOllamaError(w, err)
 		return
@@ -434,7 +455,7 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 		writeOllamaError(w, err)
 		return
 	}
-	ref, err := s.ollamaModel(req.Model)
+	ref, err := s.ollamaModel(r, req.Model, req.KeepAlive)
 	if err != nil {
 		writeOllamaError(w, err)
 		return
@@ -517,7 +538,7 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		writeOllamaError(w, err)
 		return
 	}
-	ref, err := s.ollamaModel(req.Model)
+	ref, err := s.ollamaModel(r, req.Model, req.KeepAlive)
 	if err != nil {
 		writeOllamaError(w, err)
 		return
@@ -799,7 +820,7 @@ func (s *Server) handleOllamaEmbed(w http.ResponseWriter, r *http.Request) {
 		writeOllamaError(w, err)
 		return
 	}
-	ref, err := s.ollamaModel(req.Model)
+	ref, err := s.ollamaModel(r, req.Model, req.KeepAlive)
 	if err != nil {
 		writeOllamaError(w, err)
 		return
@@ -850,7 +871,7 @@ func (s *Server) handleOllamaEmbeddings(w http.ResponseWriter, r *http.Request) 
 		writeOllamaError(w, err)
 		return
 	}
-	ref, err := s.ollamaModel(req.Model)
+	ref, err := s.ollamaModel(r, req.Model, nil)
 	if err != nil {
 		writeOllamaError(w, err)
 		return

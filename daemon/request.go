@@ -35,6 +35,8 @@ type commonFields struct {
 	ResponseFormat json.RawMessage `json:"response_format"`
 }
 
+func (c *commonFields) modelName() string { return c.Model }
+
 // completionRequest is POST /v1/completions.
 type completionRequest struct {
 	commonFields

@@ -36,8 +36,8 @@ type Server struct {
 	slots   tokenSlots  // big tokenizations at once (memory.go)
 	freeing atomic.Bool // a return of memory to the OS is scheduled
 
-	mu  sync.Mutex // guards cur and the reference counts of every backendRef
-	cur *backendRef
+	mu  sync.Mutex // guards reg and the reference counts of every backendRef
+	reg registry
 }
 
 // runtime is the live part of the settings, swapped whole by Apply.
@@ -54,6 +54,7 @@ type backendRef struct {
 	n       int
 	retired bool
 	idle    chan struct{}
+	entry   *modelEntry // the model it serves
 
 	refOnce sync.Once
 	ref     int32  // a token decoding to plain text, for job.piece
@@ -81,8 +82,9 @@ func New(b Backend, s Settings, logger *slog.Logger) *Server {
 	}
 	srv := &Server{log: logger, metrics: newMetrics(), started: time.Now(), slots: newTokenSlots()}
 	srv.cfg.Store(newRuntime(s))
+	srv.reg = newRegistry(logger)
 	if b != nil {
-		srv.cur = &backendRef{b: b, idle: make(chan struct{})}
+		srv.SetBackend(b)
 	}
 	return srv
 }
@@ -114,18 +116,31 @@ func (s *Server) Apply(set Settings) error {
 // Settings returns the settings in force, defaults filled in.
 func (s *Server) Settings() Settings { return s.cfg.Load().s }
 
-// SetBackend makes b serve new requests. Requests running on the previous backend finish on it;
-// idle is closed when the last of them has (at once if none), after which the caller may close
-// old. old is nil (and idle closed) when there was none.
+// SetBackend makes b the one model serving new requests, pinned (never unloaded by the limits),
+// under the id of its file name without ".gguf". Requests running on the previous backend finish
+// on it; idle is closed when the last of them has (at once if none), after which the caller may
+// close old. old is nil (and idle closed) when there was none.
 func (s *Server) SetBackend(b Backend) (old Backend, idle <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prev := s.cur
-	s.cur = nil
 	s.resetGeneration() // failures of the old model say nothing about the new one
-	if b != nil {
-		s.cur = &backendRef{b: b, idle: make(chan struct{})}
+	var prev *backendRef
+	for id, e := range s.reg.entries {
+		if e.pinned {
+			prev = e.ref
+			delete(s.reg.entries, id)
+		}
 	}
+	if b != nil {
+		id := b.Info().Model // the file name, as before there were several
+		if e := s.reg.entries[id]; e != nil {
+			s.reg.unload(e, "replaced by a pinned model")
+		}
+		e := &modelEntry{id: id, pinned: true, used: time.Now(), keep: -1}
+		e.ref = &backendRef{b: b, idle: make(chan struct{}), entry: e}
+		s.reg.entries[id] = e
+	}
+	s.reg.signal()
 	if prev == nil {
 		c := make(chan struct{})
 		close(c)
@@ -138,33 +153,35 @@ func (s *Server) SetBackend(b Backend) (old Backend, idle <-chan struct{}) {
 	return prev.b, prev.idle
 }
 
-// acquire returns the current backend and counts the caller as using it; nil when loading.
-func (s *Server) acquire() *backendRef {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur != nil {
-		s.cur.n++
-	}
-	return s.cur
-}
-
 func (s *Server) release(r *backendRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.n--
-	if r.n == 0 && r.retired {
-		close(r.idle)
+	if r.n > 0 {
+		return
 	}
+	if r.retired {
+		close(r.idle)
+		s.reg.signal()
+		return
+	}
+	s.released(r.entry, r)
 }
 
-// backend returns the current backend without holding it, for quick reads (health, metrics).
+// backend returns a loaded backend without holding it, for quick reads (health, metrics): the
+// default model's when it is loaded, else the first loaded by id; nil when none is.
 func (s *Server) backend() Backend {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur == nil {
-		return nil
+	if e, err := s.reg.find(""); err == nil && e.ref != nil {
+		return e.ref.b
 	}
-	return s.cur.b
+	for _, id := range s.reg.ids() {
+		if e := s.reg.entries[id]; e.ref != nil {
+			return e.ref.b
+		}
+	}
+	return nil
 }
 
 type ctxKey int

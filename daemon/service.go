@@ -58,6 +58,10 @@ type Service struct {
 	be       atomic.Pointer[backendBox]
 	reloadMu sync.Mutex
 	model    modelFile // identity of the model file the current backend was loaded from
+	// dir serves models_dir (a restart key, so fixed for the service's life): the server's
+	// registry loads its models on demand and be stays nil.
+	dir      bool
+	catalogN atomic.Int64 // models in the directory at the last scan
 
 	kick         chan struct{} // coalesced reload requests from the watchers
 	notifyFailed atomic.Bool
@@ -111,16 +115,33 @@ func CheckConfig(path string, override func(*config.Config)) (*config.Config, er
 	if err != nil {
 		return nil, err
 	}
-	f, err := mmap.OpenRegular(c.Model)
+	if c.ModelsDir != "" {
+		models, err := ScanModels(c.ModelsDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range models {
+			if err := checkModelFile(m.Path); err != nil {
+				return nil, err
+			}
+		}
+		return c, nil
+	}
+	return c, checkModelFile(c.Model)
+}
+
+// checkModelFile says whether path is a readable regular file that starts like a GGUF file.
+func checkModelFile(path string) error {
+	f, err := mmap.OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return fmt.Errorf("model: %w", err)
 	}
 	defer f.Close()
 	magic := make([]byte, 4)
 	if _, err := io.ReadFull(f, magic); err != nil || string(magic) != "GGUF" {
-		return nil, fmt.Errorf("model %s is not a GGUF file (no GGUF magic)", c.Model)
+		return fmt.Errorf("model %s is not a GGUF file (no GGUF magic)", path)
 	}
-	return c, nil
+	return nil
 }
 
 // SettingsFrom turns a config into the daemon's Settings.
@@ -189,7 +210,7 @@ func NewService(opt ServiceOptions) (*Service, error) {
 	if opt.Exit == nil {
 		opt.Exit = os.Exit
 	}
-	s := &Service{opt: opt, level: new(slog.LevelVar), kick: make(chan struct{}, 1)}
+	s := &Service{opt: opt, level: new(slog.LevelVar), kick: make(chan struct{}, 1), dir: c.ModelsDir != ""}
 	s.cfg.Store(c)
 	s.level.Set(c.SlogLevel())
 	s.log = slog.New(slog.NewTextHandler(opt.LogOutput, &slog.HandlerOptions{Level: s.level}))
@@ -249,18 +270,23 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	cfg := s.Config()
-	s.log.Info("loading model", "model", cfg.Model)
-	s.notified(sdnotify.Status("loading " + cfg.Model))
 	type loaded struct {
 		b   Backend
 		id  modelFile
 		err error
 	}
 	done := make(chan loaded, 1)
-	go func() {
-		b, id, err := s.loadBackend(&cfg)
-		done <- loaded{b, id, err}
-	}()
+	if s.dir {
+		// Nothing to load before serving: each model loads on its first request.
+		done <- loaded{err: s.rescan(&cfg)}
+	} else {
+		s.log.Info("loading model", "model", cfg.Model)
+		s.notified(sdnotify.Status("loading " + cfg.Model))
+		go func() {
+			b, id, err := s.loadBackend(&cfg)
+			done <- loaded{b, id, err}
+		}()
+	}
 	var ld loaded
 	hupWhileLoading := false
 wait:
@@ -286,19 +312,28 @@ wait:
 	if ld.err != nil {
 		stopServing()
 		waitServed()
+		if s.dir {
+			return ld.err
+		}
 		return fmt.Errorf("loading the model: %w", ld.err)
 	}
-	s.reloadMu.Lock()
-	s.model = ld.id
-	s.be.Store(&backendBox{ld.b})
-	s.reloadMu.Unlock()
-	s.srv.SetBackend(ld.b)
+	if !s.dir {
+		s.reloadMu.Lock()
+		s.model = ld.id
+		s.be.Store(&backendBox{ld.b})
+		s.reloadMu.Unlock()
+		s.srv.SetBackend(ld.b)
+	}
 	s.srv.configLoaded(time.Now())
-	info := ld.b.Info()
 	if inherited {
 		serve()
 	}
-	s.log.Info("ready", "model", info.Model, "arch", info.Arch, "kernels", info.Kernels, "threads", info.Threads, "context", info.ContextLength)
+	if s.dir {
+		s.log.Info("ready; models load on first use", "models_dir", cfg.ModelsDir, "models", s.catalogN.Load())
+	} else {
+		info := ld.b.Info()
+		s.log.Info("ready", "model", info.Model, "arch", info.Arch, "kernels", info.Kernels, "threads", info.Threads, "context", info.ContextLength)
+	}
 	s.notified(sdnotify.Ready())
 	s.status()
 
@@ -356,6 +391,7 @@ loop:
 	s.reloadMu.Unlock()
 	s.srv.SetBackend(nil)
 	closeBackend(be, s.log)
+	s.srv.closeModels()
 	s.retired.Wait()
 	if first != nil {
 		return first
@@ -465,7 +501,7 @@ func (s *Service) reloadLoop(ctx context.Context) {
 func (s *Service) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if s.backend() == nil {
+	if s.backend() == nil && !s.dir {
 		return errors.New("daemon: reload: no model is serving yet")
 	}
 	s.notified(sdnotify.Reloading())
@@ -499,7 +535,26 @@ func (s *Service) reload() (swapped bool, err error) {
 		}
 	}
 	c.Socket, c.SocketMode, c.SocketGroup, c.TCPListen, c.Watch = old.Socket, old.SocketMode, old.SocketGroup, old.TCPListen, old.Watch
+	c.ModelsDir = old.ModelsDir
 	set := SettingsFrom(c)
+	if s.dir {
+		if err := s.srv.Apply(set); err != nil {
+			return false, err
+		}
+		s.level.Set(c.SlogLevel())
+		s.cfg.Store(c)
+		if swap {
+			// Loading every loaded model again aside could need twice the memory of a small
+			// board: they are unloaded once idle instead, and load with the new options on
+			// their next request.
+			s.srv.RetireModels()
+		}
+		if err := s.rescanLocked(c); err != nil {
+			s.log.Error("rescanning the models directory", "err", err)
+		}
+		s.log.Info("reloaded", "changed", strings.Join(changed, ","), "models_retired", swap)
+		return swap, nil
+	}
 	if !swap && identifyModel(c.Model) != s.model {
 		s.log.Info("the model file changed on disk", "model", c.Model)
 		swap = true
@@ -548,7 +603,60 @@ func (s *Service) startWatching(ctx context.Context, c *config.Config) {
 			s.log.Warn("not watching the config file; reload with SIGHUP", "err", err)
 		}
 	}
+	if s.dir {
+		rescan := func() {
+			s.reloadMu.Lock()
+			defer s.reloadMu.Unlock()
+			if err := s.rescanLocked(s.cfg.Load()); err != nil {
+				s.log.Error("rescanning the models directory", "err", err)
+			}
+		}
+		if err := config.WatchDir(ctx, c.ModelsDir, rescan); err != nil {
+			s.log.Warn("not watching the models directory; rescan with SIGHUP", "err", err)
+			return
+		}
+		rescan() // what changed between the first scan and the watch
+		return
+	}
 	s.rewatchModel(c.Model)
+}
+
+// rescan lists models_dir and hands the models and limits of c to the server.
+func (s *Service) rescan(c *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.rescanLocked(c)
+}
+
+func (s *Service) rescanLocked(c *config.Config) error {
+	models, err := ScanModels(c.ModelsDir)
+	if err != nil {
+		return err
+	}
+	s.catalogN.Store(int64(len(models)))
+	keep := c.KeepAlive
+	if keep < 0 {
+		keep = -1
+	}
+	s.srv.SetCatalog(models, ModelLimits{MaxLoaded: c.MaxLoadedModels, MemoryBudget: int64(c.MemoryBudget), KeepAlive: keep, Default: c.DefaultModel}, s.loadModel)
+	s.log.Debug("models directory scanned", "dir", c.ModelsDir, "models", len(models))
+	return nil
+}
+
+// loadModel loads a model of models_dir with the engine options in force. It does not warm the
+// model up: the request that asked for it is the first step, and a warm-up would only delay it.
+// The models that may be loaded at once share max_sequences.
+func (s *Service) loadModel(path string) (Backend, error) {
+	c := s.cfg.Load()
+	opt := SettingsFrom(c).Engine
+	n := int64(c.MaxLoadedModels)
+	if m := s.catalogN.Load(); n == 0 || m > 0 && m < n {
+		n = m
+	}
+	if n > 1 {
+		opt.MaxSequences = max(1, opt.MaxSequences/int(n))
+	}
+	return s.opt.Load(path, opt)
 }
 
 func (s *Service) rewatchModel(path string) {
@@ -616,6 +724,17 @@ const stallLimit = 4
 // Stats answer within a quarter interval and, while requests are active or queued, its token
 // counters moved within the last stallLimit intervals.
 func (s *Service) alive(p *liveness, interval time.Duration) bool {
+	if s.dir {
+		// Each loaded engine says for itself; one wedged is enough to want a restart.
+		ms, _, _ := s.srv.loadedModels()
+		defer s.srv.unhold(ms...)
+		for _, m := range ms {
+			if a, ok := m.b.(Aliver); ok && !a.Alive() {
+				return false
+			}
+		}
+		return true
+	}
 	be := s.backend()
 	if be == nil {
 		return true // nothing to wedge
@@ -665,11 +784,18 @@ func (s *Service) statusLoop(ctx context.Context) {
 // status sends STATUS=: the model and the requests answered so far.
 func (s *Service) status() {
 	be := s.backend()
-	if be == nil {
+	var line string
+	switch {
+	case s.dir:
+		ms, _, _ := s.srv.loadedModels()
+		s.srv.unhold(ms...)
+		line = fmt.Sprintf("serving %d models (%d loaded); %d API requests answered", s.catalogN.Load(), len(ms), s.srv.requestsAnswered())
+	case be == nil:
 		return
+	default:
+		info := be.Info()
+		line = fmt.Sprintf("serving %s (%s, %s kernels); %d API requests answered", info.Model, info.Arch, info.Kernels, s.srv.requestsAnswered())
 	}
-	info := be.Info()
-	line := fmt.Sprintf("serving %s (%s, %s kernels); %d API requests answered", info.Model, info.Arch, info.Kernels, s.srv.requestsAnswered())
 	if st := s.srv.reloadStatus(); st != nil && !st.OK {
 		line += "; last reload failed: " + st.Error
 	}

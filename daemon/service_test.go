@@ -32,6 +32,7 @@ type swapFake struct {
 	dead      atomic.Bool
 	inFlight  atomic.Int64
 	closedErr error
+	named     bool // Info gives the file's name, not fake.gguf
 }
 
 func (f *swapFake) Generate(ctx context.Context, req engine.Request, onToken func(engine.Event) error) (*engine.Result, error) {
@@ -48,6 +49,15 @@ func (f *swapFake) Generate(ctx context.Context, req engine.Request, onToken fun
 	return res, err
 }
 
+// Info names the fake after its file, as the engine does, when it serves a models directory.
+func (f *swapFake) Info() engine.Info {
+	info := f.fakeBackend.Info()
+	if f.named {
+		info.Path, info.Model = f.path, filepath.Base(f.path)
+	}
+	return info
+}
+
 func (f *swapFake) Close() error {
 	f.closed.Store(true)
 	return nil
@@ -61,6 +71,7 @@ type loader struct {
 	loaded []*swapFake
 	delay  time.Duration // per generated token
 	fail   error
+	named  bool // the fakes' Info give their file names
 }
 
 func (l *loader) load(path string, opt engine.Options) (Backend, error) {
@@ -73,7 +84,7 @@ func (l *loader) load(path string, opt engine.Options) (Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &swapFake{fakeBackend: newFake(), path: path}
+	f := &swapFake{fakeBackend: newFake(), path: path, named: l.named}
 	f.reply = strings.TrimSpace(string(data))
 	f.delay = l.delay
 	l.loaded = append(l.loaded, f)

@@ -52,10 +52,8 @@ type Engine struct {
 
 // Load maps the model at path, reads its tokenizer and starts the scheduler.
 func Load(path string, opt Options) (*Engine, error) {
-	if opt.Kernels != "" {
-		if err := kernels.SetMaxFeatures(opt.Kernels); err != nil {
-			return nil, fmt.Errorf("engine: %w", err)
-		}
+	if _, err := kernels.Choose(opt.Kernels); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -100,12 +98,18 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 	if opt.MaxQueue <= 0 {
 		opt.MaxQueue = 64
 	}
+	// The engine's own choice, not the process's: models loaded with different caps, or one
+	// reloaded without its cap, each keep theirs.
+	kern, err := kernels.Choose(opt.Kernels)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	e := &Engine{
 		opt:   opt,
 		file:  f,
 		model: m,
 		tok:   tok,
-		pool:  kernels.NewPool(opt.Threads),
+		pool:  kernels.NewPoolWith(opt.Threads, kern),
 		queue: make(chan *job, opt.MaxQueue),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -122,7 +126,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		Model:           filepath.Base(path),
 		Arch:            m.Arch,
 		Name:            name,
-		Kernels:         kernels.Features(),
+		Kernels:         kern.Features(),
 		ContextLength:   opt.ContextLength,
 		VocabSize:       m.Vocab,
 		Params:          m.Params,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"edgelm/internal/testshared"
+	"edgelm/kernels"
 )
 
 func load(t *testing.T, opt Options) *Engine {
@@ -334,5 +335,48 @@ func TestRereadSameTokens(t *testing.T) {
 	_, tb := gen(t, b, Request{Prompt: ids, MaxTokens: 20})
 	if ta == "" || ta != tb {
 		t.Fatalf("without reread %q, with %q", ta, tb)
+	}
+}
+
+// TestKernelsPerEngine: the kernel choice belongs to each engine. A model loaded with the generic
+// kernels leaves the process's choice alone, a model loaded after it without a cap gets the best
+// kernels (a reload from kernels = "generic" to the default), and the first keeps computing on
+// the generic ones, bit for bit, while the second runs.
+func TestKernelsPerEngine(t *testing.T) {
+	best, err := kernels.Choose("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if best.Features() == "generic" {
+		t.Skip("this CPU has no kernels but the generic ones")
+	}
+	process := kernels.Features()
+	old := load(t, Options{Kernels: "generic"})
+	if got := old.Info().Kernels; got != "generic" {
+		t.Fatalf("loaded with kernels=generic: runs %q", got)
+	}
+	if got := kernels.Features(); got != process {
+		t.Fatalf("loading a model with kernels=generic changed the process's kernels from %q to %q", process, got)
+	}
+	req := Request{Prompt: old.Tokenize(prompts[1], true, false), MaxTokens: 24, Logprobs: 3, Echo: true}
+	before, _ := gen(t, old, req)
+
+	for _, cap := range []string{"", "auto"} {
+		nu := load(t, Options{Kernels: cap})
+		if got := nu.Info().Kernels; got != best.Features() {
+			t.Errorf("loaded with kernels=%q after a generic model: runs %q, want %q", cap, got, best.Features())
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			gen(t, nu, req)
+		}()
+		after, _ := gen(t, old, req)
+		<-done
+		for i := range before.Logprobs {
+			if before.Logprobs[i].Logprob != after.Logprobs[i].Logprob {
+				t.Fatalf("kernels=%q: the generic model's logprob %d went from %v to %v", cap, i, before.Logprobs[i].Logprob, after.Logprobs[i].Logprob)
+			}
+		}
 	}
 }

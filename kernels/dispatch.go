@@ -1,9 +1,7 @@
 package kernels
 
 import (
-	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,21 +314,11 @@ func choose(on map[string]bool) *variant {
 // naming one the CPU lacks, or one EDGELM_KERNELS turned off, does not turn
 // it on. Unknown names are an error and change nothing. It is safe to call
 // while kernels run; calls already running finish with the old choice.
+// Pools and Sets made with a choice of their own (Choose) keep it.
 func SetMaxFeatures(s string) error {
-	s = strings.TrimSpace(strings.ToLower(s))
-	var allow map[string]bool
-	switch s {
-	case "", "auto":
-	case "generic", "none":
-		allow = map[string]bool{}
-	default:
-		allow = map[string]bool{}
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '+' || r == ' ' }) {
-			if !slices.Contains(allFeatures, f) {
-				return fmt.Errorf("kernels: unknown CPU feature %q in %q (known: %s)", f, s, strings.Join(allFeatures, ","))
-			}
-			allow[f] = true
-		}
+	allow, err := parseAllow(s)
+	if err != nil {
+		return err
 	}
 	active.Store(choose(enabled(allow)))
 	return nil

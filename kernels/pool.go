@@ -21,6 +21,7 @@ import (
 // share one so that passes take turns.
 type Pool struct {
 	threads int
+	kern    Set        // the kernels of every call
 	callMu  sync.Mutex // one call at a time owns job and the scratch buffers
 
 	mu      sync.Mutex
@@ -185,11 +186,15 @@ func spin(done func() bool) bool {
 
 // NewPool starts a pool of threads participants: the caller of MatMul and
 // threads-1 workers. threads <= 0 means runtime.GOMAXPROCS(0).
-func NewPool(threads int) *Pool {
+func NewPool(threads int) *Pool { return NewPoolWith(threads, Set{}) }
+
+// NewPoolWith is NewPool whose products run on the kernels k (Choose); NewPool's follow the
+// process's choice.
+func NewPoolWith(threads int, k Set) *Pool {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	p := &Pool{threads: threads, scratch: make([][]float32, threads),
+	p := &Pool{threads: threads, kern: k, scratch: make([][]float32, threads),
 		outs: make([]kernelOuts, threads)}
 	p.wake.L = &p.mu
 	p.done.L = &p.mu
@@ -198,6 +203,15 @@ func NewPool(threads int) *Pool {
 		go p.worker(id)
 	}
 	return p
+}
+
+// Kernels returns the kernels the pool's products run on, for the rest of a forward pass to run
+// on the same (the zero Set for a nil pool: the process's choice).
+func (p *Pool) Kernels() Set {
+	if p == nil {
+		return Set{}
+	}
+	return p.kern
 }
 
 // Threads returns the number of participants in a call (1 for a nil pool).
@@ -435,7 +449,7 @@ func (p *Pool) MatMul(dst []float32, m Mat, x []float32, n int) {
 }
 
 func (p *Pool) matmul(dst []float32, m Mat, x []float32, n int) {
-	v := cur()
+	v := p.kern.variant()
 	j := job{dst: dst, m: m, x: x, n: n, v: v}
 	if a := actOf(m.Type); a != actNone {
 		j.stride = actBytes(a, m.Cols)

@@ -8,20 +8,10 @@ import (
 // Dot returns the dot product of a and b, which must have the same length:
 // `for i := range a { s += a[i] * b[i] }`, in float32. Variants sum in a
 // different order, so results agree to float32 rounding, not bit for bit.
-func Dot(a, b []float32) float32 {
-	if len(a) != len(b) {
-		panic(fmt.Sprintf("kernels: Dot of lengths %d and %d", len(a), len(b)))
-	}
-	return cur().dot(a, b)
-}
+func Dot(a, b []float32) float32 { return Set{}.Dot(a, b) }
 
 // Axpy is `for i, v := range x { y[i] += a * v }`; len(y) must equal len(x).
-func Axpy(a float32, x, y []float32) {
-	if len(x) != len(y) {
-		panic(fmt.Sprintf("kernels: Axpy of lengths %d and %d", len(x), len(y)))
-	}
-	cur().axpy(a, x, y)
-}
+func Axpy(a float32, x, y []float32) { Set{}.Axpy(a, x, y) }
 
 // DotHeads sets dst[h] = Dot(q[h*len(k):(h+1)*len(k)], k) for every h <
 // len(dst), bit for bit: the scores of several query heads against one key
@@ -38,14 +28,7 @@ func DotHeads(dst, q, k []float32) {
 // key head h meets (a key row holds kvHeads heads), bit for bit: DotHeads per key and key head in
 // one call, which saves a call per key and reads each key row front to back.
 func DotHeadsRows(dst []float32, dstride int, q []float32, heads, kvHeads int, k []float32, kstride, n int) {
-	if n <= 0 || heads <= 0 {
-		return
-	}
-	if !dotRowsFit(len(dst), dstride, len(q), heads, kvHeads, len(k), kstride, n) {
-		panic(fmt.Sprintf("kernels: DotHeadsRows of %d heads (%d key heads) of %d values against %d keys %d apart (%d values) into %d, %d apart",
-			heads, kvHeads, len(q), n, kstride, len(k), len(dst), dstride))
-	}
-	cur().dotHeadsRows(dst, dstride, q, heads, kvHeads, k, kstride, n)
+	Set{}.DotHeadsRows(dst, dstride, q, heads, kvHeads, k, kstride, n)
 }
 
 // dotRowsFit reports whether DotHeadsRows' operands, given by their lengths (nk: the keys'
@@ -66,41 +49,20 @@ func axpyRowsFit(nw, wstride, heads, nv, vstride, n, nout int) bool {
 // with w[j] the weights w[h*wstride+j] of the heads h < heads, hd = len(out)/heads: bit for bit those
 // calls, in one.
 func AxpyHeadsRows(w []float32, wstride, heads int, v []float32, vstride, n int, out []float32) {
-	if n <= 0 || heads <= 0 {
-		return
-	}
-	if !axpyRowsFit(len(w), wstride, heads, len(v), vstride, n, len(out)) {
-		panic(fmt.Sprintf("kernels: AxpyHeadsRows of %d keys %d apart (%d values) into %d heads (%d values), weights %d apart in %d",
-			n, vstride, len(v), heads, len(out), wstride, len(w)))
-	}
-	cur().axpyHeadsRows(w, wstride, heads, v, vstride, n, out)
+	Set{}.AxpyHeadsRows(w, wstride, heads, v, vstride, n, out)
 }
 
 // DotHeadsRowsF16 is DotHeadsRows for keys stored as little-endian halves (key j's head kh at
 // k[2*(j*kstride+kh*hd):]), converted as HalfToFloat converts them (exactly): bit for bit the
 // results of converting them and calling DotHeadsRows.
 func DotHeadsRowsF16(dst []float32, dstride int, q []float32, heads, kvHeads int, k []byte, kstride, n int) {
-	if n <= 0 || heads <= 0 {
-		return
-	}
-	if !dotRowsFit(len(dst), dstride, len(q), heads, kvHeads, len(k)/2, kstride, n) {
-		panic(fmt.Sprintf("kernels: DotHeadsRowsF16 of %d heads (%d key heads) of %d values against %d keys %d apart (%d bytes) into %d, %d apart",
-			heads, kvHeads, len(q), n, kstride, len(k), len(dst), dstride))
-	}
-	cur().dotHeadsRowsF16(dst, dstride, q, heads, kvHeads, k, kstride, n)
+	Set{}.DotHeadsRowsF16(dst, dstride, q, heads, kvHeads, k, kstride, n)
 }
 
 // AxpyHeadsRowsF16 is AxpyHeadsRows for values stored as little-endian halves: key j's hd halves at
 // v[2*j*vstride:], bit for bit the results of converting them and calling AxpyHeadsRows.
 func AxpyHeadsRowsF16(w []float32, wstride, heads int, v []byte, vstride, n int, out []float32) {
-	if n <= 0 || heads <= 0 {
-		return
-	}
-	if !axpyRowsFit(len(w), wstride, heads, len(v)/2, vstride, n, len(out)) {
-		panic(fmt.Sprintf("kernels: AxpyHeadsRowsF16 of %d keys %d apart (%d bytes) into %d heads (%d values), weights %d apart in %d",
-			n, vstride, len(v), heads, len(out), wstride, len(w)))
-	}
-	cur().axpyHeadsRowsF16(w, wstride, heads, v, vstride, n, out)
+	Set{}.AxpyHeadsRowsF16(w, wstride, heads, v, vstride, n, out)
 }
 
 // AxpyHeads does Axpy(w[h], v, out[h*len(v):(h+1)*len(v)]) for every h <
@@ -205,18 +167,7 @@ func maxOf(x []float32) float32 {
 // Softmax replaces x with softmax(x) in place: e[i] = exp(x[i] - max(x)),
 // x[i] = e[i] / Σe, the sum in float64. Entries of -Inf become 0; if every
 // entry is -Inf the result is all 0.
-func Softmax(x []float32) {
-	if len(x) == 0 {
-		return
-	}
-	mx := maxOf(x)
-	if math.IsInf(float64(mx), -1) {
-		clear(x)
-		return
-	}
-	sum := cur().expsum(x, mx)
-	cur().scale(x, float32(1/sum))
-}
+func Softmax(x []float32) { Set{}.Softmax(x) }
 
 // SiLU replaces x[i] with x[i] / (1 + exp(-x[i])).
 func SiLU(x []float32) { cur().silu(x) }

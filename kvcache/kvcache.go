@@ -299,6 +299,8 @@ type Attention struct {
 	// Rotate applies the RoPE rotation of delta positions to every head of q (in place). It is
 	// needed only once Shift has run.
 	Rotate func(q []float32, delta int32)
+	// Kernels run the products and the softmax: the model's choice (the zero Set: the process's).
+	Kernels kernels.Set
 }
 
 // score is a query head's attention score for the dot product sv of its query and a key: scaled,
@@ -443,12 +445,12 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 				}
 				if k == nil {
 					// All the key heads at once: each key row is read front to back.
-					kernels.DotHeadsRowsF16(sg[a0:], n, qj[h0*hd:h1*hd], nh, kh1-kh0, s.k[l][a0*s.rowK+2*kh0*hd:], s.rowK/2, a1-a0)
+					a.Kernels.DotHeadsRowsF16(sg[a0:], n, qj[h0*hd:h1*hd], nh, kh1-kh0, s.k[l][a0*s.rowK+2*kh0*hd:], s.rowK/2, a1-a0)
 				}
 				// Float keys one key head at a time: measured faster than all at once for f32 rows
 				// (bench-1b tg32 @ d2048: 30.6 against 28.2 t/s), which are twice as long.
 				for kh := kh0; kh < kh1 && k != nil; kh++ {
-					kernels.DotHeadsRows(sg[(kh-kh0)*group*n+a0:], n, qj[kh*group*hd:(kh+1)*group*hd], group, 1,
+					a.Kernels.DotHeadsRows(sg[(kh-kh0)*group*n+a0:], n, qj[kh*group*hd:(kh+1)*group*hd], group, 1,
 						k[(a0-j0)*ks+kh*hd-e0:], ks, a1-a0)
 				}
 				a0 = a1
@@ -460,7 +462,7 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 						row[i] = a.score(sv)
 					}
 				} else {
-					kernels.Scale(row, a.Scale) // score without a cap
+					a.Kernels.Scale(row, a.Scale) // score without a cap
 				}
 			}
 			for j := j0; j < jn; j++ {
@@ -475,7 +477,7 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 	for g, n := range ends {
 		sg := scores[g*nh*nmax:]
 		for h := 0; h < nh; h++ {
-			kernels.Softmax(sg[h*n : (h+1)*n])
+			a.Kernels.Softmax(sg[h*n : (h+1)*n])
 		}
 		clear(out[g*qd+h0*hd : g*qd+h1*hd])
 	}
@@ -495,9 +497,9 @@ func (s *Seq) attend(l int, a Attention, q []float32, qpos []int32, out []float3
 			for kh := kh0; kh < kh1; kh++ {
 				wh, oh := sg[(kh-kh0)*group*n+j0:], og[kh*group*hd:(kh+1)*group*hd]
 				if v == nil {
-					kernels.AxpyHeadsRowsF16(wh, n, group, s.v[l][j0*s.rowV+2*kh*hd:], s.rowV/2, jn-j0, oh)
+					a.Kernels.AxpyHeadsRowsF16(wh, n, group, s.v[l][j0*s.rowV+2*kh*hd:], s.rowV/2, jn-j0, oh)
 				} else {
-					kernels.AxpyHeadsRows(wh, n, group, v[kh*hd-e0:], vs, jn-j0, oh)
+					a.Kernels.AxpyHeadsRows(wh, n, group, v[kh*hd-e0:], vs, jn-j0, oh)
 				}
 			}
 		}

@@ -201,7 +201,7 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		row := x[i*dim : (i+1)*dim]
 		m.Embed.Row(int(tok), row)
 		if c.EmbedScale != 1 {
-			kernels.Scale(row, c.EmbedScale)
+			r.pool.Kernels().Scale(row, c.EmbedScale)
 		}
 	}
 	r.ropeTable(r.ropeG, b.Pos, c.RopeBase, c.RopeScale, c.RopeMScale)
@@ -248,7 +248,7 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			}
 			b.Seqs[i].Store(il, r.slots[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 		}
-		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap, Rotate: r.rotG}
+		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap, Rotate: r.rotG, Kernels: r.pool.Kernels()}
 		if local {
 			a.Window = c.SlidingWindow
 			a.Rotate = r.rotL
@@ -276,9 +276,9 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		r.pool.Then(l.Down, n)
 		r.pool.MatMul(hb2, l.Up, xb, n)
 		if c.Act == GELU {
-			kernels.GELU(hb)
+			r.pool.Kernels().GELU(hb)
 		} else {
-			kernels.SiLU(hb)
+			r.pool.Kernels().SiLU(hb)
 		}
 		kernels.Mul(hb, hb, hb2)
 		if il+1 < len(m.Blocks) {

@@ -22,15 +22,20 @@ func init() {
 // loads and warms the model and answers until SIGTERM/SIGINT. SIGHUP and changes to the config
 // or model file reload. Flags override the config file, also across reloads.
 func runServe(args []string) error {
-	fs := newFlags("serve", "[--config FILE] [--model FILE] [--socket PATH] [flags]")
+	fs := newFlags("serve", "[--config FILE] [--model FILE | --models DIR] [--socket PATH] [flags]")
 	configPath := fs.String("config", "", "TOML config file (see configs/edgelm.toml and docs/configuration.md); flags override it")
 	check := fs.Bool("check-config", false, "check the configuration and the model file, print the result and exit")
 	var (
 		model, socket, group, tcp, tmpl, level, kernels string
+		modelsDir, defModel                             string
 		maxTokens, threads, ctxLen, maxSeq, maxQueue    int
+		maxLoaded                                       int
 		reread                                          bool
 	)
 	fs.StringVar(&model, "model", "", "GGUF model file to serve (config: model)")
+	fs.StringVar(&modelsDir, "models", "", "serve every *.gguf of this directory, by file name without .gguf, loaded on first use (config: models_dir)")
+	fs.IntVar(&maxLoaded, "max-loaded", 0, "models of --models loaded at once, 0: no limit (config: max_loaded_models)")
+	fs.StringVar(&defModel, "default-model", "", "model id of requests that name none (config: default_model; default: the only model)")
 	fs.StringVar(&socket, "socket", "", "Unix socket path (config: socket; without a config file $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock as root, else $TMPDIR/edgelm-UID/edgelm.sock)")
 	fs.StringVar(&group, "socket-group", "", "group (name or id) given to the socket file (config: socket_group)")
 	fs.StringVar(&tcp, "tcp", "", "also listen on this loopback TCP address, no peer-credential check there (config: tcp_listen)")
@@ -52,12 +57,17 @@ func runServe(args []string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
-	if model != "" {
-		abs, err := filepath.Abs(model)
-		if err != nil {
-			return err
+	if given["model"] && given["models"] {
+		return fmt.Errorf("--model and --models exclude each other: %w", errUsage)
+	}
+	for _, p := range []*string{&model, &modelsDir} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return err
+			}
+			*p = abs
 		}
-		model = abs
 	}
 	if *configPath == "" && !given["socket"] {
 		// Without a config file, keep the per-user default rather than the service's path.
@@ -72,14 +82,20 @@ func runServe(args []string) error {
 		}
 		socket, given["socket"] = s, true
 	}
-	if *configPath == "" && !given["model"] {
-		return errors.New("no model configured: give one with --model FILE (or model = \"...\" in the --config file)")
+	if *configPath == "" && !given["model"] && !given["models"] {
+		return errors.New("no model configured: give one with --model FILE or a directory with --models DIR (or model = \"...\" in the --config file)")
 	}
 	override := func(c *config.Config) {
 		for name := range given {
 			switch name {
 			case "model":
-				c.Model = model
+				c.Model, c.ModelsDir = model, "" // the one model given wins over a configured directory
+			case "models":
+				c.ModelsDir = modelsDir
+			case "max-loaded":
+				c.MaxLoadedModels = maxLoaded
+			case "default-model":
+				c.DefaultModel = defModel
 			case "socket":
 				c.Socket = socket
 			case "socket-group":
@@ -116,6 +132,10 @@ func runServe(args []string) error {
 		src := *configPath
 		if src == "" {
 			src = "defaults and flags"
+		}
+		if c.ModelsDir != "" {
+			fmt.Printf("%s: ok (models_dir %s, socket %s)\n", src, c.ModelsDir, c.Socket)
+			return nil
 		}
 		fmt.Printf("%s: ok (model %s, socket %s)\n", src, c.Model, c.Socket)
 		return nil
