@@ -15,6 +15,7 @@ import (
 
 	"edgelm/chat"
 	"edgelm/engine"
+	"edgelm/grammar"
 )
 
 // Ollama's API (its docs/api.md) beside OpenAI's, for the clients that speak only it (Home
@@ -284,6 +285,7 @@ type ollamaChatMessage struct {
 	Content   string            `json:"content"`
 	Images    []json.RawMessage `json:"images,omitempty"`
 	ToolCalls []json.RawMessage `json:"tool_calls,omitempty"`
+	ToolName  string            `json:"tool_name,omitempty"` // tool: the function whose result this is (the formats do not show it)
 }
 
 type ollamaTool struct {
@@ -301,53 +303,124 @@ type ollamaChatRequest struct {
 	Tools    []ollamaTool        `json:"tools"`
 }
 
-// checkFormat is the hook for Ollama's "format": "json" or a JSON schema object. The value is
-// checked; constrained decoding is not wired to this endpoint yet, so a format is refused rather
-// than ignored (an unconstrained answer would not be what the client parses).
-func checkFormat(raw json.RawMessage) error {
+// formatGrammar reads Ollama's "format": "json" is any JSON object, an object is a JSON schema
+// the answer must follow (compiled as response_format's is, so an unsupported keyword is a 400
+// naming it); absent, null or "" is free text.
+func formatGrammar(raw json.RawMessage) (*grammar.Grammar, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
-		return nil
+		return nil, nil
 	}
 	switch raw[0] {
 	case '"':
 		var f string
 		if err := json.Unmarshal(raw, &f); err != nil || f != "json" {
-			return badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
+			return nil, badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
 		}
+		return grammar.JSONObject(), nil
 	case '{':
-		var schema map[string]any
-		if err := json.Unmarshal(raw, &schema); err != nil {
-			return badRequest("invalid_value", "format: %v", err)
+		if !json.Valid(raw) {
+			return nil, badRequest("invalid_value", "format: not valid JSON")
 		}
-	default:
-		return badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
+		g, err := cachedGrammar("schema\x00"+string(raw), func() (*grammar.Grammar, error) { return grammar.FromJSONSchema(raw) })
+		if err != nil {
+			return nil, schemaError("format", err)
+		}
+		return g, nil
 	}
-	return badRequest("format_unsupported", "format is not supported yet: edgelm cannot constrain the output to JSON on this endpoint")
+	return nil, badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
 }
 
-// checkTools is the hook for Ollama's "tools": each is checked; tool calling is not wired to this
-// endpoint yet, so tools are refused rather than ignored.
-func checkTools(tools []ollamaTool) error {
-	if len(tools) == 0 {
-		return nil
+// toolJob reads Ollama's "tools" as the OpenAI path reads its own with tool_choice "auto" (Ollama
+// has no tool_choice): the tools to describe in the prompt and the call handling, nil without tools.
+func (r *ollamaChatRequest) toolJob(tmpl chat.Template) ([]chat.Tool, *toolJob, error) {
+	if len(r.Tools) == 0 {
+		return nil, nil, nil
 	}
-	for i, t := range tools {
+	cr := chatRequest{Tools: make([]toolDef, len(r.Tools))}
+	for i, t := range r.Tools {
 		if t.Type != "" && t.Type != "function" {
-			return badRequest("invalid_value", "tools[%d]: type %q: want \"function\"", i, t.Type)
+			return nil, nil, badRequest("invalid_value", "tools[%d]: type %q: want \"function\"", i, t.Type)
 		}
 		if t.Function.Name == "" {
-			return badRequest("invalid_value", "tools[%d]: function.name is required", i)
+			return nil, nil, badRequest("invalid_value", "tools[%d]: function.name is required", i)
+		}
+		f := t.Function
+		cr.Tools[i].Type = "function"
+		cr.Tools[i].Function = &struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+			Strict      *bool           `json:"strict"`
+		}{Name: f.Name, Description: f.Description, Parameters: f.Parameters}
+	}
+	return cr.tools(tmpl)
+}
+
+// messages converts the conversation for the chat package: the calls each assistant message made
+// (Ollama's arguments are an object; a JSON text in a string, as OpenAI's, is taken too) and
+// whether any message has calls or is a tool result.
+func (r *ollamaChatRequest) messages() (msgs []chat.Message, calls [][]chat.ToolCall, withCalls bool, err error) {
+	msgs = make([]chat.Message, len(r.Messages))
+	calls = make([][]chat.ToolCall, len(r.Messages))
+	for i, m := range r.Messages {
+		switch {
+		case len(m.Images) > 0:
+			return nil, nil, false, badRequest("invalid_value", "messages[%d]: images are not supported: edgelm runs text-only models", i)
+		case m.Role != "system" && m.Role != "user" && m.Role != "assistant" && m.Role != "tool":
+			return nil, nil, false, badRequest("invalid_value", "messages[%d]: role %q is not supported (system, user, assistant, tool)", i, m.Role)
+		case len(m.ToolCalls) > 0 && m.Role != "assistant":
+			return nil, nil, false, badRequest("invalid_value", "messages[%d]: only assistant messages have tool_calls", i)
+		}
+		withCalls = withCalls || m.Role == "tool" || len(m.ToolCalls) > 0
+		for k, raw := range m.ToolCalls {
+			var c ollamaToolCall
+			if json.Unmarshal(raw, &c) != nil || c.Function.Name == "" {
+				return nil, nil, false, badRequest("invalid_value", "messages[%d].tool_calls[%d]: want {\"function\": {\"name\": ..., \"arguments\": {...}}}", i, k)
+			}
+			args := bytes.TrimSpace(c.Function.Arguments)
+			if len(args) > 0 && args[0] == '"' {
+				var s string
+				json.Unmarshal(args, &s)
+				args = bytes.TrimSpace([]byte(s))
+			}
+			if string(args) == "null" {
+				args = nil
+			}
+			if len(args) > 0 && !json.Valid(args) {
+				return nil, nil, false, badRequest("invalid_value", "messages[%d].tool_calls[%d]: arguments are not valid JSON", i, k)
+			}
+			calls[i] = append(calls[i], chat.ToolCall{Name: c.Function.Name, Arguments: string(args)})
+		}
+		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+	}
+	return msgs, calls, withCalls, nil
+}
+
+// ollamaToolCall is a call as Ollama writes it: arguments as a JSON object, not a string.
+type ollamaToolCall struct {
+	Function struct {
+		Index     int             `json:"index"`
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+// ollamaCalls converts calls parsed (and validated) from an answer to Ollama's shape.
+func ollamaCalls(calls []callBody) []ollamaToolCall {
+	out := make([]ollamaToolCall, len(calls))
+	for i, c := range calls {
+		out[i].Function.Index, out[i].Function.Name = i, c.Function.Name
+		out[i].Function.Arguments = json.RawMessage(c.Function.Arguments)
+		if strings.TrimSpace(c.Function.Arguments) == "" {
+			out[i].Function.Arguments = json.RawMessage("{}")
 		}
 	}
-	return badRequest("tools_unsupported", "tools are not supported yet on /api/chat")
+	return out
 }
 
 // check refuses what edgelm cannot do rather than ignore it; model is the name answers use.
 func (c *ollamaCommon) check(model string) error {
-	if err := checkFormat(c.Format); err != nil {
-		return err
-	}
 	if t := bytes.TrimSpace(c.Think); len(t) > 0 && string(t) != "null" && string(t) != "false" {
 		return badRequest("invalid_value", "%q does not support thinking", model)
 	}
@@ -371,7 +444,8 @@ type ollamaJob struct {
 	chat    bool
 	stream  bool
 	start   time.Time
-	context bool // /api/generate without raw: return the conversation's tokens as "context"
+	context bool     // /api/generate without raw: return the conversation's tokens as "context"
+	tools   *toolJob // /api/chat with tools: calls are parsed out of the answer (structured.go)
 }
 
 // request turns the options into the engine's request for prompt ids. num_ctx narrows the
@@ -455,6 +529,10 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = req.check(j.model)
 	}
+	var g *grammar.Grammar
+	if err == nil {
+		g, err = formatGrammar(req.Format)
+	}
 	if err == nil {
 		err = checkTokens(info, req.Context, "context")
 	}
@@ -504,6 +582,7 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j.req.Stop = append(j.req.Stop, stops...)
+	j.req.Grammar = g
 	s.runOllama(w, r, rt, j)
 }
 
@@ -532,25 +611,15 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		writeOllamaError(w, err)
 		return
 	}
-	if err := checkTools(req.Tools); err != nil {
+	g, err := formatGrammar(req.Format)
+	if err != nil {
 		writeOllamaError(w, err)
 		return
 	}
-	msgs := make([]chat.Message, len(req.Messages))
-	for i, m := range req.Messages {
-		switch {
-		case len(m.Images) > 0:
-			err = badRequest("invalid_value", "messages[%d]: images are not supported: edgelm runs text-only models", i)
-		case len(m.ToolCalls) > 0 || m.Role == "tool":
-			err = badRequest("tools_unsupported", "messages[%d]: tool calls are not supported yet on /api/chat", i)
-		case m.Role != "system" && m.Role != "user" && m.Role != "assistant":
-			err = badRequest("invalid_value", "messages[%d]: role %q is not supported (system, user, assistant)", i, m.Role)
-		}
-		if err != nil {
-			writeOllamaError(w, err)
-			return
-		}
-		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+	msgs, calls, withCalls, err := req.messages()
+	if err != nil {
+		writeOllamaError(w, err)
+		return
 	}
 	if len(msgs) == 0 {
 		reason := "load"
@@ -564,10 +633,23 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 	tmpl, err := s.template(info)
 	if err != nil {
 		writeOllamaError(w, badRequest("chat_template_unavailable",
-			"model %s: %v; configure a format (chat_template = \"gemma\", \"llama2\", \"llama3\" or \"chatml\", or serve --chat-template) or use /api/generate", info.Model, err))
+			"model %s: %v; configure a format (chat_template = one of %s, or serve --chat-template) or use /api/generate", info.Model, err, chat.FormatNames()))
 		return
 	}
-	prompt, err := tmpl.Render(msgs, true)
+	tools, tj, err := req.toolJob(tmpl)
+	if err == nil && tj != nil && g != nil {
+		err = badRequest("invalid_value", "format and tools together: a call is JSON of its own shape; drop one")
+	}
+	if err != nil {
+		writeOllamaError(w, err)
+		return
+	}
+	var prompt string
+	if tools != nil || withCalls {
+		prompt, err = tmpl.RenderTools(msgs, calls, tools, true)
+	} else {
+		prompt, err = tmpl.Render(msgs, true)
+	}
 	if err != nil {
 		writeOllamaError(w, badRequest("invalid_value", "%v", err))
 		return
@@ -587,12 +669,18 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j.req.Stop = append(j.req.Stop, tmpl.Stop...)
+	j.req.Grammar = g
+	if tj != nil {
+		j.tools = tj
+		j.req.Grammar, j.req.Trigger, j.req.TriggerAtStart = tj.grammar, tj.trigger, tj.triggerAtStart
+	}
 	s.runOllama(w, r, rt, j)
 }
 
 type ollamaMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role      string           `json:"role"`
+	Content   string           `json:"content"`
+	ToolCalls []ollamaToolCall `json:"tool_calls,omitempty"`
 }
 
 // ollamaChunk is one line of a stream, or with the statistics the last line (and the whole
@@ -689,7 +777,13 @@ func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, 
 			return
 		}
 		s.count(w, res)
-		writeJSON(w, http.StatusOK, j.final(res.Text, res))
+		c := j.final(res.Text, res)
+		if j.tools != nil {
+			if content, calls, ok := j.tools.parse(res.Text); ok {
+				c.Message.Content, c.Message.ToolCalls = content, ollamaCalls(calls)
+			}
+		}
+		writeJSON(w, http.StatusOK, c)
 		return
 	}
 	q := newEventQueue()
@@ -719,15 +813,30 @@ func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, 
 		}
 		return rc.Flush()
 	}
+	send := func(c ollamaChunk) {
+		if failed {
+			return
+		}
+		if err := line(c); err != nil {
+			failed = true
+			q.fail(errClientGone)
+			cancel()
+		}
+	}
+	// With tools, text that may be a call is held back until the answer ends; a call is sent
+	// whole, in a chunk of its own, as Ollama sends one once it has parsed it.
+	var ts *toolStream
+	if j.tools != nil {
+		ts = &toolStream{t: j.tools}
+	}
 	flush := func() {
 		for _, ev := range q.take() {
-			if failed || ev.Text == "" {
-				continue
+			text := ev.Text
+			if ts != nil && text != "" {
+				text = ts.push(text).content
 			}
-			if err := line(j.chunk(ev.Text)); err != nil {
-				failed = true
-				q.fail(errClientGone)
-				cancel()
+			if text != "" {
+				send(j.chunk(text))
 			}
 		}
 	}
@@ -765,6 +874,21 @@ loop:
 		}
 		line(map[string]string{"error": e.msg})
 		return
+	}
+	if ts != nil {
+		if d, called := ts.finish(); called {
+			if d.content != "" {
+				send(j.chunk(d.content))
+			}
+			c := j.chunk("")
+			c.Message.ToolCalls = ollamaCalls(ts.parsed)
+			send(c)
+		} else if d.content != "" {
+			send(j.chunk(d.content))
+		}
+		if failed {
+			return
+		}
 	}
 	s.count(w, o.res)
 	line(j.final("", o.res))
