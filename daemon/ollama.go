@@ -301,6 +301,9 @@ type ollamaChatRequest struct {
 	ollamaCommon
 	Messages []ollamaChatMessage `json:"messages"`
 	Tools    []ollamaTool        `json:"tools"`
+	// edgelm's extension, as OpenAI's: "auto" (Ollama's behaviour, the default), "none",
+	// "required" or {"type": "function", "function": {"name": ...}}.
+	ToolChoice json.RawMessage `json:"tool_choice"`
 }
 
 // formatGrammar reads Ollama's "format": "json" is any JSON object, an object is a JSON schema
@@ -331,13 +334,11 @@ func formatGrammar(raw json.RawMessage) (*grammar.Grammar, error) {
 	return nil, badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
 }
 
-// toolJob reads Ollama's "tools" as the OpenAI path reads its own with tool_choice "auto" (Ollama
-// has no tool_choice): the tools to describe in the prompt and the call handling, nil without tools.
+// toolJob reads "tools" as the OpenAI path reads its own: the tools to describe in the prompt and
+// the call handling, nil when no call can be made. Ollama has no tool_choice: absent, it is "auto",
+// as Ollama behaves.
 func (r *ollamaChatRequest) toolJob(tmpl chat.Template) ([]chat.Tool, *toolJob, error) {
-	if len(r.Tools) == 0 {
-		return nil, nil, nil
-	}
-	cr := chatRequest{Tools: make([]toolDef, len(r.Tools))}
+	cr := chatRequest{Tools: make([]toolDef, len(r.Tools)), ToolChoice: r.ToolChoice}
 	for i, t := range r.Tools {
 		if t.Type != "" && t.Type != "function" {
 			return nil, nil, badRequest("invalid_value", "tools[%d]: type %q: want \"function\"", i, t.Type)
@@ -827,7 +828,10 @@ func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, 
 	// whole, in a chunk of its own, as Ollama sends one once it has parsed it.
 	var ts *toolStream
 	if j.tools != nil {
-		ts = &toolStream{t: j.tools}
+		// A forced answer is a call from its first byte, which the auto stream holds back too.
+		auto := *j.tools
+		auto.forced = false
+		ts = &toolStream{t: &auto}
 	}
 	flush := func() {
 		for _, ev := range q.take() {

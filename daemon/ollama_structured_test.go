@@ -3,11 +3,15 @@ package daemon
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"edgelm/engine"
 	"edgelm/grammar"
+	"edgelm/internal/testshared"
 )
 
 // ollamaWeather is weatherTool in Ollama's request shape (the same as OpenAI's).
@@ -131,6 +135,28 @@ func TestOllamaTools(t *testing.T) {
 		}
 	}
 
+	// edgelm's tool_choice, as OpenAI's: a forced call is constrained from the first token, and
+	// streamed whole as an auto one is.
+	f.reply = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+	for _, choice := range []string{`"required"`, `{"type":"function","function":{"name":"get_weather"}}`} {
+		forced := strings.Replace(body, `"tools"`, `"tool_choice":`+choice+`,"tools"`, 1)
+		r := ts.post("/api/chat", forced, 200)
+		if f.lastReq.Grammar == nil || f.lastReq.Trigger != "" || !validCall(get(r, "message", "tool_calls", 0)) || get(r, "message", "content") != "" {
+			t.Errorf("tool_choice %s: trigger %q, answer %v", choice, f.lastReq.Trigger, r)
+		}
+		lines := ts.ndjson("/api/chat", strings.Replace(forced, `"stream":false`, `"stream":true`, 1))
+		if len(lines) != 2 || !validCall(get(lines[0], "message", "tool_calls", 0)) || get(lines[0], "message", "content") != "" {
+			t.Errorf("tool_choice %s streamed: %v", choice, lines)
+		}
+	}
+	ts.ollamaError("/api/chat", `{"messages":[{"role":"user","content":"x"}],"tool_choice":"required"}`, 400, "needs tools")
+	ts.ollamaError("/api/chat", strings.Replace(body, `"tools"`, `"tool_choice":{"type":"function","function":{"name":"nope"}},"tools"`, 1), 400, `"nope"`)
+	f.reply = "It is sunny."
+	ts.post("/api/chat", strings.Replace(body, `"tools"`, `"tool_choice":"none","tools"`, 1), 200)
+	if f.lastReq.Grammar != nil || strings.Contains(f.lastText, "<tools>") {
+		t.Errorf("tool_choice none: grammar %p, prompt %q", f.lastReq.Grammar, f.lastText)
+	}
+
 	// Llama-3: a bare JSON call with "parameters", constrained when the answer starts with "{".
 	ts.srv.Apply(Settings{ChatTemplate: "llama3"})
 	f.reply = `{"name": "get_weather", "parameters": {"city": "Rome"}}`
@@ -215,3 +241,61 @@ func cityOK(content string) error {
 }
 
 var errInvalid = errors.New("not valid against the schema")
+
+// TestRealOllamaStructured runs tinydoc at temperature 1 with several seeds through the Ollama
+// endpoints: every format answer validates against its schema (checked by hand), and every tool
+// call the model makes has arguments valid against its function's parameters.
+func TestRealOllamaStructured(t *testing.T) {
+	eng, err := engine.Load(filepath.Join(testshared.Dir(t), "models", "tinydoc-q8_0.gguf"), engine.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	ts := startBackend(t, eng, Settings{ChatTemplate: "chatml"})
+	schema := `{"type":"object","properties":{"name":{"type":"string","maxLength":20},"population":{"type":"integer","minimum":0,"maximum":50000000},
+		"rivers":{"type":"array","items":{"type":"string","maxLength":12},"maxItems":3}},"required":["name","population","rivers"],"additionalProperties":false}`
+	answers, calls := 0, 0
+	for seed := 1; seed <= 3; seed++ {
+		opts := fmt.Sprintf(`"options":{"temperature":1,"num_predict":200,"seed":%d}`, seed)
+		r := ts.post("/api/chat", `{"messages":[{"role":"user","content":"Describe a city."}],"stream":false,"format":`+schema+`,`+opts+`}`, 200)
+		t.Logf("seed %d chat format: %s %q", seed, r["done_reason"], get(r, "message", "content"))
+		if r["done_reason"] == "stop" {
+			answers++
+			if err := cityOK(get(r, "message", "content").(string)); err != nil {
+				t.Errorf("seed %d: chat format answer %q: %v", seed, get(r, "message", "content"), err)
+			}
+		}
+		var text strings.Builder
+		lines := ts.ndjson("/api/generate", `{"prompt":"Describe a city.","format":`+schema+`,`+opts+`}`)
+		for _, l := range lines {
+			text.WriteString(l["response"].(string))
+		}
+		t.Logf("seed %d generate format, streamed: %s %q", seed, lines[len(lines)-1]["done_reason"], text.String())
+		if lines[len(lines)-1]["done_reason"] == "stop" {
+			answers++
+			if err := cityOK(text.String()); err != nil {
+				t.Errorf("seed %d: streamed generate format answer %q: %v", seed, text.String(), err)
+			}
+		}
+		// tinydoc never calls a tool of its own accord ("auto"): the call is forced, streamed.
+		lines = ts.ndjson("/api/chat", `{"messages":[{"role":"user","content":"What is the weather in Paris?"}],
+			"tools":[`+ollamaWeather+`],"tool_choice":"required",`+opts+`}`)
+		last := lines[len(lines)-1]
+		t.Logf("seed %d tools: %s %v", seed, last["done_reason"], lines[max(len(lines)-2, 0)]["message"])
+		if last["done_reason"] != "stop" {
+			continue // cut by num_predict
+		}
+		for _, l := range lines {
+			cs, _ := get(l, "message", "tool_calls").([]any)
+			for _, c := range cs {
+				calls++
+				if !validCall(c) {
+					t.Errorf("seed %d: tool call %v not valid", seed, c)
+				}
+			}
+		}
+	}
+	if answers < 4 || calls < 2 {
+		t.Errorf("only %d of 6 format answers and %d of 3 forced calls finished within num_predict", answers, calls)
+	}
+}
