@@ -16,6 +16,7 @@ import (
 
 	"edgelm/chat"
 	"edgelm/engine"
+	"edgelm/grammar"
 )
 
 // Ollama's API (its docs/api.md) beside OpenAI's, for the clients that speak only it (Home
@@ -306,6 +307,7 @@ type ollamaChatMessage struct {
 	Content   string            `json:"content"`
 	Images    []json.RawMessage `json:"images,omitempty"`
 	ToolCalls []json.RawMessage `json:"tool_calls,omitempty"`
+	ToolName  string            `json:"tool_name,omitempty"` // tool: the function whose result this is (the formats do not show it)
 }
 
 type ollamaTool struct {
@@ -321,55 +323,127 @@ type ollamaChatRequest struct {
 	ollamaCommon
 	Messages []ollamaChatMessage `json:"messages"`
 	Tools    []ollamaTool        `json:"tools"`
+	// edgelm's extension, as OpenAI's: "auto" (Ollama's behaviour, the default), "none",
+	// "required" or {"type": "function", "function": {"name": ...}}.
+	ToolChoice json.RawMessage `json:"tool_choice"`
 }
 
-// checkFormat is the hook for Ollama's "format": "json" or a JSON schema object. The value is
-// checked; constrained decoding is not wired to this endpoint yet, so a format is refused rather
-// than ignored (an unconstrained answer would not be what the client parses).
-func checkFormat(raw json.RawMessage) error {
+// formatGrammar reads Ollama's "format": "json" is any JSON object, an object is a JSON schema
+// the answer must follow (compiled as response_format's is, so an unsupported keyword is a 400
+// naming it); absent, null or "" is free text.
+func formatGrammar(raw json.RawMessage) (*grammar.Grammar, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
-		return nil
+		return nil, nil
 	}
 	switch raw[0] {
 	case '"':
 		var f string
 		if err := json.Unmarshal(raw, &f); err != nil || f != "json" {
-			return badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
+			return nil, badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
 		}
+		return grammar.JSONObject(), nil
 	case '{':
-		var schema map[string]any
-		if err := json.Unmarshal(raw, &schema); err != nil {
-			return badRequest("invalid_value", "format: %v", err)
+		if !json.Valid(raw) {
+			return nil, badRequest("invalid_value", "format: not valid JSON")
 		}
-	default:
-		return badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
+		g, err := cachedGrammar("schema\x00"+string(raw), func() (*grammar.Grammar, error) { return grammar.FromJSONSchema(raw) })
+		if err != nil {
+			return nil, schemaError("format", err)
+		}
+		return g, nil
 	}
-	return badRequest("format_unsupported", "format is not supported yet: edgelm cannot constrain the output to JSON on this endpoint")
+	return nil, badRequest("invalid_value", "format %s: want \"json\" or a JSON schema object", truncate(string(raw), 40))
 }
 
-// checkTools is the hook for Ollama's "tools": each is checked; tool calling is not wired to this
-// endpoint yet, so tools are refused rather than ignored.
-func checkTools(tools []ollamaTool) error {
-	if len(tools) == 0 {
-		return nil
-	}
-	for i, t := range tools {
+// toolJob reads "tools" as the OpenAI path reads its own: the tools to describe in the prompt and
+// the call handling, nil when no call can be made. Ollama has no tool_choice: absent, it is "auto",
+// as Ollama behaves.
+func (r *ollamaChatRequest) toolJob(tmpl chat.Template) ([]chat.Tool, *toolJob, error) {
+	cr := chatRequest{Tools: make([]toolDef, len(r.Tools)), ToolChoice: r.ToolChoice}
+	for i, t := range r.Tools {
 		if t.Type != "" && t.Type != "function" {
-			return badRequest("invalid_value", "tools[%d]: type %q: want \"function\"", i, t.Type)
+			return nil, nil, badRequest("invalid_value", "tools[%d]: type %q: want \"function\"", i, t.Type)
 		}
 		if t.Function.Name == "" {
-			return badRequest("invalid_value", "tools[%d]: function.name is required", i)
+			return nil, nil, badRequest("invalid_value", "tools[%d]: function.name is required", i)
+		}
+		f := t.Function
+		cr.Tools[i].Type = "function"
+		cr.Tools[i].Function = &struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+			Strict      *bool           `json:"strict"`
+		}{Name: f.Name, Description: f.Description, Parameters: f.Parameters}
+	}
+	return cr.tools(tmpl)
+}
+
+// messages converts the conversation for the chat package: the calls each assistant message made
+// (Ollama's arguments are an object; a JSON text in a string, as OpenAI's, is taken too) and
+// whether any message has calls or is a tool result.
+func (r *ollamaChatRequest) messages() (msgs []chat.Message, calls [][]chat.ToolCall, withCalls bool, err error) {
+	msgs = make([]chat.Message, len(r.Messages))
+	calls = make([][]chat.ToolCall, len(r.Messages))
+	for i, m := range r.Messages {
+		switch {
+		case len(m.Images) > 0:
+			return nil, nil, false, badRequest("invalid_value", "messages[%d]: images are not supported: edgelm runs text-only models", i)
+		case m.Role != "system" && m.Role != "user" && m.Role != "assistant" && m.Role != "tool":
+			return nil, nil, false, badRequest("invalid_value", "messages[%d]: role %q is not supported (system, user, assistant, tool)", i, m.Role)
+		case len(m.ToolCalls) > 0 && m.Role != "assistant":
+			return nil, nil, false, badRequest("invalid_value", "messages[%d]: only assistant messages have tool_calls", i)
+		}
+		withCalls = withCalls || m.Role == "tool" || len(m.ToolCalls) > 0
+		for k, raw := range m.ToolCalls {
+			var c ollamaToolCall
+			if json.Unmarshal(raw, &c) != nil || c.Function.Name == "" {
+				return nil, nil, false, badRequest("invalid_value", "messages[%d].tool_calls[%d]: want {\"function\": {\"name\": ..., \"arguments\": {...}}}", i, k)
+			}
+			args := bytes.TrimSpace(c.Function.Arguments)
+			if len(args) > 0 && args[0] == '"' {
+				var s string
+				json.Unmarshal(args, &s)
+				args = bytes.TrimSpace([]byte(s))
+			}
+			if string(args) == "null" {
+				args = nil
+			}
+			if len(args) > 0 && !json.Valid(args) {
+				return nil, nil, false, badRequest("invalid_value", "messages[%d].tool_calls[%d]: arguments are not valid JSON", i, k)
+			}
+			calls[i] = append(calls[i], chat.ToolCall{Name: c.Function.Name, Arguments: string(args)})
+		}
+		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+	}
+	return msgs, calls, withCalls, nil
+}
+
+// ollamaToolCall is a call as Ollama writes it: arguments as a JSON object, not a string.
+type ollamaToolCall struct {
+	Function struct {
+		Index     int             `json:"index"`
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+// ollamaCalls converts calls parsed (and validated) from an answer to Ollama's shape.
+func ollamaCalls(calls []callBody) []ollamaToolCall {
+	out := make([]ollamaToolCall, len(calls))
+	for i, c := range calls {
+		out[i].Function.Index, out[i].Function.Name = i, c.Function.Name
+		out[i].Function.Arguments = json.RawMessage(c.Function.Arguments)
+		if strings.TrimSpace(c.Function.Arguments) == "" {
+			out[i].Function.Arguments = json.RawMessage("{}")
 		}
 	}
-	return badRequest("tools_unsupported", "tools are not supported yet on /api/chat")
+	return out
 }
 
 // check refuses what edgelm cannot do rather than ignore it; model is the name answers use.
 func (c *ollamaCommon) check(model string) error {
-	if err := checkFormat(c.Format); err != nil {
-		return err
-	}
 	if t := bytes.TrimSpace(c.Think); len(t) > 0 && string(t) != "null" && string(t) != "false" {
 		return badRequest("invalid_value", "%q does not support thinking", model)
 	}
@@ -393,7 +467,8 @@ type ollamaJob struct {
 	chat    bool
 	stream  bool
 	start   time.Time
-	context bool // /api/generate without raw: return the conversation's tokens as "context"
+	context bool     // /api/generate without raw: return the conversation's tokens as "context"
+	tools   *toolJob // /api/chat with tools: calls are parsed out of the answer (structured.go)
 }
 
 // request turns the options into the engine's request for prompt ids. num_ctx narrows the
@@ -477,6 +552,10 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = req.check(j.model)
 	}
+	var g *grammar.Grammar
+	if err == nil {
+		g, err = formatGrammar(req.Format)
+	}
 	if err == nil {
 		err = checkTokens(info, req.Context, "context")
 	}
@@ -526,6 +605,7 @@ func (s *Server) handleOllamaGenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j.req.Stop = append(j.req.Stop, stops...)
+	j.req.Grammar = g
 	s.runOllama(w, r, rt, j)
 }
 
@@ -554,25 +634,15 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		writeOllamaError(w, err)
 		return
 	}
-	if err := checkTools(req.Tools); err != nil {
+	g, err := formatGrammar(req.Format)
+	if err != nil {
 		writeOllamaError(w, err)
 		return
 	}
-	msgs := make([]chat.Message, len(req.Messages))
-	for i, m := range req.Messages {
-		switch {
-		case len(m.Images) > 0:
-			err = badRequest("invalid_value", "messages[%d]: images are not supported: edgelm runs text-only models", i)
-		case len(m.ToolCalls) > 0 || m.Role == "tool":
-			err = badRequest("tools_unsupported", "messages[%d]: tool calls are not supported yet on /api/chat", i)
-		case m.Role != "system" && m.Role != "user" && m.Role != "assistant":
-			err = badRequest("invalid_value", "messages[%d]: role %q is not supported (system, user, assistant)", i, m.Role)
-		}
-		if err != nil {
-			writeOllamaError(w, err)
-			return
-		}
-		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+	msgs, calls, withCalls, err := req.messages()
+	if err != nil {
+		writeOllamaError(w, err)
+		return
 	}
 	if len(msgs) == 0 {
 		reason := "load"
@@ -586,16 +656,30 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 	tmpl, err := s.template(info)
 	if err != nil {
 		writeOllamaError(w, badRequest("chat_template_unavailable",
-			"model %s: %v; configure a format (chat_template = \"gemma\", \"llama2\", \"llama3\" or \"chatml\", or serve --chat-template) or use /api/generate", info.Model, err))
+			"model %s: %v; configure a format (chat_template = one of %s, or serve --chat-template) or use /api/generate", info.Model, err, chat.FormatNames()))
+		return
+	}
+	tools, tj, err := req.toolJob(tmpl)
+	if err == nil && tj != nil && g != nil {
+		err = badRequest("invalid_value", "format and tools together: a call is JSON of its own shape; drop one")
+	}
+	if err != nil {
+		writeOllamaError(w, err)
 		return
 	}
 	// As Ollama: the oldest turns that do not fit the context are left out (context_overflow).
 	ids, dropped, err := fitChat(func(keep []int) ([]int32, error) {
-		m := make([]chat.Message, len(keep))
+		m, mc := make([]chat.Message, len(keep)), make([][]chat.ToolCall, len(keep))
 		for k, i := range keep {
-			m[k] = msgs[i]
+			m[k], mc[k] = msgs[i], calls[i]
 		}
-		prompt, err := tmpl.Render(m, true)
+		var prompt string
+		var err error
+		if tools != nil || withCalls {
+			prompt, err = tmpl.RenderTools(m, mc, tools, true)
+		} else {
+			prompt, err = tmpl.Render(m, true)
+		}
 		if err != nil {
 			return nil, badRequest("invalid_value", "%v", err)
 		}
@@ -619,12 +703,18 @@ func (s *Server) handleOllamaChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j.req.Stop = append(j.req.Stop, tmpl.Stop...)
+	j.req.Grammar = g
+	if tj != nil {
+		j.tools = tj
+		j.req.Grammar, j.req.Trigger, j.req.TriggerAtStart = tj.grammar, tj.trigger, tj.triggerAtStart
+	}
 	s.runOllama(w, r, rt, j)
 }
 
 type ollamaMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role      string           `json:"role"`
+	Content   string           `json:"content"`
+	ToolCalls []ollamaToolCall `json:"tool_calls,omitempty"`
 }
 
 // ollamaChunk is one line of a stream, or with the statistics the last line (and the whole
@@ -721,7 +811,13 @@ func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, 
 			return
 		}
 		s.count(w, res)
-		writeJSON(w, http.StatusOK, j.final(res.Text, res))
+		c := j.final(res.Text, res)
+		if j.tools != nil {
+			if content, calls, ok := j.tools.parse(res.Text); ok {
+				c.Message.Content, c.Message.ToolCalls = content, ollamaCalls(calls)
+			}
+		}
+		writeJSON(w, http.StatusOK, c)
 		return
 	}
 	q := newEventQueue()
@@ -751,15 +847,33 @@ func (s *Server) runOllama(w http.ResponseWriter, r *http.Request, rt *runtime, 
 		}
 		return rc.Flush()
 	}
+	send := func(c ollamaChunk) {
+		if failed {
+			return
+		}
+		if err := line(c); err != nil {
+			failed = true
+			q.fail(errClientGone)
+			cancel()
+		}
+	}
+	// With tools, text that may be a call is held back until the answer ends; a call is sent
+	// whole, in a chunk of its own, as Ollama sends one once it has parsed it.
+	var ts *toolStream
+	if j.tools != nil {
+		// A forced answer is a call from its first byte, which the auto stream holds back too.
+		auto := *j.tools
+		auto.forced = false
+		ts = &toolStream{t: &auto}
+	}
 	flush := func() {
 		for _, ev := range q.take() {
-			if failed || ev.Text == "" {
-				continue
+			text := ev.Text
+			if ts != nil && text != "" {
+				text = ts.push(text).content
 			}
-			if err := line(j.chunk(ev.Text)); err != nil {
-				failed = true
-				q.fail(errClientGone)
-				cancel()
+			if text != "" {
+				send(j.chunk(text))
 			}
 		}
 	}
@@ -797,6 +911,21 @@ loop:
 		}
 		line(map[string]string{"error": e.msg})
 		return
+	}
+	if ts != nil {
+		if d, called := ts.finish(); called {
+			if d.content != "" {
+				send(j.chunk(d.content))
+			}
+			c := j.chunk("")
+			c.Message.ToolCalls = ollamaCalls(ts.parsed)
+			send(c)
+		} else if d.content != "" {
+			send(j.chunk(d.content))
+		}
+		if failed {
+			return
+		}
 	}
 	s.count(w, o.res)
 	line(j.final("", o.res))

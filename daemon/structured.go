@@ -279,6 +279,8 @@ type toolStream struct {
 	argsFrom  int
 	argsSent  int
 	streamedN int // calls sent
+	// auto: the calls finish found, whole, for the APIs that send a call in one piece (Ollama)
+	parsed []callBody
 }
 
 // delta is what one step of the stream sends: content, or call fragments.
@@ -403,7 +405,7 @@ func (ts *toolStream) finish() (d delta, called bool) {
 	if !ok {
 		return ts.contentUpTo(text, len(text)), false
 	}
-	d.content = content
+	d.content, ts.parsed = content, calls
 	for _, c := range calls {
 		d.calls = append(d.calls, ts.callDelta(c.ID, c.Function.Name, ""), ts.callDelta("", "", c.Function.Arguments))
 		ts.streamedN++

@@ -47,7 +47,7 @@ type Engine struct {
 	prefix *prefixCache
 	held   *job // admitted from the queue but waiting for KV budget
 
-	gvocab func() *grammar.Vocab // the tokenizer's vocabulary for grammars, indexed at first use
+	gvocab func() *grammar.Vocab // the tokenizer's vocabulary for grammars, indexed once, from load
 }
 
 // Load maps the model at path, reads its tokenizer and starts the scheduler.
@@ -115,6 +115,10 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		done:  make(chan struct{}),
 	}
 	e.gvocab = sync.OnceValue(func() *grammar.Vocab { return grammar.VocabOf(tok) })
+	// Indexed now, in the background, rather than in the first constrained request: about 1 MB and
+	// 35 ms for a 32,000-token vocabulary (tinydoc), against 225-500 ms seen at a first request
+	// under load. A request that comes first waits for the same index.
+	go e.gvocab()
 	var size int64
 	if st, err := os.Stat(path); err == nil {
 		size = st.Size()

@@ -191,7 +191,7 @@ else
     fail "$tiny not found"
   fi
   if EDGELM_SOCKET="$sock" EDGELM_STRUCTURED_SOCKET="$structured" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
-  if EDGELM_SOCKET="$sock" node "$tmp/node/ollama_client.mjs"; then ok "Ollama Node.js client"; else fail "Ollama Node.js client"; fi
+  if EDGELM_SOCKET="$sock" EDGELM_STRUCTURED_SOCKET="$structured" node "$tmp/node/ollama_client.mjs"; then ok "Ollama Node.js client"; else fail "Ollama Node.js client"; fi
   if [[ -n "$tinypid" ]]; then kill -TERM "$tinypid" && wait "$tinypid" || fail "tinydoc daemon did not exit cleanly"; fi
 fi
 

@@ -96,6 +96,54 @@ try {
 }
 
 await agent.close();
+
+// format and tools on a second daemon serving tinydoc-q8_0 (EDGELM_STRUCTURED_SOCKET), sampled at
+// temperature 1; answers and calls checked here, by hand, against their schemas.
+const structuredSocket = process.env.EDGELM_STRUCTURED_SOCKET;
+if (structuredSocket) {
+  const sagent = new Agent({ connect: { socketPath: structuredSocket } });
+  const sollama = new Ollama({ host: 'http://localhost', fetch: (url, init) => undiciFetch(url, { ...init, dispatcher: sagent }) });
+  const smodel = (await sollama.list()).models[0]?.name;
+  const schema = {
+    type: 'object',
+    properties: { name: { type: 'string', maxLength: 20 }, age: { type: 'integer', minimum: 0, maximum: 120 } },
+    required: ['name', 'age'],
+    additionalProperties: false,
+  };
+  const validPerson = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) &&
+    Object.keys(v).every((k) => ['name', 'age'].includes(k)) && typeof v.name === 'string' && [...v.name].length <= 20 &&
+    Number.isInteger(v.age) && v.age >= 0 && v.age <= 120;
+  const tools = [{
+    type: 'function',
+    function: {
+      name: 'get_weather', description: 'Weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 24 } }, required: ['city'], additionalProperties: false },
+    },
+  }];
+  const validCall = (c) => c?.function?.name === 'get_weather' && typeof c.function.arguments === 'object' &&
+    Object.keys(c.function.arguments).every((k) => k === 'city') && typeof c.function.arguments.city === 'string' &&
+    [...c.function.arguments.city].length <= 24;
+  for (const seed of [1, 2]) {
+    const options = { temperature: 1, seed, num_predict: 200 };
+    const res = await sollama.chat({ model: smodel, messages: [{ role: 'user', content: 'Describe a person.' }], format: schema, options });
+    let person = null;
+    try { person = JSON.parse(res.message.content); } catch { /* checked below */ }
+    check(res.done_reason !== 'stop' || validPerson(person), `chat format schema (seed ${seed}) is valid against it`, res.message);
+    let calls = [];
+    let last = null;
+    for await (const part of await sollama.chat({ model: smodel, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools,
+      tool_choice: 'required', stream: true, options })) {
+      calls = calls.concat(part.message.tool_calls ?? []);
+      last = part;
+    }
+    check(last.done === true && (last.done_reason !== 'stop' || (calls.length === 1 && validCall(calls[0]))),
+      `streamed tool call (seed ${seed}) has arguments valid against the parameters`, { calls, last });
+  }
+  const auto = await sollama.chat({ model: smodel, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, options: { num_predict: 16 } });
+  check(auto.done === true && (auto.message.tool_calls ?? []).every(validCall), 'tools in auto mode: text or valid calls', auto.message);
+  await sagent.close();
+}
+
 if (failures > 0) {
   console.log(`${failures} check(s) failed`);
   process.exit(1);
