@@ -21,7 +21,16 @@ func BenchmarkTile8(b *testing.B) {
 			x := make([]float32, n*cols)
 			randF32(r, x)
 			dst := make([]float32, n*rows)
-			for _, v := range variants() {
+			vs := variants()
+			for _, v := range vs {
+				if v.q4t168 != nil {
+					// The same variant held to its 8-row tiles, to time what the 16-row ones add.
+					v8 := *v
+					v8.name, v8.q4t168, v8.q8t168 = v.name+"-rows8", nil, nil
+					vs = append(vs, &v8)
+				}
+			}
+			for _, v := range vs {
 				if v == genericVariant {
 					continue
 				}

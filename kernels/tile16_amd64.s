@@ -1,0 +1,239 @@
+//go:build amd64 && !purego && gc
+
+#include "textflag.h"
+#include "rows8_amd64.h"
+
+// 16-row × 8-token tiles for prefill on 512-bit registers (AVX-512 F, BW and
+// VNNI): tile8_amd64.s's 8×8 tiles with twice the rows per register. Per
+// block the sixteen rows' quants are loaded four rows to a register (rows k,
+// k+4, k+8 and k+12 in its four 128-bit lanes) and transposed within each
+// lane, so that dword k of Zi holds quants 4i..4i+3 of row k. A token then
+// costs the same instructions as on 256 bits for twice the rows: eight
+// VPDPBUSD with four of its quants broadcast, a conversion and three float
+// operations. Where 512-bit operations run at full width (AMD Zen 5, Intel
+// server cores) that halves the work per multiply-accumulate; where they are
+// split in two (Zen 4) it halves the instructions the front end decodes.
+// Per lane the arithmetic is tile8_amd64.s's, hence the one-row kernels':
+// the int32 sum starts at the token's offset correction, and
+// acc += float(Σ) · (d_w · d_x) in block order.
+//
+// Registers: SI row 0's block, R14 row 8's, R9 rb, R10 3·rb, R11 5·rb, R12
+// 7·rb; DI token 0's block, AX token 4's, R13 the stride, DX 3·stride; R8
+// this block's aux entry of token 0 (tokens 8 bytes apart, blocks astride
+// apart); CX blocks left; BX the prefetch of what the caller reads next.
+// Z0-Z7 the transposed quants, Z8-Z11 temporaries, Z12 the rows' d_w, Z13
+// bytes 0x80, Z14 bytes 0x0f, Z16-Z23 the tokens' accumulators, Z24 and Z25
+// a token's sums and scale.
+
+// TRANSPOSE4Z: the 4×4 dword transpose of a, b, c, d within each lane.
+#define TRANSPOSE4Z(a, b, c, d) \
+	VPUNPCKLDQ  b, a, Z8    \
+	VPUNPCKHDQ  b, a, Z9    \
+	VPUNPCKLDQ  d, c, Z10   \
+	VPUNPCKHDQ  d, c, Z11   \
+	VPUNPCKLQDQ Z10, Z8, a  \
+	VPUNPCKHQDQ Z10, Z8, b  \
+	VPUNPCKLQDQ Z11, Z9, c  \
+	VPUNPCKHQDQ Z11, Z9, d
+
+// QUADS2 and QUADS18: Z0-Z3 and Z4-Z7 = the 16 bytes at offset 2 and 18 of
+// the rows' blocks, untransposed: register i (of four) holds rows i, i+4
+// (from SI) and i+8, i+12 (from R14), one to a 128-bit lane.
+#define QUADS2 \
+	VMOVDQU      2(SI), X0 \
+	VINSERTI128  $1, 2(SI)(R9*4), Y0, Y0 \
+	VINSERTI32X4 $2, 2(R14), Z0, Z0 \
+	VINSERTI32X4 $3, 2(R14)(R9*4), Z0, Z0 \
+	VMOVDQU      2(SI)(R9*1), X1 \
+	VINSERTI128  $1, 2(SI)(R11*1), Y1, Y1 \
+	VINSERTI32X4 $2, 2(R14)(R9*1), Z1, Z1 \
+	VINSERTI32X4 $3, 2(R14)(R11*1), Z1, Z1 \
+	VMOVDQU      2(SI)(R9*2), X2 \
+	VINSERTI128  $1, 2(SI)(R10*2), Y2, Y2 \
+	VINSERTI32X4 $2, 2(R14)(R9*2), Z2, Z2 \
+	VINSERTI32X4 $3, 2(R14)(R10*2), Z2, Z2 \
+	VMOVDQU      2(SI)(R10*1), X3 \
+	VINSERTI128  $1, 2(SI)(R12*1), Y3, Y3 \
+	VINSERTI32X4 $2, 2(R14)(R10*1), Z3, Z3 \
+	VINSERTI32X4 $3, 2(R14)(R12*1), Z3, Z3
+
+#define QUADS18 \
+	VMOVDQU      18(SI), X4 \
+	VINSERTI128  $1, 18(SI)(R9*4), Y4, Y4 \
+	VINSERTI32X4 $2, 18(R14), Z4, Z4 \
+	VINSERTI32X4 $3, 18(R14)(R9*4), Z4, Z4 \
+	VMOVDQU      18(SI)(R9*1), X5 \
+	VINSERTI128  $1, 18(SI)(R11*1), Y5, Y5 \
+	VINSERTI32X4 $2, 18(R14)(R9*1), Z5, Z5 \
+	VINSERTI32X4 $3, 18(R14)(R11*1), Z5, Z5 \
+	VMOVDQU      18(SI)(R9*2), X6 \
+	VINSERTI128  $1, 18(SI)(R10*2), Y6, Y6 \
+	VINSERTI32X4 $2, 18(R14)(R9*2), Z6, Z6 \
+	VINSERTI32X4 $3, 18(R14)(R10*2), Z6, Z6 \
+	VMOVDQU      18(SI)(R10*1), X7 \
+	VINSERTI128  $1, 18(SI)(R12*1), Y7, Y7 \
+	VINSERTI32X4 $2, 18(R14)(R10*1), Z7, Z7 \
+	VINSERTI32X4 $3, 18(R14)(R12*1), Z7, Z7
+
+// Q4QUANTSZ: Z0-Z7 = the rows' Q4_0 nibbles of this block, transposed: the
+// bytes first (dword k of Zi, i < 4, holds bytes 4i..4i+3 of row k), then
+// the low nibbles are quants 4i..4i+3, the high ones 16+4i...
+#define Q4QUANTSZ \
+	QUADS2                                                  \
+	TRANSPOSE4Z(Z0, Z1, Z2, Z3)                             \
+	VPSRLW  $4, Z0, Z4                                      \
+	VPSRLW  $4, Z1, Z5                                      \
+	VPSRLW  $4, Z2, Z6                                      \
+	VPSRLW  $4, Z3, Z7                                      \
+	VPANDD  Z14, Z0, Z0                                     \
+	VPANDD  Z14, Z1, Z1                                     \
+	VPANDD  Z14, Z2, Z2                                     \
+	VPANDD  Z14, Z3, Z3                                     \
+	VPANDD  Z14, Z4, Z4                                     \
+	VPANDD  Z14, Z5, Z5                                     \
+	VPANDD  Z14, Z6, Z6                                     \
+	VPANDD  Z14, Z7, Z7
+
+// Q8QUANTSZ: Z0-Z7 = the rows' Q8_0 quants of this block + 128, transposed.
+#define Q8QUANTSZ \
+	QUADS2                                                   \
+	QUADS18                                                  \
+	VPXORD Z13, Z0, Z0                                       \
+	VPXORD Z13, Z1, Z1                                       \
+	VPXORD Z13, Z2, Z2                                       \
+	VPXORD Z13, Z3, Z3                                       \
+	VPXORD Z13, Z4, Z4                                       \
+	VPXORD Z13, Z5, Z5                                       \
+	VPXORD Z13, Z6, Z6                                       \
+	VPXORD Z13, Z7, Z7                                       \
+	TRANSPOSE4Z(Z0, Z1, Z2, Z3)                              \
+	TRANSPOSE4Z(Z4, Z5, Z6, Z7)
+
+// SCALES16: Z12 = the sixteen rows' f16 block scales as float32, lane k for
+// row k (f16 to f32 is exact). X8 is free between the transposes and the
+// tokens.
+#define SCALES16 \
+	VPXOR       X12, X12, X12          \
+	VPINSRW     $0, (SI), X12, X12     \
+	VPINSRW     $1, (SI)(R9*1), X12, X12 \
+	VPINSRW     $2, (SI)(R9*2), X12, X12 \
+	VPINSRW     $3, (SI)(R10*1), X12, X12 \
+	VPINSRW     $4, (SI)(R9*4), X12, X12 \
+	VPINSRW     $5, (SI)(R11*1), X12, X12 \
+	VPINSRW     $6, (SI)(R10*2), X12, X12 \
+	VPINSRW     $7, (SI)(R12*1), X12, X12 \
+	VPXOR       X8, X8, X8             \
+	VPINSRW     $0, (R14), X8, X8      \
+	VPINSRW     $1, (R14)(R9*1), X8, X8  \
+	VPINSRW     $2, (R14)(R9*2), X8, X8  \
+	VPINSRW     $3, (R14)(R10*1), X8, X8  \
+	VPINSRW     $4, (R14)(R9*4), X8, X8  \
+	VPINSRW     $5, (R14)(R11*1), X8, X8  \
+	VPINSRW     $6, (R14)(R10*2), X8, X8  \
+	VPINSRW     $7, (R14)(R12*1), X8, X8  \
+	VINSERTI128 $1, X8, Y12, Y12       \
+	VCVTPH2PS   Y12, Z12
+
+// TOKEN16: acc += the sixteen rows' results for the token whose block is at
+// q (a base and index, e.g. (DI)(R13*1)) and aux entry at a(R8).
+#define TOKEN16(q, a, acc) \
+	VPBROADCASTD  a(R8), Z24        \
+	VPDPBUSD.BCST 2 q, Z0, Z24      \
+	VPDPBUSD.BCST 6 q, Z1, Z24      \
+	VPDPBUSD.BCST 10 q, Z2, Z24     \
+	VPDPBUSD.BCST 14 q, Z3, Z24     \
+	VPDPBUSD.BCST 18 q, Z4, Z24     \
+	VPDPBUSD.BCST 22 q, Z5, Z24     \
+	VPDPBUSD.BCST 26 q, Z6, Z24     \
+	VPDPBUSD.BCST 30 q, Z7, Z24     \
+	VCVTDQ2PS     Z24, Z24          \
+	VMULPS.BCST   a+4(R8), Z12, Z25 \
+	VMULPS        Z25, Z24, Z24     \
+	VADDPS        Z24, acc, acc
+
+#define TOKENS16 \
+	TOKEN16((DI), 0, Z16)         \
+	TOKEN16((DI)(R13*1), 8, Z17)  \
+	TOKEN16((DI)(R13*2), 16, Z18) \
+	TOKEN16((DI)(DX*1), 24, Z19)  \
+	TOKEN16((AX), 32, Z20)        \
+	TOKEN16((AX)(R13*1), 40, Z21) \
+	TOKEN16((AX)(R13*2), 48, Z22) \
+	TOKEN16((AX)(DX*1), 56, Z23)
+
+// TILE16PRO: the registers above from the arguments; the accumulators zeroed.
+#define TILE16PRO \
+	MOVQ         w_base+0(FP), SI   \
+	MOVQ         rb+24(FP), R9      \
+	MOVQ         x_base+32(FP), DI  \
+	MOVQ         stride+56(FP), R13 \
+	MOVQ         nb+64(FP), CX      \
+	MOVQ         aux+72(FP), R8     \
+	MOVQ         pf+88(FP), BX      \
+	ROWOFFSETS                      \
+	LEAQ         (SI)(R9*8), R14    \
+	LEAQ         (R13)(R13*2), DX   \
+	MOVL         $0x80808080, AX    \
+	VPBROADCASTD AX, Z13            \
+	MOVL         $0x0f0f0f0f, AX    \
+	VPBROADCASTD AX, Z14            \
+	LEAQ         (DI)(R13*4), AX    \
+	VPXORD       Z16, Z16, Z16      \
+	VPXORD       Z17, Z17, Z17      \
+	VPXORD       Z18, Z18, Z18      \
+	VPXORD       Z19, Z19, Z19      \
+	VPXORD       Z20, Z20, Z20      \
+	VPXORD       Z21, Z21, Z21      \
+	VPXORD       Z22, Z22, Z22      \
+	VPXORD       Z23, Z23, Z23
+
+// NEXT16: on to the next block (wb bytes per weight block); loop to l.
+#define NEXT16(wb, l) \
+	ADDQ $wb, SI            \
+	ADDQ $wb, R14           \
+	ADDQ $34, DI            \
+	ADDQ $34, AX            \
+	ADDQ astride+80(FP), R8 \
+	DECQ CX                 \
+	JNZ  l
+
+#define STORE16 \
+	MOVQ    dst+96(FP), AX \
+	VMOVUPS Z16, (AX)      \
+	VMOVUPS Z17, 64(AX)    \
+	VMOVUPS Z18, 128(AX)   \
+	VMOVUPS Z19, 192(AX)   \
+	VMOVUPS Z20, 256(AX)   \
+	VMOVUPS Z21, 320(AX)   \
+	VMOVUPS Z22, 384(AX)   \
+	VMOVUPS Z23, 448(AX)
+
+// func q4Tile168VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[128]float32)
+TEXT ·q4Tile168VNNI(SB), NOSPLIT, $0-104
+	TILE16PRO
+
+q4168loop:
+	PREFETCH144
+	PREFETCH144
+	Q4QUANTSZ
+	SCALES16
+	TOKENS16
+	NEXT16(18, q4168loop)
+	STORE16
+	VZEROUPPER
+	RET
+
+// func q8Tile168VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[128]float32)
+TEXT ·q8Tile168VNNI(SB), NOSPLIT, $0-104
+	TILE16PRO
+
+q8168loop:
+	PREFETCH272
+	PREFETCH272
+	Q8QUANTSZ
+	SCALES16
+	TOKENS16
+	NEXT16(34, q8168loop)
+	STORE16
+	VZEROUPPER
+	RET
