@@ -237,3 +237,127 @@ q8168loop:
 	STORE16
 	VZEROUPPER
 	RET
+
+// The 16×16 tiles: the 16×8 tile's block work (loads, transposes, scales)
+// shared by sixteen tokens instead of eight. Registers as above but for:
+// Z8 and Z9 a token's sums and scale (after the transposes), Z15-Z30 the
+// tokens' accumulators, R15 token 8's block and then token 12's.
+
+// TOKENT: acc += the sixteen rows' results for the token whose block is at
+// q and aux entry at a(R8), with Z8 and Z9 as temporaries.
+#define TOKENT(q, a, acc) \
+	VPBROADCASTD  a(R8), Z8        \
+	VPDPBUSD.BCST 2 q, Z0, Z8      \
+	VPDPBUSD.BCST 6 q, Z1, Z8      \
+	VPDPBUSD.BCST 10 q, Z2, Z8     \
+	VPDPBUSD.BCST 14 q, Z3, Z8     \
+	VPDPBUSD.BCST 18 q, Z4, Z8     \
+	VPDPBUSD.BCST 22 q, Z5, Z8     \
+	VPDPBUSD.BCST 26 q, Z6, Z8     \
+	VPDPBUSD.BCST 30 q, Z7, Z8     \
+	VCVTDQ2PS     Z8, Z8           \
+	VMULPS.BCST   a+4(R8), Z12, Z9 \
+	VMULPS        Z9, Z8, Z8       \
+	VADDPS        Z8, acc, acc
+
+#define TOKENS1616 \
+	TOKENT((DI), 0, Z15)           \
+	TOKENT((DI)(R13*1), 8, Z16)    \
+	TOKENT((DI)(R13*2), 16, Z17)   \
+	TOKENT((DI)(DX*1), 24, Z18)    \
+	TOKENT((AX), 32, Z19)          \
+	TOKENT((AX)(R13*1), 40, Z20)   \
+	TOKENT((AX)(R13*2), 48, Z21)   \
+	TOKENT((AX)(DX*1), 56, Z22)    \
+	LEAQ   (DI)(R13*8), R15        \
+	TOKENT((R15), 64, Z23)         \
+	TOKENT((R15)(R13*1), 72, Z24)  \
+	TOKENT((R15)(R13*2), 80, Z25)  \
+	TOKENT((R15)(DX*1), 88, Z26)   \
+	LEAQ   (R15)(R13*4), R15       \
+	TOKENT((R15), 96, Z27)         \
+	TOKENT((R15)(R13*1), 104, Z28) \
+	TOKENT((R15)(R13*2), 112, Z29) \
+	TOKENT((R15)(DX*1), 120, Z30)
+
+#define TILE1616PRO \
+	MOVQ         w_base+0(FP), SI   \
+	MOVQ         rb+24(FP), R9      \
+	MOVQ         x_base+32(FP), DI  \
+	MOVQ         stride+56(FP), R13 \
+	MOVQ         nb+64(FP), CX      \
+	MOVQ         aux+72(FP), R8     \
+	MOVQ         pf+88(FP), BX      \
+	ROWOFFSETS                      \
+	LEAQ         (SI)(R9*8), R14    \
+	LEAQ         (R13)(R13*2), DX   \
+	MOVL         $0x80808080, AX    \
+	VPBROADCASTD AX, Z13            \
+	MOVL         $0x0f0f0f0f, AX    \
+	VPBROADCASTD AX, Z14            \
+	LEAQ         (DI)(R13*4), AX    \
+	VPXORD       Z15, Z15, Z15      \
+	VPXORD       Z16, Z16, Z16      \
+	VPXORD       Z17, Z17, Z17      \
+	VPXORD       Z18, Z18, Z18      \
+	VPXORD       Z19, Z19, Z19      \
+	VPXORD       Z20, Z20, Z20      \
+	VPXORD       Z21, Z21, Z21      \
+	VPXORD       Z22, Z22, Z22      \
+	VPXORD       Z23, Z23, Z23      \
+	VPXORD       Z24, Z24, Z24      \
+	VPXORD       Z25, Z25, Z25      \
+	VPXORD       Z26, Z26, Z26      \
+	VPXORD       Z27, Z27, Z27      \
+	VPXORD       Z28, Z28, Z28      \
+	VPXORD       Z29, Z29, Z29      \
+	VPXORD       Z30, Z30, Z30
+
+#define STORE1616 \
+	MOVQ    dst+96(FP), AX \
+	VMOVUPS Z15, (AX)      \
+	VMOVUPS Z16, 64(AX)    \
+	VMOVUPS Z17, 128(AX)   \
+	VMOVUPS Z18, 192(AX)   \
+	VMOVUPS Z19, 256(AX)   \
+	VMOVUPS Z20, 320(AX)   \
+	VMOVUPS Z21, 384(AX)   \
+	VMOVUPS Z22, 448(AX)   \
+	VMOVUPS Z23, 512(AX)   \
+	VMOVUPS Z24, 576(AX)   \
+	VMOVUPS Z25, 640(AX)   \
+	VMOVUPS Z26, 704(AX)   \
+	VMOVUPS Z27, 768(AX)   \
+	VMOVUPS Z28, 832(AX)   \
+	VMOVUPS Z29, 896(AX)   \
+	VMOVUPS Z30, 960(AX)
+
+// func q4Tile1616VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)
+TEXT ·q4Tile1616VNNI(SB), NOSPLIT, $0-104
+	TILE1616PRO
+
+q41616loop:
+	PREFETCH144
+	PREFETCH144
+	Q4QUANTSZ
+	SCALES16
+	TOKENS1616
+	NEXT16(18, q41616loop)
+	STORE1616
+	VZEROUPPER
+	RET
+
+// func q8Tile1616VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)
+TEXT ·q8Tile1616VNNI(SB), NOSPLIT, $0-104
+	TILE1616PRO
+
+q81616loop:
+	PREFETCH272
+	PREFETCH272
+	Q8QUANTSZ
+	SCALES16
+	TOKENS1616
+	NEXT16(34, q81616loop)
+	STORE1616
+	VZEROUPPER
+	RET

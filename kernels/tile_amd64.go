@@ -34,6 +34,8 @@ var vnniVariant = func() *variant {
 	v.q8t88 = tile88(q8b, q8Tile88VNNI)
 	v.q4t168 = tile168(q4b, q4Tile168VNNI)
 	v.q8t168 = tile168(q8b, q8Tile168VNNI)
+	v.q4t1616 = tile1616(q4b, q4Tile1616VNNI)
+	v.q8t1616 = tile1616(q8b, q8Tile1616VNNI)
 	return &v
 }()
 
@@ -67,6 +69,17 @@ func tile168(bb int, k func(w []byte, rb int, x []byte, stride, nb int, aux *xau
 			k(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
 		} else {
 			*dst = [128]float32{}
+		}
+	}
+}
+
+func tile1616(bb int, k func(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)) func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[256]float32) {
+	return func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[256]float32) {
+		if nb := tileBlocks(bb, 16, w, rb, x, stride, aux, an); nb > 0 {
+			_ = w[16*rb-1]
+			k(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
+		} else {
+			*dst = [256]float32{}
 		}
 	}
 }
@@ -128,6 +141,15 @@ func q4Tile168VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astrid
 
 //go:noescape
 func q8Tile168VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[128]float32)
+
+// q4Tile1616VNNI and q8Tile1616VNNI are the 16×8 tiles for tokens t < 16:
+// dst[16*t+k].
+//
+//go:noescape
+func q4Tile1616VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)
+
+//go:noescape
+func q8Tile1616VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)
 
 //go:noescape
 func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)
