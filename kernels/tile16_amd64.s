@@ -20,10 +20,10 @@
 // Registers: SI row 0's block, R14 row 8's, R9 rb, R10 3·rb, R11 5·rb, R12
 // 7·rb; DI token 0's block, AX token 4's, R13 the stride, DX 3·stride; R8
 // this block's aux entry of token 0 (tokens 8 bytes apart, blocks astride
-// apart); CX blocks left; BX the prefetch of what the caller reads next.
-// Z0-Z7 the transposed quants, Z8-Z11 temporaries, Z12 the rows' d_w, Z13
-// bytes 0x80, Z14 bytes 0x0f, Z16-Z23 the tokens' accumulators, Z24 and Z25
-// a token's sums and scale.
+// apart); CX blocks left; BX the prefetch of what the caller reads next;
+// R15 a temporary. Z0-Z7 the transposed quants, Z8-Z11 temporaries, Z12
+// the rows' d_w, Z13 bytes 0x80, Z14 bytes 0x0f, Z16-Z23 the tokens'
+// accumulators, Z24 and Z25 a token's sums and scale.
 
 // TRANSPOSE4Z: the 4×4 dword transpose of a, b, c, d within each lane.
 #define TRANSPOSE4Z(a, b, c, d) \
@@ -110,28 +110,31 @@
 	TRANSPOSE4Z(Z4, Z5, Z6, Z7)
 
 // SCALES16: Z12 = the sixteen rows' f16 block scales as float32, lane k for
-// row k (f16 to f32 is exact). X8 is free between the transposes and the
-// tokens.
+// row k (f16 to f32 is exact). The scales are gathered by scalar loads, four
+// to a general register (AX and R15, clobbered; AX is token 4's block again
+// after), so that the vector pipes, busy with the transposes and the tokens,
+// see six operations instead of sixteen inserts. X8 is free between the
+// transposes and the tokens.
+#define GATHER4(r, o0, o1, o2, o3) \
+	MOVWLZX o3, r       \
+	SHLQ    $16, r      \
+	MOVW    o2, r       \
+	SHLQ    $16, r      \
+	MOVW    o1, r       \
+	SHLQ    $16, r      \
+	MOVW    o0, r
+
 #define SCALES16 \
-	VPXOR       X12, X12, X12          \
-	VPINSRW     $0, (SI), X12, X12     \
-	VPINSRW     $1, (SI)(R9*1), X12, X12 \
-	VPINSRW     $2, (SI)(R9*2), X12, X12 \
-	VPINSRW     $3, (SI)(R10*1), X12, X12 \
-	VPINSRW     $4, (SI)(R9*4), X12, X12 \
-	VPINSRW     $5, (SI)(R11*1), X12, X12 \
-	VPINSRW     $6, (SI)(R10*2), X12, X12 \
-	VPINSRW     $7, (SI)(R12*1), X12, X12 \
-	VPXOR       X8, X8, X8             \
-	VPINSRW     $0, (R14), X8, X8      \
-	VPINSRW     $1, (R14)(R9*1), X8, X8  \
-	VPINSRW     $2, (R14)(R9*2), X8, X8  \
-	VPINSRW     $3, (R14)(R10*1), X8, X8  \
-	VPINSRW     $4, (R14)(R9*4), X8, X8  \
-	VPINSRW     $5, (R14)(R11*1), X8, X8  \
-	VPINSRW     $6, (R14)(R10*2), X8, X8  \
-	VPINSRW     $7, (R14)(R12*1), X8, X8  \
-	VINSERTI128 $1, X8, Y12, Y12       \
+	GATHER4(AX, (SI), (SI)(R9*1), (SI)(R9*2), (SI)(R10*1))          \
+	GATHER4(R15, (SI)(R9*4), (SI)(R11*1), (SI)(R10*2), (SI)(R12*1)) \
+	MOVQ        AX, X12                                                 \
+	VPINSRQ     $1, R15, X12, X12                                       \
+	GATHER4(AX, (R14), (R14)(R9*1), (R14)(R9*2), (R14)(R10*1))     \
+	GATHER4(R15, (R14)(R9*4), (R14)(R11*1), (R14)(R10*2), (R14)(R12*1)) \
+	MOVQ        AX, X8                                                  \
+	VPINSRQ     $1, R15, X8, X8                                         \
+	LEAQ        (DI)(R13*4), AX                                         \
+	VINSERTI128 $1, X8, Y12, Y12                                        \
 	VCVTPH2PS   Y12, Z12
 
 // TOKEN16: acc += the sixteen rows' results for the token whose block is at
