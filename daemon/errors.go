@@ -85,6 +85,8 @@ func classify(err error) *apiError {
 		return badRequest("kv_budget_exceeded", "%v (lower max_tokens or raise kv_budget)", err)
 	case errors.Is(err, engine.ErrPromptTooLong):
 		return badRequest("context_length_exceeded", "%v", err)
+	case errors.Is(err, engine.ErrGrammar):
+		return badRequest("grammar_dead_end", "%v: the schema is too ambiguous for edgelm to follow (anyOf alternatives alike, deeply nested), or the vocabulary cannot spell what it requires", err)
 	case errors.Is(err, engine.ErrNonFinite):
 		return &apiError{status: http.StatusInternalServerError, typ: "server_error", code: "model_error",
 			msg: "the model produced non-finite logits (NaN or Inf) for this request; its weights may be corrupt (check the model file, or reload it)"}

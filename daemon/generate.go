@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -25,7 +26,8 @@ type job struct {
 	stream  bool
 	usage   bool // stream_options.include_usage: a last chunk with usage
 	chat    bool
-	top     int // alternatives per token the client asked for (the engine is asked for at least 1)
+	tools   *toolJob // chat with tools that may be called (structured.go)
+	top     int      // alternatives per token the client asked for (the engine is asked for at least 1)
 	// Completions only: the text echoed before the completion when echo is set, and its length in
 	// characters (text_offset counts characters of prompt + completion, as OpenAI does).
 	echoText   string
@@ -164,7 +166,11 @@ func (s *Server) common(rt *runtime, j *job, f *commonFields, ids []int32, asked
 	if err != nil {
 		return err
 	}
-	j.req = engine.Request{Prompt: ids, MaxTokens: maxTok, Sampling: samp, Stop: stops, IgnoreEOS: f.IgnoreEOS, Trace: f.Trace}
+	g, err := f.grammarOf()
+	if err != nil {
+		return err
+	}
+	j.req = engine.Request{Prompt: ids, MaxTokens: maxTok, Sampling: samp, Stop: stops, IgnoreEOS: f.IgnoreEOS, Trace: f.Trace, Grammar: g}
 	return nil
 }
 
@@ -198,7 +204,20 @@ func (s *Server) chatJob(ctx context.Context, rt *runtime, ref *backendRef, cr *
 		return nil, badRequest("chat_template_unavailable",
 			"model %s: %v; configure a format (chat_template = one of %s, or serve --chat-template) or use /v1/completions", info.Model, err, chat.FormatNames())
 	}
-	prompt, err := tmpl.Render(msgs, true)
+	tools, tj, err := cr.tools(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	calls, withCalls, err := cr.calls()
+	if err != nil {
+		return nil, err
+	}
+	var prompt string
+	if tools != nil || withCalls {
+		prompt, err = tmpl.RenderTools(msgs, calls, tools, true)
+	} else {
+		prompt, err = tmpl.Render(msgs, true)
+	}
 	if err != nil {
 		return nil, badRequest("invalid_value", "%v", err)
 	}
@@ -226,6 +245,13 @@ func (s *Server) chatJob(ctx context.Context, rt *runtime, ref *backendRef, cr *
 		return nil, err
 	}
 	j.req.Stop = append(j.req.Stop, tmpl.Stop...)
+	if tj != nil {
+		if j.req.Grammar != nil {
+			return nil, badRequest("invalid_value", "response_format and tools together: use tool_choice \"none\" or drop one")
+		}
+		j.tools = tj
+		j.req.Grammar, j.req.Trigger, j.req.TriggerAtStart = tj.grammar, tj.trigger, tj.triggerAtStart
+	}
 	if cr.TopLogprobs != nil && (*cr.TopLogprobs < 0 || *cr.TopLogprobs > maxLogprobs) {
 		return nil, badRequest("invalid_value", "top_logprobs %d: want 0..%d", *cr.TopLogprobs, maxLogprobs)
 	}
@@ -332,13 +358,28 @@ type completionBody struct {
 }
 
 type chatMsgBody struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content"`
+	Role      string     `json:"role,omitempty"`
+	Content   string     `json:"content"`
+	ToolCalls []callBody `json:"tool_calls,omitempty"`
+}
+
+// MarshalJSON writes content null for a message that is only tool calls, as OpenAI does.
+func (m chatMsgBody) MarshalJSON() ([]byte, error) {
+	type plain chatMsgBody
+	if len(m.ToolCalls) == 0 || m.Content != "" {
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		Role      string     `json:"role,omitempty"`
+		Content   *string    `json:"content"`
+		ToolCalls []callBody `json:"tool_calls"`
+	}{m.Role, nil, m.ToolCalls})
 }
 
 type chatDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string     `json:"role,omitempty"`
+	Content   *string    `json:"content,omitempty"`
+	ToolCalls []callBody `json:"tool_calls,omitempty"`
 }
 
 type chatChoice struct {
@@ -381,6 +422,12 @@ func (s *Server) answer(w http.ResponseWriter, j *job, res *engine.Result, event
 	finish := res.FinishReason
 	if j.chat {
 		c := chatChoice{Message: &chatMsgBody{Role: "assistant", Content: res.Text}, FinishReason: &finish}
+		if j.tools != nil {
+			if content, calls, ok := j.tools.parse(res.Text); ok {
+				c.Message.Content, c.Message.ToolCalls = content, calls
+				finish = "tool_calls"
+			}
+		}
 		if j.req.Logprobs > 0 {
 			c.Logprobs = &chatLogprobs{Content: s.chatLogprobs(j, events)}
 		}

@@ -1,6 +1,7 @@
 // Package daemon serves a loaded model over HTTP/1.1 on a Unix socket with an OpenAI-compatible
 // API: /v1/completions, /v1/chat/completions (both with Server-Sent-Event streaming),
-// /v1/models, /v1/tokenize, /v1/detokenize, /health and /metrics.
+// /v1/embeddings, /v1/models, /v1/tokenize, /v1/detokenize, /health and /metrics; and Ollama's API
+// under /api (ollama.go).
 //
 // The daemon decides nothing about inference: it checks who is calling (SO_PEERCRED against the
 // allowed uids/gids), parses and bounds the request, turns it into an engine.Request and turns the
@@ -236,7 +237,9 @@ func (s *Server) Handler() http.Handler {
 		"/v1/chat/completions": {http.MethodPost, s.handleChat},
 		"/v1/tokenize":         {http.MethodPost, s.handleTokenize},
 		"/v1/detokenize":       {http.MethodPost, s.handleDetokenize},
+		"/v1/embeddings":       {http.MethodPost, s.handleEmbeddings},
 	}
+	s.ollamaRoutes(routes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.cfg.Load()
 		endpoint := r.URL.Path
@@ -258,17 +261,21 @@ func (s *Server) Handler() http.Handler {
 			s.logAccess(r, sw, time.Since(start))
 		}()
 
+		fail := writeError
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			fail = writeOllamaRouteError // Ollama's clients read {"error": "..."}
+		}
 		if !s.allowed(rt, r) {
-			writeError(sw, http.StatusForbidden, "permission_error", "forbidden", "this user is not allowed to use the edgelm daemon (see allowed_uids and allowed_gids)")
+			fail(sw, http.StatusForbidden, "permission_error", "forbidden", "this user is not allowed to use the edgelm daemon (see allowed_uids and allowed_gids)")
 			return
 		}
 		if !ok {
-			writeError(sw, http.StatusNotFound, "invalid_request_error", "not_found", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
+			fail(sw, http.StatusNotFound, "invalid_request_error", "not_found", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
 			return
 		}
 		if r.Method != rte.method && !(rte.method == http.MethodGet && r.Method == http.MethodHead) {
 			sw.Header().Set("Allow", rte.method)
-			writeError(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
+			fail(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
 			return
 		}
 		// ReadHeaderTimeout stops at the headers, so a client that sends headers and then stalls

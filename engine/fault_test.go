@@ -97,6 +97,10 @@ func TestNonFiniteLogits(t *testing.T) {
 			t.Errorf("%+v: %v (result %+v), want ErrNonFinite", req, err, res)
 		}
 	}
+	// An embedding reads the same normed states: no NaN vector for the JSON encoder either.
+	if emb, err := e.Embed(context.Background(), ids); !errors.Is(err, ErrNonFinite) {
+		t.Errorf("Embed: %v (%v), want ErrNonFinite", err, emb)
+	}
 	if st := e.Stats(); !strings.Contains(st.Fault, "non-finite") {
 		t.Errorf("Stats.Fault = %q", st.Fault)
 	}

@@ -59,6 +59,36 @@ type Config struct {
 	PostNorms  bool // gemma2/3: RMSNorm on the attention and FFN outputs before the residual add
 	QKNorm     bool // gemma3, qwen3: RMSNorm per head on q and k before RoPE
 	QKVBias    bool // qwen2: q, k and v have biases (optional for llama, qwen3 and phi3)
+
+	Pooling Pooling // how an embedding is made of a prompt's hidden states (<arch>.pooling_type)
+}
+
+// Pooling turns the final hidden states of a prompt's tokens into one embedding, as GGUF's
+// <arch>.pooling_type numbers it (llama.cpp's enum llama_pooling_type).
+type Pooling int
+
+const (
+	PoolNone Pooling = 0 // declared "none": llama.cpp returns one vector per token
+	PoolMean Pooling = 1 // the mean over the tokens; what edgelm does when the file says nothing
+	PoolCLS  Pooling = 2 // the first token's
+	PoolLast Pooling = 3 // the last token's (decoder embedding models such as Qwen3-Embedding)
+	PoolRank Pooling = 4 // a reranker's classification head, which edgelm does not run
+)
+
+func (p Pooling) String() string {
+	switch p {
+	case PoolNone:
+		return "none"
+	case PoolMean:
+		return "mean"
+	case PoolCLS:
+		return "cls"
+	case PoolLast:
+		return "last"
+	case PoolRank:
+		return "rank"
+	}
+	return fmt.Sprintf("pooling(%d)", int(p))
 }
 
 // KVDim is the width of one token's keys (or values) in one layer.
@@ -156,6 +186,13 @@ func ReadConfig(f *gguf.File) (*Config, error) {
 	c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
 	c.EmbedScale = 1
 	c.Act = SiLU
+	c.Pooling = PoolMean
+	if v, ok := f.Uint(arch + ".pooling_type"); ok {
+		if v > uint64(PoolRank) {
+			return nil, fmt.Errorf("model: %s.pooling_type = %d unknown (0..4)", arch, v)
+		}
+		c.Pooling = Pooling(v)
+	}
 
 	switch arch {
 	case "llama":

@@ -17,6 +17,11 @@ type Batch struct {
 	Pos    []int32
 	Seqs   []*kvcache.Seq
 	Logits []bool // entry i wants logits; nil means only the last entry
+	// Hidden marks the entries whose final hidden state (after the output norm: what the output
+	// matrix turns into logits, Dim floats) Forward writes to HiddenOut, in entry order; nil means
+	// none. Embeddings are made of these. An entry may want logits, its hidden state, both or neither.
+	Hidden    []bool
+	HiddenOut []float32
 }
 
 // Rows records the shapes one layer produced in the last step: the rows of its attention output and
@@ -162,6 +167,20 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 	if len(logits) < nOut*m.Vocab {
 		return fmt.Errorf("model: logits buffer of %d floats for %d outputs of %d", len(logits), nOut, m.Vocab)
 	}
+	if b.Hidden != nil {
+		if len(b.Hidden) != n {
+			return fmt.Errorf("model: batch of %d tokens with %d hidden-state flags", n, len(b.Hidden))
+		}
+		nHid := 0
+		for _, h := range b.Hidden {
+			if h {
+				nHid++
+			}
+		}
+		if len(b.HiddenOut) < nHid*c.Dim {
+			return fmt.Errorf("model: hidden-state buffer of %d floats for %d outputs of %d", len(b.HiddenOut), nHid, c.Dim)
+		}
+	}
 	r.grow(n)
 
 	// Reserve cache slots first: on a full sequence nothing of this step is kept.
@@ -264,7 +283,7 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		kernels.Mul(hb, hb, hb2)
 		if il+1 < len(m.Blocks) {
 			r.pool.Then(m.Blocks[il+1].Wq, n)
-		} else {
+		} else if nOut > 0 {
 			r.pool.Then(m.Output, nOut)
 		}
 		r.pool.MatMul(xb2, l.Down, hb, n)
@@ -282,6 +301,27 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			kernels.RMSNorm(xb[o*dim:(o+1)*dim], x[i*dim:(i+1)*dim], m.OutNorm, c.RMSEps)
 			o++
 		}
+	}
+	if b.Hidden != nil {
+		// Entries that want logits too have their normed row in xb already.
+		o, h := 0, 0
+		for i, want := range b.Hidden {
+			if want {
+				dst := b.HiddenOut[h*dim : (h+1)*dim]
+				if wants(i) {
+					copy(dst, xb[o*dim:(o+1)*dim])
+				} else {
+					kernels.RMSNorm(dst, x[i*dim:(i+1)*dim], m.OutNorm, c.RMSEps)
+				}
+				h++
+			}
+			if wants(i) {
+				o++
+			}
+		}
+	}
+	if nOut == 0 {
+		return nil
 	}
 	out := logits[:nOut*m.Vocab]
 	r.pool.MatMul(out, m.Output, xb[:nOut*dim], nOut)

@@ -364,6 +364,26 @@ func (r *ref) rope(x []float64, p int, base float64, scale float64) {
 
 func (r *ref) logits(tokens []int32) [][]float64 {
 	c := r.c
+	hs := r.hidden(tokens)
+	out := make([][]float64, len(hs))
+	outName := "output.weight"
+	if _, ok := r.f.Tensor(outName); !ok {
+		outName = "token_embd.weight"
+	}
+	for i, h := range hs {
+		out[i] = r.matvec(outName, h)
+		if c.FinalSoftcap > 0 {
+			for k := range out[i] {
+				out[i][k] = float64(c.FinalSoftcap) * math.Tanh(out[i][k]/float64(c.FinalSoftcap))
+			}
+		}
+	}
+	return out
+}
+
+// hidden is each token's final hidden state, after the output norm.
+func (r *ref) hidden(tokens []int32) [][]float64 {
+	c := r.c
 	n := len(tokens)
 	emb, _, dim := r.weights("token_embd.weight")
 	xs := make([][]float64, n)
@@ -480,17 +500,8 @@ func (r *ref) logits(tokens []int32) [][]float64 {
 		}
 	}
 	out := make([][]float64, n)
-	outName := "output.weight"
-	if _, ok := r.f.Tensor(outName); !ok {
-		outName = "token_embd.weight"
-	}
 	for i := range xs {
-		out[i] = r.matvec(outName, r.rmsnorm(xs[i], "output_norm.weight"))
-		if c.FinalSoftcap > 0 {
-			for k := range out[i] {
-				out[i][k] = float64(c.FinalSoftcap) * math.Tanh(out[i][k]/float64(c.FinalSoftcap))
-			}
-		}
+		out[i] = r.rmsnorm(xs[i], "output_norm.weight")
 	}
 	return out
 }
@@ -789,6 +800,142 @@ func TestPrefillBlocksSameBits(t *testing.T) {
 				row++
 			}
 		}
+	}
+}
+
+// TestHiddenStates asks one prefill for the final hidden states of some tokens, the logits of
+// others and both of a few, and compares the hidden states with the float64 reference and the
+// logits with those of a step that asks for logits only.
+func TestHiddenStates(t *testing.T) {
+	for _, s := range shapes {
+		t.Run(fmt.Sprintf("%s/%v", s.arch, s.wtype), func(t *testing.T) {
+			f := randomModel(t, s, 5)
+			m, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Pooling != PoolMean {
+				t.Errorf("pooling %v without pooling_type, want mean", m.Pooling)
+			}
+			const n = 9
+			tokens := make([]int32, n)
+			for i := range tokens {
+				tokens[i] = int32((i*7 + 3) % s.vocab)
+			}
+			want := newRef(t, f, &m.Config).hidden(tokens)
+			tol := 2e-3
+			if s.wtype == gguf.Q8_0 || s.wtype == gguf.Q4_0 {
+				tol = 0.15 // see TestForwardMatchesReference
+			}
+			shape := kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}
+			batch := func(logits, hidden func(i int) bool) *Batch {
+				b := &Batch{Logits: make([]bool, n), Hidden: make([]bool, n)}
+				seq := kvcache.NewSeq(shape, 64)
+				for i := 0; i < n; i++ {
+					b.Tokens = append(b.Tokens, tokens[i])
+					b.Pos = append(b.Pos, int32(i))
+					b.Seqs = append(b.Seqs, seq)
+					b.Logits[i], b.Hidden[i] = logits(i), hidden(i)
+				}
+				return b
+			}
+			r := NewRunner(m, nil)
+			b := batch(func(i int) bool { return i%3 == 0 }, func(i int) bool { return i%2 == 0 })
+			b.HiddenOut = make([]float32, 5*m.Dim)
+			lg := make([]float32, 3*m.Vocab)
+			if err := r.Forward(b, lg); err != nil {
+				t.Fatal(err)
+			}
+			for h, i := 0, 0; i < n; i += 2 {
+				compare(t, fmt.Sprintf("hidden state of token %d", i), b.HiddenOut[h*m.Dim:(h+1)*m.Dim], want[i], tol)
+				h++
+			}
+			only := batch(func(i int) bool { return i%3 == 0 }, func(int) bool { return false })
+			only.Hidden = nil
+			lg2 := make([]float32, 3*m.Vocab)
+			if err := r.Forward(only, lg2); err != nil {
+				t.Fatal(err)
+			}
+			for k := range lg {
+				if lg[k] != lg2[k] {
+					t.Fatalf("logit %d: %g with hidden states asked, %g without", k, lg[k], lg2[k])
+				}
+			}
+			// Hidden states alone: no logits buffer needed.
+			hs := batch(func(int) bool { return false }, func(i int) bool { return i == n-1 })
+			hs.HiddenOut = make([]float32, m.Dim)
+			if err := r.Forward(hs, nil); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "hidden state of the last token alone", hs.HiddenOut, want[n-1], tol)
+			short := batch(func(int) bool { return false }, func(int) bool { return true })
+			short.HiddenOut = make([]float32, n*m.Dim-1)
+			if err := r.Forward(short, nil); err == nil {
+				t.Error("a hidden-state buffer one float short was accepted")
+			}
+		})
+	}
+}
+
+// TestPoolingType reads <arch>.pooling_type with llama.cpp's numbering and refuses unknown ones.
+func TestPoolingType(t *testing.T) {
+	for _, tc := range []struct {
+		v    uint32
+		want Pooling
+		err  bool
+	}{{0, PoolNone, false}, {1, PoolMean, false}, {2, PoolCLS, false}, {3, PoolLast, false}, {4, PoolRank, false}, {5, 0, true}} {
+		w := gguf.NewWriter()
+		w.Set("general.architecture", "llama")
+		w.Set("llama.embedding_length", uint32(64))
+		w.Set("llama.block_count", uint32(1))
+		w.Set("llama.attention.head_count", uint32(4))
+		w.Set("llama.feed_forward_length", uint32(96))
+		w.Set("llama.pooling_type", tc.v)
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ReadConfig(f)
+		switch {
+		case tc.err && err == nil:
+			t.Errorf("pooling_type %d accepted as %v", tc.v, c.Pooling)
+		case !tc.err && err != nil:
+			t.Errorf("pooling_type %d: %v", tc.v, err)
+		case !tc.err && c.Pooling != tc.want:
+			t.Errorf("pooling_type %d read as %v, want %v", tc.v, c.Pooling, tc.want)
+		}
+	}
+}
+
+// TestForwardAllocs: asking a decode step for its hidden state allocates nothing more than the
+// step itself does.
+func TestForwardAllocs(t *testing.T) {
+	f := randomModel(t, shapes[0], 9)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(m, nil)
+	seq := kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, 64)
+	lg := make([]float32, m.Vocab)
+	b := &Batch{Tokens: []int32{1}, Pos: []int32{0}, Seqs: []*kvcache.Seq{seq}}
+	// The same position every time, so that the cache and the scratch stay the same size.
+	step := func() {
+		seq.Truncate(0)
+		if err := r.Forward(b, lg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	plain := testing.AllocsPerRun(20, step)
+	t.Logf("a decode step allocates %v times", plain)
+	b.Hidden, b.HiddenOut = []bool{true}, make([]float32, m.Dim)
+	if n := testing.AllocsPerRun(20, step); n > plain {
+		t.Errorf("decode step with its hidden state: %v allocations, %v without", n, plain)
 	}
 }
 

@@ -486,6 +486,10 @@ func (t *Tokenizer) ID(piece string) (int32, bool) {
 	return id, ok
 }
 
+// Bytes is what id decodes to in the middle of a text (nothing for control tokens, the byte of a
+// byte token, "▁" as a space); nil for ids out of range. The slice must not be modified.
+func (t *Tokenizer) Bytes(id int32) []byte { return t.piece(id) }
+
 // piece is what id decodes to; nil for ids out of range.
 func (t *Tokenizer) piece(id int32) []byte {
 	if id < 0 || int(id) >= len(t.tokens) {
