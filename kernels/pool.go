@@ -588,7 +588,7 @@ func (p *Pool) chunk(j *job, id, c int) {
 		// against every row of the chunk; sixteen where the variant has
 		// 16×16 tiles.
 		step := 8
-		if j.v.q4t1616 != nil {
+		if m.Type == Q4_0 && j.v.q4t1616 != nil || m.Type == Q8_0 && j.v.q8t1616 != nil {
 			step = 16
 		}
 		for t := t0; t < t1; t += step {
