@@ -5,13 +5,13 @@
 # differently, so neither server can reuse a cached prefix.
 #   F       the model (default $MODELS/bench-1b-q4_0.gguf)
 #   ROUNDS  requests per server (default 5)
-#   WORDS   repetitions of the 11-token sentence (default 46, about 512 tokens with the prefix)
+#   WORDS   repetitions of the 12-token sentence (default 42: about 512 tokens with the prefix)
 set -u
 . "$(dirname "$0")/common.sh"
 need llama-server
 F=${F:-$MODELS/bench-1b-q4_0.gguf}
 ROUNDS=${ROUNDS:-5}
-WORDS=${WORDS:-46}
+WORDS=${WORDS:-42}
 LOG=${OUT:-compare-ttft-$(date -u +%H%M).log}
 log_to "$LOG"
 echo "# $(date -u); $(load)"
