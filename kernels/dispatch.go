@@ -48,6 +48,13 @@ type variant struct {
 	// its activations in t's format (actOf), the bits of genericKDots[t];
 	// withTiles fills in the generic ones a variant leaves nil.
 	kdot [numWTypes]func(w, x []byte) float32
+	// The t168 forms do sixteen rows against eight activations, dst[16*t+k],
+	// as t88 does eight; nil where the variant has none.
+	q8t168 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[128]float32)
+	q4t168 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[128]float32)
+	// The t1616 forms do sixteen rows against sixteen activations, dst[16*t+k].
+	q8t1616 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[256]float32)
+	q4t1616 func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[256]float32)
 	// quant quantizes activations to Q8_0 exactly as quant.QuantizeQ8_0.
 	quant func(dst []byte, src []float32)
 	// f16 and bf16 are dots of a row of halves w (2*len(x) bytes) with x,

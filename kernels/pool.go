@@ -55,12 +55,14 @@ type Pool struct {
 // keeps two participants' results off a shared cache line, which every call
 // of a decode kernel would otherwise bounce between cores.
 type kernelOuts struct {
-	quad  [4]float32  // 4-token and 4-row kernels
-	oct   [8]float32  // 8-row kernels
-	tile  [16]float32 // 4×4 tiles
-	tile8 [32]float32 // 8×4 tiles
-	tile9 [64]float32 // 8×8 tiles
-	ahead int         // a chunk claimed before its turn (decode prefetches it), or -1
+	quad     [4]float32   // 4-token and 4-row kernels
+	oct      [8]float32   // 8-row kernels
+	tile     [16]float32  // 4×4 tiles
+	tile8    [32]float32  // 8×4 tiles
+	tile9    [64]float32  // 8×8 tiles
+	tile16   [128]float32 // 16×8 tiles
+	tile1616 [256]float32 // 16×16 tiles
+	ahead    int          // a chunk claimed before its turn (decode prefetches it), or -1
 	// preLo..preHi: chunks of the next call claimed at the end of this one (Then), in L2.
 	preLo, preHi int
 	preFor       uint32 // the call (job.seq) they are chunks of
@@ -601,9 +603,14 @@ func (p *Pool) chunk(j *job, id, c int) {
 			return
 		}
 		// Prefill: eight tokens at a time (their activations stay in L1)
-		// against every row of the chunk.
-		for t := t0; t < t1; t += 8 {
-			p.blockRect(j, id, r0, r1, t, min(t+8, t1))
+		// against every row of the chunk; sixteen where the variant has
+		// 16×16 tiles.
+		step := 8
+		if m.Type == Q4_0 && j.v.q4t1616 != nil || m.Type == Q8_0 && j.v.q8t1616 != nil {
+			step = 16
+		}
+		for t := t0; t < t1; t += step {
+			p.blockRect(j, id, r0, r1, t, min(t+step, t1))
 		}
 	default:
 		cols := m.Cols
@@ -659,6 +666,32 @@ func (p *Pool) blockRect(j *job, id, r0, r1, t0, t1 int) {
 	t84, t88 := v.q8t84, v.q8t88
 	if m.Type == Q4_0 {
 		t84, t88 = v.q4t84, v.q4t88
+	}
+	t168, t1616 := v.q8t168, v.q8t1616
+	if m.Type == Q4_0 {
+		t168, t1616 = v.q4t168, v.q4t1616
+	}
+	if t168 != nil && t1-t0 >= 8 && (t1-t0)%8 == 0 {
+		// Prefill where the variant has 16-row tiles: they take all the tokens of sixteen rows at a
+		// time, sixteen tokens a call where they can; the rows left over go to the 8-row tiles below.
+		o128, o256, xa, n := &p.outs[id].tile16, &p.outs[id].tile1616, p.xa, j.n
+		for ; r+16 <= r1; r += 16 {
+			w := m.Data[r*rb : (r+16)*rb]
+			pf := p.prefetchNext(j, id, r, r1)
+			t := t0
+			for ; t1616 != nil && t+16 <= t1; t += 16 {
+				t1616(w, rb, xq[t*stride:], stride, xa[t:], n, pf, o256)
+				for k := range 16 {
+					copy(dst[(t+k)*rows+r:(t+k)*rows+r+16], o256[16*k:16*k+16])
+				}
+			}
+			for ; t < t1; t += 8 {
+				t168(w, rb, xq[t*stride:], stride, xa[t:], n, pf, o128)
+				for k := range 8 {
+					copy(dst[(t+k)*rows+r:(t+k)*rows+r+16], o128[16*k:16*k+16])
+				}
+			}
+		}
 	}
 	if t84 != nil && t1-t0 >= 4 {
 		// Prefill: 8×8 and 8×4 tiles where the variant has them; the rest below.

@@ -32,6 +32,10 @@ var vnniVariant = func() *variant {
 	v.q4t88 = tile88(q4b, q4Tile88VNNI)
 	v.q8t84 = tile84(q8b, q8Tile84VNNI)
 	v.q8t88 = tile88(q8b, q8Tile88VNNI)
+	v.q4t168 = tile168(q4b, q4Tile168VNNI)
+	v.q8t168 = tile168(q8b, q8Tile168VNNI)
+	v.q4t1616 = tile1616(q4b, q4Tile1616VNNI)
+	v.q8t1616 = tile1616(q8b, q8Tile1616VNNI)
 	return &v
 }()
 
@@ -54,6 +58,28 @@ func tile88(bb int, k func(w []byte, rb int, x []byte, stride, nb int, aux *xaux
 			k(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
 		} else {
 			*dst = [64]float32{}
+		}
+	}
+}
+
+func tile168(bb int, k func(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[128]float32)) func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[128]float32) {
+	return func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[128]float32) {
+		if nb := tileBlocks(bb, 8, w, rb, x, stride, aux, an); nb > 0 {
+			_ = w[16*rb-1]
+			k(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
+		} else {
+			*dst = [128]float32{}
+		}
+	}
+}
+
+func tile1616(bb int, k func(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)) func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[256]float32) {
+	return func(w []byte, rb int, x []byte, stride int, aux []xaux, an int, pf []byte, dst *[256]float32) {
+		if nb := tileBlocks(bb, 16, w, rb, x, stride, aux, an); nb > 0 {
+			_ = w[16*rb-1]
+			k(w, rb, x, stride, nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
+		} else {
+			*dst = [256]float32{}
 		}
 	}
 }
@@ -104,6 +130,26 @@ func rows8AuxForm(bb int, k func(w []byte, rb int, x []byte, nb int, aux *xaux, 
 		k(w, rb, x[:nb*q8b], nb, &aux[0], 8*an, prefetchBase(pf, w), dst)
 	}
 }
+
+// q4Tile168VNNI and q8Tile168VNNI compute dst[16*t+k] for the rows
+// w[k*rb:], k < 16, against the tokens x[t*stride:], t < 8: nb blocks each,
+// on 512-bit registers (tile16_amd64.s). Token t's entry of block b is at
+// aux + b*astride + 8*t bytes.
+//
+//go:noescape
+func q4Tile168VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[128]float32)
+
+//go:noescape
+func q8Tile168VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[128]float32)
+
+// q4Tile1616VNNI and q8Tile1616VNNI are the 16×8 tiles for tokens t < 16:
+// dst[16*t+k].
+//
+//go:noescape
+func q4Tile1616VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)
+
+//go:noescape
+func q8Tile1616VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[256]float32)
 
 //go:noescape
 func q8Tile84VNNI(w []byte, rb int, x []byte, stride, nb int, aux *xaux, astride int, pf *byte, dst *[32]float32)

@@ -21,7 +21,18 @@ func BenchmarkTile8(b *testing.B) {
 			x := make([]float32, n*cols)
 			randF32(r, x)
 			dst := make([]float32, n*rows)
-			for _, v := range variants() {
+			vs := variants()
+			for _, v := range vs {
+				if v.q4t168 != nil {
+					// The same variant held to its 16×8 tiles, and to its 8-row ones, to time what the
+					// wider ones add.
+					v168, v8 := *v, *v
+					v168.name, v168.q4t1616, v168.q8t1616 = v.name+"-16x8", nil, nil
+					v8.name, v8.q4t1616, v8.q8t1616, v8.q4t168, v8.q8t168 = v.name+"-rows8", nil, nil, nil, nil
+					vs = append(vs, &v168, &v8)
+				}
+			}
+			for _, v := range vs {
 				if v == genericVariant {
 					continue
 				}
