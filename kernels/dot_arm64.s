@@ -162,6 +162,71 @@
 	VST1   [V9.S4, V10.S4], (R4)  \
 	RET
 
+// Eight-row decode kernels: row k at R0 + k·rb (pointers R0, R7-R10,
+// R12-R14), the token at R1; each row's block is ROWR of the four-row
+// kernels, so a row's lanes are those of the one-row kernel. Meanwhile R19
+// runs over the weights to prefetch into L2, as many bytes per block step
+// as the eight rows read (8·18 for Q4_0, 8·34 for Q8_0): the lines the
+// next rows need arrive while these compute. A prefetch never faults, so
+// reading a few bytes past pf is harmless.
+
+#define R8PROLOGUE \
+	MOVD w_base+0(FP), R0           \
+	MOVD rb+24(FP), R11             \
+	MOVD x_base+32(FP), R1          \
+	MOVD nb+56(FP), R2              \
+	MOVD tab+64(FP), R3             \
+	MOVD pf+72(FP), R19             \
+	MOVD acc+80(FP), R4             \
+	ADD  R11, R0, R7                \
+	ADD  R11, R7, R8                \
+	ADD  R11, R8, R9                \
+	ADD  R11, R9, R10               \
+	ADD  R11, R10, R12              \
+	ADD  R11, R12, R13              \
+	ADD  R11, R13, R14              \
+	CONSTS                          \
+	VEOR V20.B16, V20.B16, V20.B16  \
+	VEOR V21.B16, V21.B16, V21.B16  \
+	VEOR V22.B16, V22.B16, V22.B16  \
+	VEOR V23.B16, V23.B16, V23.B16  \
+	VEOR V24.B16, V24.B16, V24.B16  \
+	VEOR V25.B16, V25.B16, V25.B16  \
+	VEOR V26.B16, V26.B16, V26.B16  \
+	VEOR V27.B16, V27.B16, V27.B16
+
+#define PRFM144 \
+	PRFM (R19), PLDL2KEEP    \
+	PRFM 64(R19), PLDL2KEEP  \
+	PRFM 128(R19), PLDL2KEEP \
+	ADD  $144, R19
+
+#define PRFM272 \
+	PRFM (R19), PLDL2KEEP    \
+	PRFM 64(R19), PLDL2KEEP  \
+	PRFM 128(R19), PLDL2KEEP \
+	PRFM 192(R19), PLDL2KEEP \
+	PRFM 256(R19), PLDL2KEEP \
+	ADD  $272, R19
+
+// R8BODY is one block of the eight rows against the token.
+#define R8BODY(LOADR, IDOTM) \
+	R4TOKEN                          \
+	ROWR(R0, LOADR, IDOTM, V20.S4)   \
+	ROWR(R7, LOADR, IDOTM, V21.S4)   \
+	ROWR(R8, LOADR, IDOTM, V22.S4)   \
+	ROWR(R9, LOADR, IDOTM, V23.S4)   \
+	ROWR(R10, LOADR, IDOTM, V24.S4)  \
+	ROWR(R12, LOADR, IDOTM, V25.S4)  \
+	ROWR(R13, LOADR, IDOTM, V26.S4)  \
+	ROWR(R14, LOADR, IDOTM, V27.S4)
+
+// R8STORE stores row k's four lanes to acc[4k:4k+4], for Go to sum.
+#define R8STORE \
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4) \
+	VST1   [V24.S4, V25.S4, V26.S4, V27.S4], (R4)   \
+	RET
+
 // func q8DotNEON(w, x []byte, nb int, tab *[65536]float32, acc *[4]float32)
 TEXT ·q8DotNEON(SB), NOSPLIT, $0-72
 	MOVD w_base+0(FP), R0
@@ -443,3 +508,59 @@ q8rows4sdotloop:
 
 q8rows4sdotdone:
 	X4EPILOGUE
+
+// func q4Rows8NEON(w []byte, rb int, x []byte, nb int, tab *[65536]float32, pf *byte, acc *[32]float32)
+TEXT ·q4Rows8NEON(SB), NOSPLIT, $0-88
+	R8PROLOGUE
+	CBZ R2, q4r8ndone
+
+q4r8nloop:
+	PRFM144
+	R8BODY(Q4LOADR, IDOT)
+	SUBS $1, R2
+	BNE  q4r8nloop
+
+q4r8ndone:
+	R8STORE
+
+// func q4Rows8SDOT(w []byte, rb int, x []byte, nb int, tab *[65536]float32, pf *byte, acc *[32]float32)
+TEXT ·q4Rows8SDOT(SB), NOSPLIT, $0-88
+	R8PROLOGUE
+	CBZ R2, q4r8sdone
+
+q4r8sloop:
+	PRFM144
+	R8BODY(Q4LOADR, IDOTDP)
+	SUBS $1, R2
+	BNE  q4r8sloop
+
+q4r8sdone:
+	R8STORE
+
+// func q8Rows8NEON(w []byte, rb int, x []byte, nb int, tab *[65536]float32, pf *byte, acc *[32]float32)
+TEXT ·q8Rows8NEON(SB), NOSPLIT, $0-88
+	R8PROLOGUE
+	CBZ R2, q8r8ndone
+
+q8r8nloop:
+	PRFM272
+	R8BODY(Q8LOADR, IDOT)
+	SUBS $1, R2
+	BNE  q8r8nloop
+
+q8r8ndone:
+	R8STORE
+
+// func q8Rows8SDOT(w []byte, rb int, x []byte, nb int, tab *[65536]float32, pf *byte, acc *[32]float32)
+TEXT ·q8Rows8SDOT(SB), NOSPLIT, $0-88
+	R8PROLOGUE
+	CBZ R2, q8r8sdone
+
+q8r8sloop:
+	PRFM272
+	R8BODY(Q8LOADR, IDOTDP)
+	SUBS $1, R2
+	BNE  q8r8sloop
+
+q8r8sdone:
+	R8STORE
