@@ -87,6 +87,22 @@ func rows8(k rows8Kernel, bb int) func(w []byte, rb int, x []byte, _ []xaux, _ i
 	}
 }
 
+// tile44 makes the t44 form of a 4×4 tile kernel over blocks of bb weight
+// bytes: dst[4*k+t] is row w[k*rb:] against token x[t*stride:], bit for
+// bit the one-row kernel's.
+func tile44(k func(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32), bb int) func(w []byte, rb int, x []byte, stride int, dst *[16]float32) {
+	return func(w []byte, rb int, x []byte, stride int, dst *[16]float32) {
+		nb := rb / bb
+		if nb == 0 {
+			*dst = [16]float32{}
+			return
+		}
+		_ = w[4*rb-1]
+		_ = x[3*stride+nb*q8b-1]
+		k(w, rb, x, stride, nb, f16tab, dst)
+	}
+}
+
 // prefetchBase is where a kernel's prefetch starts: pf, or w when pf is
 // empty. The kernels prefetch as many bytes as they read (up to a few
 // bytes beyond, which a prefetch may touch: it never faults).
@@ -122,6 +138,7 @@ var (
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		q8r8: rows8(q8Rows8NEON, q8b), q4r8: rows8(q4Rows8NEON, q4b),
+		q8t44: tile44(q8Tile44NEON, q8b), q4t44: tile44(q4Tile44NEON, q4b),
 		quant: quantizeQ8,
 	}))
 	sdotVariant = withTiles(withNEONFloats(&variant{
@@ -132,6 +149,7 @@ var (
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		q8r8: rows8(q8Rows8SDOT, q8b), q4r8: rows8(q4Rows8SDOT, q4b),
+		q8t44: tile44(q8Tile44SDOT, q8b), q4t44: tile44(q4Tile44SDOT, q4b),
 		quant: quantizeQ8,
 	}))
 )
@@ -342,6 +360,21 @@ func q8Rows8NEON(w []byte, rb int, x []byte, nb int, tab *[1 << 16]float32, pf *
 
 //go:noescape
 func q8Rows8SDOT(w []byte, rb int, x []byte, nb int, tab *[1 << 16]float32, pf *byte, acc *[32]float32)
+
+// The 4×4 prefill tiles: dst[4*k+t] for the rows w[k*rb:] against the
+// tokens x[t*stride:], k, t < 4, nb blocks each.
+//
+//go:noescape
+func q4Tile44NEON(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
+
+//go:noescape
+func q4Tile44SDOT(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
+
+//go:noescape
+func q8Tile44NEON(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
+
+//go:noescape
+func q8Tile44SDOT(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
 
 // The float kernels of float_arm64.s; strides in bytes, arguments checked
 // by the callers above and vec.go.
