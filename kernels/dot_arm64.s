@@ -19,6 +19,8 @@
 #define SADDLP_4S(d, n)    WORD $(0x4E602800 | (n)<<5 | (d))
 #define SADALP_4S(d, n)    WORD $(0x4E606800 | (n)<<5 | (d))
 #define SDOT_4S(d, n, m)   WORD $(0x4E809400 | (m)<<16 | (n)<<5 | (d))
+#define FMUL_ELEM(d, n, m, i) WORD $(0x4F809000 | ((i)&1)<<21 | (m)<<16 | ((i)>>1)<<11 | (n)<<5 | (d)) // Vd.4S = Vn * Vm.S[i]
+#define FMLA_ELEM(d, n, m, i) WORD $(0x4F801000 | ((i)&1)<<21 | (m)<<16 | ((i)>>1)<<11 | (n)<<5 | (d)) // Vd.4S += Vn * Vm.S[i]
 
 // WSCALE loads f16(d_w) at (R0) into F16 and moves R0 to the quants.
 #define WSCALE \
@@ -74,14 +76,12 @@
 // Four-row decode kernels: rows at R0, R7, R9, R10 against one token at R1.
 // The token's scale (F19) and quants (V2, V3) are loaded once per block.
 
-// RSCALE sets V18 to f16(d_w at (wr)) * F19 in all lanes; wr moves to the quants.
+// RSCALE sets F16 to f16(d_w at (wr)) * F19; wr moves to the quants.
 #define RSCALE(wr) \
-	MOVHU (wr), R5          \
-	MOVWU (R3)(R5<<2), R5   \
-	FMOVS R5, F16           \
-	FMULS F19, F16, F16     \
-	VDUP  V16.S[0], V18.S4  \
-	ADD   $2, wr
+	MOVHU.P 2(wr), R5       \
+	MOVWU   (R3)(R5<<2), R5 \
+	FMOVS   R5, F16         \
+	FMULS   F19, F16, F16
 
 #define Q4LOADR(wr) \
 	VLD1.P 16(wr), [V0.B16]           \
@@ -92,11 +92,15 @@
 
 #define Q8LOADR(wr) VLD1.P 32(wr), [V0.B16, V1.B16]
 
+// ROWR accumulates the row at wr against the token into V(acc): the lanes
+// times the scale as ACC does (the same fused multiply-add of each lane),
+// by element so the scale needs no copy to every lane.
 #define ROWR(wr, LOADR, IDOTM, acc) \
-	RSCALE(wr)  \
-	LOADR(wr)   \
-	IDOTM       \
-	ACC(acc)
+	RSCALE(wr)          \
+	LOADR(wr)           \
+	IDOTM               \
+	SCVTF_4S(6, 6)      \
+	FMLA_ELEM(acc, 6, 16, 0)
 
 #define R4PROLOGUE \
 	MOVD w0_base+0(FP), R0      \
@@ -212,14 +216,14 @@
 // R8BODY is one block of the eight rows against the token.
 #define R8BODY(LOADR, IDOTM) \
 	R4TOKEN                          \
-	ROWR(R0, LOADR, IDOTM, V20.S4)   \
-	ROWR(R7, LOADR, IDOTM, V21.S4)   \
-	ROWR(R8, LOADR, IDOTM, V22.S4)   \
-	ROWR(R9, LOADR, IDOTM, V23.S4)   \
-	ROWR(R10, LOADR, IDOTM, V24.S4)  \
-	ROWR(R12, LOADR, IDOTM, V25.S4)  \
-	ROWR(R13, LOADR, IDOTM, V26.S4)  \
-	ROWR(R14, LOADR, IDOTM, V27.S4)
+	ROWR(R0, LOADR, IDOTM, 20)   \
+	ROWR(R7, LOADR, IDOTM, 21)   \
+	ROWR(R8, LOADR, IDOTM, 22)   \
+	ROWR(R9, LOADR, IDOTM, 23)   \
+	ROWR(R10, LOADR, IDOTM, 24)  \
+	ROWR(R12, LOADR, IDOTM, 25)  \
+	ROWR(R13, LOADR, IDOTM, 26)  \
+	ROWR(R14, LOADR, IDOTM, 27)
 
 // R8STORE stores row k's four lanes to acc[4k:4k+4], for Go to sum.
 #define R8STORE \
@@ -237,8 +241,6 @@
 // 0x08 bytes; V4, V5: products; V6: the row's scales d_w·d_x; V7: the
 // tokens' d_x; V8-V15: the tokens' quants.
 
-#define FMUL_ELEM(d, n, m, i) WORD $(0x4F809000 | ((i)&1)<<21 | (m)<<16 | ((i)>>1)<<11 | (n)<<5 | (d)) // Vd.4S = Vn * Vm.S[i]
-#define FMLA_ELEM(d, n, m, i) WORD $(0x4F801000 | ((i)&1)<<21 | (m)<<16 | ((i)>>1)<<11 | (n)<<5 | (d)) // Vd.4S += Vn * Vm.S[i]
 
 // TXSCALE puts f16(d_x at (xr)) in lane i of V7; xr moves to the quants.
 #define TXSCALE(xr, i) \
@@ -584,10 +586,10 @@ TEXT ·q4Rows4NEON(SB), NOSPLIT, $0-144
 
 q4rows4neonloop:
 	R4TOKEN
-	ROWR(R0, Q4LOADR, IDOT, V7.S4)
-	ROWR(R7, Q4LOADR, IDOT, V8.S4)
-	ROWR(R9, Q4LOADR, IDOT, V9.S4)
-	ROWR(R10, Q4LOADR, IDOT, V10.S4)
+	ROWR(R0, Q4LOADR, IDOT, 7)
+	ROWR(R7, Q4LOADR, IDOT, 8)
+	ROWR(R9, Q4LOADR, IDOT, 9)
+	ROWR(R10, Q4LOADR, IDOT, 10)
 	SUBS $1, R2
 	BNE  q4rows4neonloop
 
@@ -601,10 +603,10 @@ TEXT ·q4Rows4SDOT(SB), NOSPLIT, $0-144
 
 q4rows4sdotloop:
 	R4TOKEN
-	ROWR(R0, Q4LOADR, IDOTDP, V7.S4)
-	ROWR(R7, Q4LOADR, IDOTDP, V8.S4)
-	ROWR(R9, Q4LOADR, IDOTDP, V9.S4)
-	ROWR(R10, Q4LOADR, IDOTDP, V10.S4)
+	ROWR(R0, Q4LOADR, IDOTDP, 7)
+	ROWR(R7, Q4LOADR, IDOTDP, 8)
+	ROWR(R9, Q4LOADR, IDOTDP, 9)
+	ROWR(R10, Q4LOADR, IDOTDP, 10)
 	SUBS $1, R2
 	BNE  q4rows4sdotloop
 
@@ -618,10 +620,10 @@ TEXT ·q8Rows4NEON(SB), NOSPLIT, $0-144
 
 q8rows4neonloop:
 	R4TOKEN
-	ROWR(R0, Q8LOADR, IDOT, V7.S4)
-	ROWR(R7, Q8LOADR, IDOT, V8.S4)
-	ROWR(R9, Q8LOADR, IDOT, V9.S4)
-	ROWR(R10, Q8LOADR, IDOT, V10.S4)
+	ROWR(R0, Q8LOADR, IDOT, 7)
+	ROWR(R7, Q8LOADR, IDOT, 8)
+	ROWR(R9, Q8LOADR, IDOT, 9)
+	ROWR(R10, Q8LOADR, IDOT, 10)
 	SUBS $1, R2
 	BNE  q8rows4neonloop
 
@@ -635,10 +637,10 @@ TEXT ·q8Rows4SDOT(SB), NOSPLIT, $0-144
 
 q8rows4sdotloop:
 	R4TOKEN
-	ROWR(R0, Q8LOADR, IDOTDP, V7.S4)
-	ROWR(R7, Q8LOADR, IDOTDP, V8.S4)
-	ROWR(R9, Q8LOADR, IDOTDP, V9.S4)
-	ROWR(R10, Q8LOADR, IDOTDP, V10.S4)
+	ROWR(R0, Q8LOADR, IDOTDP, 7)
+	ROWR(R7, Q8LOADR, IDOTDP, 8)
+	ROWR(R9, Q8LOADR, IDOTDP, 9)
+	ROWR(R10, Q8LOADR, IDOTDP, 10)
 	SUBS $1, R2
 	BNE  q8rows4sdotloop
 
