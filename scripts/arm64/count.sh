@@ -39,8 +39,9 @@ count() {
 	cpu=$1
 	shift
 	n=$({
-		GOMAXPROCS=1 QEMU_CPU=$cpu nice -n 19 qemu-aarch64-static -d in_asm,exec,nochain -D /dev/stderr "$@" 2>&1 >"$tmp/out"
-		echo $? >"$tmp/rc"
+		# (an && || list, so that set -e lets a failure reach rc)
+		GOMAXPROCS=1 QEMU_CPU=$cpu nice -n 19 qemu-aarch64-static -d in_asm,exec,nochain -D /dev/stderr "$@" 2>&1 >"$tmp/out" &&
+			echo 0 >"$tmp/rc" || echo $? >"$tmp/rc"
 	} | "$tmp/tbcount" | awk '{print $1}')
 	if [ "$(cat "$tmp/rc")" != 0 ]; then
 		echo "count.sh: failed on $cpu: $*" >&2
