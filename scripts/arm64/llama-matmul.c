@@ -8,7 +8,9 @@
 //   llama-matmul MODEL.gguf TOKENS REPEATS
 //
 // multiplies every weight by TOKENS activation vectors at once, REPEATS
-// times (decode: TOKENS=1; prefill: TOKENS=P, REPEATS=1).
+// times (decode: TOKENS=1; prefill: TOKENS=P, REPEATS=1), except the output
+// matrix, by one: a prefill asks for the last token's logits only (as
+// llama-bench's and edgelm bench's do).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +45,14 @@ int main(int argc, char ** argv) {
             if (ggml_n_dims(w) != 2 || !ggml_is_quantized(w->type) || (!tied && strcmp(w->name, "token_embd.weight") == 0)) {
                 continue;
             }
-            size_t need = (size_t) tokens * (w->ne[0] + w->ne[1]) * sizeof(float) + 64u * 1024 * 1024;
+            int out = strcmp(w->name, tied ? "token_embd.weight" : "output.weight") == 0;
+            int n = out ? 1 : tokens;
+            size_t need = (size_t) n * (w->ne[0] + w->ne[1]) * sizeof(float) + 64u * 1024 * 1024;
             struct ggml_init_params ip = { .mem_size = need, .mem_buffer = NULL, .no_alloc = false };
             struct ggml_context * c = ggml_init(ip);
-            struct ggml_tensor * x = ggml_new_tensor_2d(c, GGML_TYPE_F32, w->ne[0], tokens);
+            struct ggml_tensor * x = ggml_new_tensor_2d(c, GGML_TYPE_F32, w->ne[0], n);
             float * xd = (float *) x->data;
-            for (int64_t i = 0; i < w->ne[0] * tokens; i++) {
+            for (int64_t i = 0; i < w->ne[0] * n; i++) {
                 xd[i] = (float) ((i * 7919) % 2001 - 1000) / 1000.0f;
             }
             struct ggml_tensor * y = ggml_mul_mat(c, w, x);
@@ -58,7 +62,7 @@ int main(int argc, char ** argv) {
                 fprintf(stderr, "llama-matmul: %s: compute failed\n", w->name);
                 return 1;
             }
-            macs += (double) w->ne[0] * w->ne[1] * tokens;
+            macs += (double) w->ne[0] * w->ne[1] * n;
             ggml_free(c);
         }
     }
