@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Client is a connection pool to one daemon socket. Its methods are safe for concurrent use.
@@ -337,6 +338,20 @@ type Health struct {
 	} `json:"kv"`
 	QueueDepth      int `json:"queue_depth"`
 	ActiveSequences int `json:"active_sequences"`
+	// Degraded says why Status is "degraded" (generations failing, a broken model).
+	Degraded           string `json:"degraded"`
+	GenerationFailures int64  `json:"generation_failures"`
+	LastError          *struct {
+		Time    time.Time `json:"time"`
+		Message string    `json:"message"`
+	} `json:"last_error"`
+	// Reload is the last configuration reload's outcome; nil before the first.
+	Reload *struct {
+		OK           bool      `json:"ok"`
+		Time         time.Time `json:"time"`
+		Error        string    `json:"error"`
+		ModelSwapped bool      `json:"model_swapped"`
+	} `json:"reload"`
 }
 
 // ErrLoading is returned (with the Health) while the daemon is still loading its model.

@@ -40,7 +40,10 @@ func (echoBackend) Detokenize(ids []int32) string {
 	return string(b)
 }
 func (echoBackend) Stats() engine.Stats {
-	return engine.Stats{GeneratedTokens: 30, DecodeSeconds: 3, KVBytes: 100}
+	return engine.Stats{GeneratedTokens: 30, DecodeTokens: 30, DecodeSeconds: 3, KVBytes: 100}
+}
+func (echoBackend) Embed(ctx context.Context, prompt []int32) (*engine.Embedding, error) {
+	return &engine.Embedding{Vector: []float32{1, 0}, PromptTokens: len(prompt)}, nil
 }
 func (echoBackend) Generate(ctx context.Context, req engine.Request, on func(engine.Event) error) (*engine.Result, error) {
 	res := &engine.Result{PromptTokens: len(req.Prompt), FinishReason: "stop"}

@@ -10,10 +10,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"edgelm/mmap"
 )
 
 // Config is the daemon's whole configuration.
@@ -46,7 +48,7 @@ type Config struct {
 	PrefixCache   bool   // keep finished sequences' KV for requests that start the same way
 	Kernels       string // "" (best available) or a feature cap such as "generic"
 	ModelReread   bool   // drop the model's cached pages at load, so it is read again in 2 MB pages
-	ChatTemplate  string // chat format name ("gemma", "llama2", "llama3", "chatml") instead of detecting it
+	ChatTemplate  string // chat format name (one of chat.Formats: "chatml", "llama3", ...) instead of detecting it
 
 	Limits   Limits
 	Sampling Sampling
@@ -272,9 +274,9 @@ func (e *Error) Error() string {
 // Load reads, checks and returns the config file at path. Relative paths in it are resolved
 // against the file's directory. All problems found are returned together (errors.Join of *Error).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -285,6 +287,27 @@ func Load(path string) (*Config, error) {
 		return nil, withFile(err, path)
 	}
 	return c, nil
+}
+
+// maxConfigBytes bounds what Load reads: a config file is a few KB.
+const maxConfigBytes = 1 << 20
+
+// readConfig reads a config file, refusing what is not a regular file (a FIFO would block the
+// open or the read forever, stalling start-up and every reload) and what is absurdly large.
+func readConfig(path string) ([]byte, error) {
+	f, err := mmap.OpenRegular(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	if len(data) > maxConfigBytes {
+		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, maxConfigBytes)
+	}
+	return data, nil
 }
 
 // Parse reads a config from data; dir is the directory relative paths are resolved against.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -229,5 +230,27 @@ func TestValidateAfterFlags(t *testing.T) {
 	err := c.Validate()
 	if err == nil || !strings.Contains(err.Error(), `key "socket"`) || !strings.Contains(err.Error(), `key "threads"`) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// A config path that is a FIFO must fail at once, not block start-up or a reload in open or read.
+func TestLoadRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "edgelm.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Load(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "FIFO") {
+			t.Fatalf("Load(FIFO) = %v, want an error naming the FIFO", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Load blocked on a FIFO")
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Fatalf("Load(directory) = %v, want an error naming the directory", err)
 	}
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,6 +53,9 @@ func writeError(w http.ResponseWriter, status int, typ, code, msg string) {
 // writeAPIError reports err, which is an *apiError or is classified by classify.
 func writeAPIError(w http.ResponseWriter, err error) {
 	e := classify(err)
+	if sw := noteOf(w); sw != nil {
+		sw.reason = e.msg
+	}
 	if e.retryAfter != "" {
 		w.Header().Set("Retry-After", e.retryAfter)
 	}
@@ -81,6 +85,11 @@ func classify(err error) *apiError {
 		return badRequest("kv_budget_exceeded", "%v (lower max_tokens or raise kv_budget)", err)
 	case errors.Is(err, engine.ErrPromptTooLong):
 		return badRequest("context_length_exceeded", "%v", err)
+	case errors.Is(err, engine.ErrGrammar):
+		return badRequest("grammar_dead_end", "%v: the schema is too ambiguous for edgelm to follow (anyOf alternatives alike, deeply nested), or the vocabulary cannot spell what it requires", err)
+	case errors.Is(err, engine.ErrNonFinite):
+		return &apiError{status: http.StatusInternalServerError, typ: "server_error", code: "model_error",
+			msg: "the model produced non-finite logits (NaN or Inf) for this request; its weights may be corrupt (check the model file, or reload it)"}
 	case errors.Is(err, engine.ErrInvalidRequest):
 		return badRequest("invalid_value", "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -96,7 +105,16 @@ func classify(err error) *apiError {
 // trailing data are 400s naming the problem; a body over the limit is 413. Unknown fields are
 // ignored, as OpenAI clients send fields edgelm has no use for (user, n=1, ...).
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	// The body is bounded by MaxBytesReader; reading it whole lets the nesting be checked before
+	// any decoding, so a deeply nested body costs one linear scan.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := checkDepth(body, maxJSONDepth); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
@@ -105,6 +123,39 @@ func decodeBody(r *http.Request, v any) error {
 			return badRequest("invalid_json", "request body has data after the JSON object")
 		}
 		return jsonError(err)
+	}
+	return nil
+}
+
+// maxJSONDepth bounds the nesting of arrays and objects in a request body. The deepest valid
+// request (a tool's JSON schema) stays far below it.
+const maxJSONDepth = 64
+
+// checkDepth rejects JSON nested deeper than max. It only counts brackets outside strings; the
+// decoder that follows reports any other syntax error.
+func checkDepth(b []byte, max int) error {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > max {
+				return badRequest("invalid_json", "request body is nested more than %d levels deep", max)
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
 	}
 	return nil
 }

@@ -19,6 +19,9 @@ type fakeBackend struct {
 	err   error         // returned by Generate before any token
 	// holdBack is text sent after the last token in an event without a token (Token -1).
 	holdBack string
+	ctxLen   int    // context length; 0 means 128
+	fault    string // Stats().Fault
+	addEOS   bool   // Info says the tokenizer wants EOS (id 1) after a prompt
 
 	mu        sync.Mutex
 	lastText  string // last text tokenized
@@ -36,8 +39,13 @@ func newFake() *fakeBackend {
 var specials = []string{"<s>", "</s>", "<|im_start|>", "<|im_end|>"}
 
 func (f *fakeBackend) Info() engine.Info {
+	ctxLen := 128
+	if f.ctxLen > 0 {
+		ctxLen = f.ctxLen
+	}
 	return engine.Info{Path: "/models/fake.gguf", Model: "fake.gguf", Arch: "llama", Name: "Fake", Kernels: "generic",
-		ContextLength: 128, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0)}
+		ContextLength: ctxLen, VocabSize: 99, ChatTemplate: f.tmpl, Threads: 2, LoadedAt: time.Unix(1700000000, 0),
+		EmbeddingLength: fakeDim, Pooling: "mean", FileType: "Q8_0", Params: 260_000, FileBytes: 4096, AddEOS: f.addEOS, EOS: 1}
 }
 
 func (f *fakeBackend) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
@@ -85,9 +93,33 @@ func (f *fakeBackend) Detokenize(ids []int32) string {
 }
 
 func (f *fakeBackend) Stats() engine.Stats {
-	return engine.Stats{Requests: 3, PromptTokens: 30, PrefillTokens: 20, GeneratedTokens: 40, PrefillSeconds: 2, DecodeSeconds: 4,
+	return engine.Stats{Requests: 3, PromptTokens: 30, PrefillTokens: 20, GeneratedTokens: 40, PrefillSeconds: 2, DecodeSeconds: 4, DecodeTokens: 36,
 		QueueDepth: 1, ActiveSequences: 2, KVBytes: 4096, KVBudget: 8192, KVBytesPerToken: 64, PrefixHits: 5, PrefixTokens: 10, PrefixEvictions: 1,
-		ModelBytes: 1000, ModelHugeBytes: 512}
+		ModelBytes: 1000, ModelHugeBytes: 512, Fault: f.fault}
+}
+
+// fakeDim is the width of the fake's embeddings.
+const fakeDim = 8
+
+// Embed makes a vector of fakeDim floats from the tokens: element k is the sum over tokens t of
+// (t*(k+1))%7 - 3, which tests recompute.
+func (f *fakeBackend) Embed(ctx context.Context, prompt []int32) (*engine.Embedding, error) {
+	f.mu.Lock()
+	f.lastReq = engine.Request{Prompt: prompt}
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v := make([]float32, fakeDim)
+	for _, t := range prompt {
+		for k := range v {
+			v[k] += float32(int(t)*(k+1)%7 - 3)
+		}
+	}
+	return &engine.Embedding{Vector: v, PromptTokens: len(prompt)}, nil
 }
 
 func (f *fakeBackend) tokenOf(c byte) int32 { return int32(c) - 32 + 4 }

@@ -19,6 +19,10 @@ func FuzzRequests(f *testing.F) {
 		`{"messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true},"trace":true}`,
 		`{"content":"<|im_start|>x","with_pieces":true}`, `{"tokens":[0,1,2,98]}`,
 		`{"temperature":1e400}`, `{"seed":-9223372036854775808}`, `[`, `null`, ``,
+		`{"prompt":"x","response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"enum":[1,"b"]}}}}}}`,
+		`{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"},"stream":true}`,
+		`{"messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]},{"role":"tool","content":"1"}],` +
+			`"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer","maximum":9}}}}}],"tool_choice":"required","stream":true}`,
 	} {
 		f.Add("/v1/completions", s)
 		f.Add("/v1/chat/completions", s)

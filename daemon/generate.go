@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -25,7 +26,8 @@ type job struct {
 	stream  bool
 	usage   bool // stream_options.include_usage: a last chunk with usage
 	chat    bool
-	top     int // alternatives per token the client asked for (the engine is asked for at least 1)
+	tools   *toolJob // chat with tools that may be called (structured.go)
+	top     int      // alternatives per token the client asked for (the engine is asked for at least 1)
 	// Completions only: the text echoed before the completion when echo is set, and its length in
 	// characters (text_offset counts characters of prompt + completion, as OpenAI does).
 	echoText   string
@@ -46,10 +48,7 @@ func usageOf(res *engine.Result) usageBody {
 // MaxTokens, enforcing the prompt and max_tokens caps. def is used when max_tokens is absent.
 func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (int, error) {
 	ctxLen := info.ContextLength
-	maxPrompt := rt.s.MaxPromptTokens
-	if ctxLen > 0 && (maxPrompt == 0 || maxPrompt > ctxLen) {
-		maxPrompt = ctxLen
-	}
+	maxPrompt := promptLimit(rt, info)
 	if promptLen == 0 {
 		return 0, badRequest("invalid_value", "the prompt is empty")
 	}
@@ -72,13 +71,23 @@ func limits(rt *runtime, info engine.Info, promptLen int, asked *int, def int) (
 	return n, nil
 }
 
+// promptLimit is the most prompt tokens a request may have: max_prompt_tokens, and never more
+// than the context; 0 for no limit.
+func promptLimit(rt *runtime, info engine.Info) int {
+	maxPrompt := rt.s.MaxPromptTokens
+	if ctxLen := info.ContextLength; ctxLen > 0 && (maxPrompt == 0 || maxPrompt > ctxLen) {
+		maxPrompt = ctxLen
+	}
+	return maxPrompt
+}
+
 // handleCompletions is POST /v1/completions, OpenAI's legacy completions.
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	serveJob(s, w, r, s.completionJob)
 }
 
 // serveJob decodes a request body of type T, builds its job on the current backend and runs it.
-func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build func(*runtime, *backendRef, *T) (*job, error)) {
+func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build func(context.Context, *runtime, *backendRef, *T) (*job, error)) {
 	rt := s.cfg.Load()
 	ref := s.acquire()
 	if ref == nil {
@@ -91,7 +100,7 @@ func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build fu
 		writeAPIError(w, err)
 		return
 	}
-	j, err := build(rt, ref, &req)
+	j, err := build(r.Context(), rt, ref, &req)
 	if err != nil {
 		writeAPIError(w, err)
 		return
@@ -99,7 +108,7 @@ func serveJob[T any](s *Server, w http.ResponseWriter, r *http.Request, build fu
 	s.run(w, r, rt, j)
 }
 
-func (s *Server) completionJob(rt *runtime, ref *backendRef, cr *completionRequest) (*job, error) {
+func (s *Server) completionJob(ctx context.Context, rt *runtime, ref *backendRef, cr *completionRequest) (*job, error) {
 	info := ref.b.Info()
 	if err := checkModel(info, cr.Model); err != nil {
 		return nil, err
@@ -113,7 +122,12 @@ func (s *Server) completionJob(rt *runtime, ref *backendRef, cr *completionReque
 	if isText {
 		// As llama.cpp's server does, special-token texts in a prompt become special tokens, so a
 		// prompt written in a chat format works through /v1/completions too.
-		ids = ref.b.Tokenize(text, true, true)
+		if err := checkPromptText(rt, info, ref.b, text); err != nil {
+			return nil, err
+		}
+		if ids, err = s.tokenize(ctx, ref.b, text, true, true); err != nil {
+			return nil, err
+		}
 		j.promptText = text
 	} else {
 		if err := checkTokens(info, ids, "prompt"); err != nil {
@@ -152,7 +166,11 @@ func (s *Server) common(rt *runtime, j *job, f *commonFields, ids []int32, asked
 	if err != nil {
 		return err
 	}
-	j.req = engine.Request{Prompt: ids, MaxTokens: maxTok, Sampling: samp, Stop: stops, IgnoreEOS: f.IgnoreEOS, Trace: f.Trace}
+	g, err := f.grammarOf()
+	if err != nil {
+		return err
+	}
+	j.req = engine.Request{Prompt: ids, MaxTokens: maxTok, Sampling: samp, Stop: stops, IgnoreEOS: f.IgnoreEOS, Trace: f.Trace, Grammar: g}
 	return nil
 }
 
@@ -172,7 +190,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	serveJob(s, w, r, s.chatJob)
 }
 
-func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, error) {
+func (s *Server) chatJob(ctx context.Context, rt *runtime, ref *backendRef, cr *chatRequest) (*job, error) {
 	info := ref.b.Info()
 	if err := checkModel(info, cr.Model); err != nil {
 		return nil, err
@@ -184,14 +202,34 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 	tmpl, err := s.template(info)
 	if err != nil {
 		return nil, badRequest("chat_template_unavailable",
-			"model %s: %v; configure a format (chat_template = \"gemma\", \"llama2\", \"llama3\" or \"chatml\", or serve --chat-template) or use /v1/completions", info.Model, err)
+			"model %s: %v; configure a format (chat_template = one of %s, or serve --chat-template) or use /v1/completions", info.Model, err, chat.FormatNames())
 	}
-	prompt, err := tmpl.Render(msgs, true)
+	tools, tj, err := cr.tools(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	calls, withCalls, err := cr.calls()
+	if err != nil {
+		return nil, err
+	}
+	var prompt string
+	if tools != nil || withCalls {
+		prompt, err = tmpl.RenderTools(msgs, calls, tools, true)
+	} else {
+		prompt, err = tmpl.Render(msgs, true)
+	}
 	if err != nil {
 		return nil, badRequest("invalid_value", "%v", err)
 	}
 	// The tokenizer adds BOS as the model asks; the template's own BOS text would double it.
-	ids := ref.b.Tokenize(tmpl.StripBOS(prompt), true, true)
+	prompt = tmpl.StripBOS(prompt)
+	if err := checkPromptText(rt, info, ref.b, prompt); err != nil {
+		return nil, err
+	}
+	ids, err := s.tokenize(ctx, ref.b, prompt, true, true)
+	if err != nil {
+		return nil, err
+	}
 	j := &job{ref: ref, info: info, id: newID("chatcmpl-"), created: time.Now().Unix(), stream: cr.Stream, chat: true}
 	j.usage = cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage
 	asked := cr.MaxTokens
@@ -207,6 +245,13 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 		return nil, err
 	}
 	j.req.Stop = append(j.req.Stop, tmpl.Stop...)
+	if tj != nil {
+		if j.req.Grammar != nil {
+			return nil, badRequest("invalid_value", "response_format and tools together: use tool_choice \"none\" or drop one")
+		}
+		j.tools = tj
+		j.req.Grammar, j.req.Trigger, j.req.TriggerAtStart = tj.grammar, tj.trigger, tj.triggerAtStart
+	}
 	if cr.TopLogprobs != nil && (*cr.TopLogprobs < 0 || *cr.TopLogprobs > maxLogprobs) {
 		return nil, badRequest("invalid_value", "top_logprobs %d: want 0..%d", *cr.TopLogprobs, maxLogprobs)
 	}
@@ -223,6 +268,9 @@ func (s *Server) chatJob(rt *runtime, ref *backendRef, cr *chatRequest) (*job, e
 
 // run sends a job to the engine and answers, streaming or not.
 func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job) {
+	if sw := noteOf(w); sw != nil {
+		sw.model, sw.prompt = j.info.Model, len(j.req.Prompt)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	if rt.s.RequestTimeout > 0 {
 		ctx, cancel = context.WithTimeout(r.Context(), rt.s.RequestTimeout)
@@ -240,7 +288,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 		return
 	}
 	if j.stream {
-		s.stream(ctx, w, j)
+		s.stream(ctx, r, w, j)
 		return
 	}
 	var mu sync.Mutex
@@ -254,20 +302,34 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rt *runtime, j *job
 	if err == nil && res == nil {
 		err = errors.New("engine returned no result")
 	}
+	err = shutdownCause(r, err)
+	s.generationDone(err)
 	if err != nil {
 		s.log.Debug("generation failed", "id", j.id, "err", err)
 		writeAPIError(w, err)
 		return
 	}
-	s.count(res)
+	s.count(w, res)
 	mu.Lock()
 	defer mu.Unlock()
 	s.answer(w, j, res, events)
 }
 
-func (s *Server) count(res *engine.Result) {
+func (s *Server) count(w http.ResponseWriter, res *engine.Result) {
 	s.metrics.promptTokens.Add(int64(res.PromptTokens))
 	s.metrics.completionTokens.Add(int64(len(res.Tokens)))
+	if sw := noteOf(w); sw != nil {
+		sw.prompt, sw.completion = res.PromptTokens, len(res.Tokens)
+	}
+}
+
+// shutdownCause turns the cancellation of a request cut at the end of the shutdown grace period
+// into the 503 its client is owed.
+func shutdownCause(r *http.Request, err error) error {
+	if err != nil && errors.Is(err, context.Canceled) && context.Cause(r.Context()) == errShuttingDown {
+		return errShuttingDown
+	}
+	return err
 }
 
 // Response bodies.
@@ -296,13 +358,28 @@ type completionBody struct {
 }
 
 type chatMsgBody struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content"`
+	Role      string     `json:"role,omitempty"`
+	Content   string     `json:"content"`
+	ToolCalls []callBody `json:"tool_calls,omitempty"`
+}
+
+// MarshalJSON writes content null for a message that is only tool calls, as OpenAI does.
+func (m chatMsgBody) MarshalJSON() ([]byte, error) {
+	type plain chatMsgBody
+	if len(m.ToolCalls) == 0 || m.Content != "" {
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		Role      string     `json:"role,omitempty"`
+		Content   *string    `json:"content"`
+		ToolCalls []callBody `json:"tool_calls"`
+	}{m.Role, nil, m.ToolCalls})
 }
 
 type chatDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string     `json:"role,omitempty"`
+	Content   *string    `json:"content,omitempty"`
+	ToolCalls []callBody `json:"tool_calls,omitempty"`
 }
 
 type chatChoice struct {
@@ -345,6 +422,12 @@ func (s *Server) answer(w http.ResponseWriter, j *job, res *engine.Result, event
 	finish := res.FinishReason
 	if j.chat {
 		c := chatChoice{Message: &chatMsgBody{Role: "assistant", Content: res.Text}, FinishReason: &finish}
+		if j.tools != nil {
+			if content, calls, ok := j.tools.parse(res.Text); ok {
+				c.Message.Content, c.Message.ToolCalls = content, calls
+				finish = "tool_calls"
+			}
+		}
 		if j.req.Logprobs > 0 {
 			c.Logprobs = &chatLogprobs{Content: s.chatLogprobs(j, events)}
 		}

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"bufio"
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,7 +13,7 @@ import (
 
 // healthBody is GET /health's answer.
 type healthBody struct {
-	Status        string  `json:"status"` // "ok" or "loading"
+	Status        string  `json:"status"` // "ok", "degraded" or "loading"
 	Model         string  `json:"model,omitempty"`
 	Architecture  string  `json:"architecture,omitempty"`
 	Name          string  `json:"name,omitempty"`
@@ -24,6 +27,12 @@ type healthBody struct {
 	Active        int     `json:"active_sequences"`
 	// Reload is the last configuration reload's outcome; absent before the first reload.
 	Reload *ReloadStatus `json:"reload,omitempty"`
+	// Degraded says why the status is "degraded": generations are failing, or the engine saw
+	// the model produce non-finite logits.
+	Degraded string `json:"degraded,omitempty"`
+	// GenerationFailures counts the generations the daemon failed; LastError is the last one.
+	GenerationFailures int64      `json:"generation_failures"`
+	LastError          *lastError `json:"last_error,omitempty"`
 }
 
 type kvBody struct {
@@ -33,7 +42,10 @@ type kvBody struct {
 }
 
 // handleHealth is GET /health: 503 {"status":"loading"} until a model is set, then 200 with the
-// model, architecture, kernels and KV cache usage.
+// model, architecture, kernels and KV cache usage. The status is "degraded" while generations
+// fail (from a failed one until one succeeds) or once the model produced non-finite logits;
+// that is still 200, for load balancers that would otherwise take the only daemon out, unless
+// the query has strict=1, which makes it 503.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	be := s.backend()
 	h := healthBody{Status: "loading", UptimeSeconds: time.Since(s.started).Seconds(), Reload: s.reloadStatus()}
@@ -50,7 +62,19 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	h.KV = &kvBody{Bytes: st.KVBytes, Budget: st.KVBudget, BytesPerToken: st.KVBytesPerToken}
 	h.Queue, h.Active = st.QueueDepth, st.ActiveSequences
-	writeJSON(w, http.StatusOK, h)
+	failing, last := s.generationState()
+	h.GenerationFailures, h.LastError = s.gen.failures.Load(), last
+	switch {
+	case st.Fault != "":
+		h.Status, h.Degraded = "degraded", st.Fault
+	case failing:
+		h.Status, h.Degraded = "degraded", "the last generation failed: "+last.Message
+	}
+	code := http.StatusOK
+	if h.Status != "ok" && r.URL.Query().Get("strict") == "1" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
 }
 
 // modelBody is an OpenAI model object, with edgelm's model description alongside.
@@ -139,17 +163,49 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 	if req.ParseSpecial != nil {
 		parse = *req.ParseSpecial
 	}
-	resp := tokenizeResponse{Tokens: ref.b.Tokenize(*req.Content, add, parse)}
-	if resp.Tokens == nil {
-		resp.Tokens = []int32{}
-	}
-	if req.WithPieces {
-		resp.Pieces = make([]string, len(resp.Tokens))
-		for i, t := range resp.Tokens {
-			resp.Pieces[i] = ref.b.Detokenize([]int32{t})
+	big := len(*req.Content) >= bigText
+	if big {
+		// The slot is held until the answer is written: the pieces are made as they are sent.
+		if err := s.slots.acquire(r.Context()); err != nil {
+			writeAPIError(w, err)
+			return
 		}
+		defer s.slots.release()
+		defer s.returnMemory()
 	}
-	writeJSON(w, http.StatusOK, resp)
+	ids := ref.b.Tokenize(*req.Content, add, parse)
+	writeTokens(w, ids, req.WithPieces, ref.b)
+}
+
+// writeTokens writes tokenizeResponse{ids, pieces} as json.Marshal would, but piece by piece:
+// the whole answer for 1 MB of text, held at once, was tens of MB per request.
+func writeTokens(w http.ResponseWriter, ids []int32, withPieces bool, b Backend) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.WriteString(`{"tokens":[`)
+	var num []byte
+	for i, t := range ids {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		num = strconv.AppendInt(num[:0], int64(t), 10)
+		bw.Write(num)
+	}
+	bw.WriteByte(']')
+	if withPieces && len(ids) > 0 {
+		bw.WriteString(`,"pieces":[`)
+		for i, t := range ids {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			p, _ := json.Marshal(b.Detokenize([]int32{t}))
+			bw.Write(p)
+		}
+		bw.WriteByte(']')
+	}
+	bw.WriteString("}\n")
+	bw.Flush()
 }
 
 type detokenizeRequest struct {
@@ -172,6 +228,14 @@ func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request) {
 	if err := checkTokens(ref.b.Info(), req.Tokens, "tokens"); err != nil {
 		writeAPIError(w, err)
 		return
+	}
+	if len(req.Tokens) >= bigText/4 {
+		if err := s.slots.acquire(r.Context()); err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		defer s.slots.release()
+		defer s.returnMemory()
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"content": ref.b.Detokenize(req.Tokens)})
 }

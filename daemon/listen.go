@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -156,6 +157,7 @@ type peer struct {
 	unix     bool // a Unix socket peer, with credentials below when credOK
 	credOK   bool
 	uid, gid uint32
+	groups   []uint32 // supplementary groups (SO_PEERGROUPS), as they were at connect time
 	pid      int32
 	remote   string
 }
@@ -174,11 +176,33 @@ func peerOf(c net.Conn) peer {
 	}
 	var cred *unix.Ucred
 	var cerr error
+	var groups []uint32
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		groups = peerGroups(int(fd))
 	}); err != nil || cerr != nil {
 		return p
 	}
-	p.credOK, p.uid, p.gid, p.pid = true, cred.Uid, cred.Gid, cred.Pid
+	p.credOK, p.uid, p.gid, p.pid, p.groups = true, cred.Uid, cred.Gid, cred.Pid, groups
 	return p
+}
+
+// peerGroups reads the peer's supplementary groups with SO_PEERGROUPS (Linux 4.13+), which the
+// kernel records at connect time like SO_PEERCRED: unlike reading /proc/PID/status, it cannot
+// be raced by the peer exiting and its pid being reused. nil when the kernel cannot say.
+func peerGroups(fd int) []uint32 {
+	buf := make([]uint32, 64)
+	for {
+		n := uint32(len(buf) * 4)
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch {
+		case errno == 0:
+			return buf[:n/4]
+		case errno == unix.ERANGE && int(n/4) > len(buf) && n/4 <= 1<<16:
+			buf = make([]uint32, n/4) // n is the size the kernel needs
+		default:
+			return nil
+		}
+	}
 }

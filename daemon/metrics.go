@@ -18,6 +18,7 @@ type metrics struct {
 
 	inFlight         atomic.Int64
 	forbidden        atomic.Int64
+	slowClients      atomic.Int64 // requests dropped by the write deadline
 	promptTokens     atomic.Int64
 	completionTokens atomic.Int64
 }
@@ -64,6 +65,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	value("edgelm_requests_in_flight", s.metrics.inFlight.Load())
 	metric("edgelm_forbidden_total", "counter", "Connections refused by the peer-credential check.")
 	value("edgelm_forbidden_total", s.metrics.forbidden.Load())
+	metric("edgelm_slow_clients_dropped_total", "counter", "Requests dropped because the client stopped reading the response (write deadline).")
+	value("edgelm_slow_clients_dropped_total", s.metrics.slowClients.Load())
+	metric("edgelm_generation_failures_total", "counter", "Generations the daemon failed (500s, and streams ended by an error event).")
+	value("edgelm_generation_failures_total", s.gen.failures.Load())
 	metric("edgelm_prompt_tokens_total", "counter", "Prompt tokens of completed API requests (tokens in).")
 	value("edgelm_prompt_tokens_total", s.metrics.promptTokens.Load())
 	metric("edgelm_completion_tokens_total", "counter", "Tokens generated for API requests (tokens out).")
@@ -98,7 +103,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		{"edgelm_engine_prefill_seconds_total", "counter", "Seconds spent in steps that prefilled.", fmt.Sprintf("%.6f", st.PrefillSeconds)},
 		{"edgelm_engine_decode_seconds_total", "counter", "Seconds spent in decode-only steps.", fmt.Sprintf("%.6f", st.DecodeSeconds)},
 		{"edgelm_prefill_tokens_per_second", "gauge", "Prefill throughput since load (prefill tokens / prefill seconds).", rate(st.PrefillTokens, st.PrefillSeconds)},
-		{"edgelm_decode_tokens_per_second", "gauge", "Decode throughput since load (generated tokens / decode seconds).", rate(st.GeneratedTokens, st.DecodeSeconds)},
+		{"edgelm_engine_decode_tokens_total", "counter", "Tokens computed in decode-only steps (cancelled requests' included).", st.DecodeTokens},
+		{"edgelm_decode_tokens_per_second", "gauge", "Decode throughput since load (tokens of decode-only steps / their seconds).", rate(st.DecodeTokens, st.DecodeSeconds)},
 		{"edgelm_queue_depth", "gauge", "Requests waiting for a sequence slot.", st.QueueDepth},
 		{"edgelm_active_sequences", "gauge", "Sequences being decoded.", st.ActiveSequences},
 		{"edgelm_kv_bytes", "gauge", "Bytes held by KV caches, live and prefix-cached.", st.KVBytes},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 
 	"edgelm/chat"
 	"edgelm/engine"
@@ -30,6 +31,8 @@ type commonFields struct {
 	N         *int `json:"n"`
 	IgnoreEOS bool `json:"ignore_eos"`
 	Trace     bool `json:"trace"` // return the engine's per-step trace
+	// {"type": "text" | "json_object" | "json_schema", "json_schema": {"schema": ...}} (structured.go)
+	ResponseFormat json.RawMessage `json:"response_format"`
 }
 
 // completionRequest is POST /v1/completions.
@@ -43,15 +46,20 @@ type completionRequest struct {
 // chatRequest is POST /v1/chat/completions.
 type chatRequest struct {
 	commonFields
-	Messages            []chatMessage `json:"messages"`
-	MaxCompletionTokens *int          `json:"max_completion_tokens"` // OpenAI's newer name for max_tokens
-	Logprobs            *bool         `json:"logprobs"`
-	TopLogprobs         *int          `json:"top_logprobs"` // 0..20, with logprobs
+	Messages            []chatMessage   `json:"messages"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"` // OpenAI's newer name for max_tokens
+	Logprobs            *bool           `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"` // 0..20, with logprobs
+	Tools               []toolDef       `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`         // "auto", "none", "required" or {"type":"function","function":{"name":...}}
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"` // accepted; a forced answer is one call
 }
 
 type chatMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"` // a string, null, or an array of {"type":"text","text":...} parts
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`      // a string, null, or an array of {"type":"text","text":...} parts
+	ToolCalls  []callBody      `json:"tool_calls"`   // assistant: the calls it made
+	ToolCallID string          `json:"tool_call_id"` // tool: the call answered
 }
 
 // maxLogprobs bounds the alternatives per token a request may ask for.
@@ -133,6 +141,12 @@ func (f *commonFields) stops() ([]string, error) {
 
 // parsePrompt reads "prompt". Text is returned as text (to be tokenized); token ids as ids.
 func parsePrompt(raw json.RawMessage) (text string, ids []int32, isText bool, err error) {
+	return parsePromptIn(raw, false)
+}
+
+// parsePromptIn parses a prompt, or (inner) the one element of a one-prompt array, which may not
+// be an array of prompts again: unbounded, each level re-parsed its rest, quadratically.
+func parsePromptIn(raw json.RawMessage, inner bool) (text string, ids []int32, isText bool, err error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil, false, badRequest("invalid_value", "field \"prompt\" is required")
@@ -155,10 +169,13 @@ func parsePrompt(raw json.RawMessage) (text string, ids []int32, isText bool, er
 	}
 	first := bytes.TrimSpace(items[0])
 	if len(first) > 0 && (first[0] == '"' || first[0] == '[') {
+		if inner {
+			return "", nil, false, badRequest("invalid_type", "field \"prompt\": an array of prompts inside an array; want a string, token ids, or one of them in an array")
+		}
 		if len(items) > 1 {
 			return "", nil, false, badRequest("invalid_value", "field \"prompt\": %d prompts; only one prompt per request is supported", len(items))
 		}
-		return parsePrompt(first)
+		return parsePromptIn(first, true)
 	}
 	ids = make([]int32, len(items))
 	for i, it := range items {
@@ -184,9 +201,22 @@ func (r *chatRequest) messages() ([]chat.Message, error) {
 			m.Role = "system"
 		}
 		switch m.Role {
-		case "system", "user", "assistant":
+		case "system", "user", "assistant", "tool":
 		default:
-			return nil, badRequest("invalid_value", "messages[%d]: role %q is not supported (system, user, assistant)", i, m.Role)
+			return nil, badRequest("invalid_value", "messages[%d]: role %q is not supported (system, user, assistant, tool)", i, m.Role)
+		}
+		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
+			return nil, badRequest("invalid_value", "messages[%d]: only assistant messages have tool_calls", i)
+		}
+		if m.Role == "tool" {
+			// As OpenAI: a result answers a call, so it follows an assistant message with tool_calls.
+			k := i - 1
+			for k >= 0 && r.Messages[k].Role == "tool" {
+				k--
+			}
+			if k < 0 || r.Messages[k].Role != "assistant" || len(r.Messages[k].ToolCalls) == 0 {
+				return nil, badRequest("invalid_value", "messages[%d]: a tool message must answer a preceding assistant message with tool_calls", i)
+			}
 		}
 		text, err := messageText(m.Content)
 		if err != nil {
@@ -195,6 +225,24 @@ func (r *chatRequest) messages() ([]chat.Message, error) {
 		out[i] = chat.Message{Role: m.Role, Content: text}
 	}
 	return out, nil
+}
+
+// calls reads the assistant messages' tool_calls, for chat.Template.RenderTools; nil when there are
+// none, and ok false when no message has calls or is a tool result (plain Render will do).
+func (r *chatRequest) calls() (calls [][]chat.ToolCall, ok bool, err error) {
+	for i, m := range r.Messages {
+		ok = ok || m.Role == "tool" || len(m.ToolCalls) > 0
+		var cs []chat.ToolCall
+		for k, c := range m.ToolCalls {
+			args := strings.TrimSpace(c.Function.Arguments)
+			if c.Function.Name == "" || (args != "" && !json.Valid([]byte(args))) {
+				return nil, false, badRequest("invalid_value", "messages[%d].tool_calls[%d]: want a function name and arguments as a JSON text", i, k)
+			}
+			cs = append(cs, chat.ToolCall{Name: c.Function.Name, Arguments: args})
+		}
+		calls = append(calls, cs)
+	}
+	return calls, ok, nil
 }
 
 // messageText reads a message's content: a string, null, or an array of text parts.

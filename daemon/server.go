@@ -1,6 +1,7 @@
 // Package daemon serves a loaded model over HTTP/1.1 on a Unix socket with an OpenAI-compatible
 // API: /v1/completions, /v1/chat/completions (both with Server-Sent-Event streaming),
-// /v1/models, /v1/tokenize, /v1/detokenize, /health and /metrics.
+// /v1/embeddings, /v1/models, /v1/tokenize, /v1/detokenize, /health and /metrics; and Ollama's API
+// under /api (ollama.go).
 //
 // The daemon decides nothing about inference: it checks who is calling (SO_PEERCRED against the
 // allowed uids/gids), parses and bounds the request, turns it into an engine.Request and turns the
@@ -31,6 +32,9 @@ type Server struct {
 	started time.Time
 
 	reloads reloadState // the service's configuration reloads (service.go), for /health and /metrics
+	gen     genHealth   // recent generation failures, for /health
+	slots   tokenSlots  // big tokenizations at once (memory.go)
+	freeing atomic.Bool // a return of memory to the OS is scheduled
 
 	mu  sync.Mutex // guards cur and the reference counts of every backendRef
 	cur *backendRef
@@ -75,7 +79,7 @@ func New(b Backend, s Settings, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv := &Server{log: logger, metrics: newMetrics(), started: time.Now()}
+	srv := &Server{log: logger, metrics: newMetrics(), started: time.Now(), slots: newTokenSlots()}
 	srv.cfg.Store(newRuntime(s))
 	if b != nil {
 		srv.cur = &backendRef{b: b, idle: make(chan struct{})}
@@ -118,6 +122,7 @@ func (s *Server) SetBackend(b Backend) (old Backend, idle <-chan struct{}) {
 	defer s.mu.Unlock()
 	prev := s.cur
 	s.cur = nil
+	s.resetGeneration() // failures of the old model say nothing about the new one
 	if b != nil {
 		s.cur = &backendRef{b: b, idle: make(chan struct{})}
 	}
@@ -171,8 +176,8 @@ const peerKey ctxKey = 0
 // drops them at its next step) and returns nil. Serve may be called for several listeners at once.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	rt := s.cfg.Load()
-	base, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
+	base, cancelBase := context.WithCancelCause(context.Background())
+	defer cancelBase(nil)
 	hs := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -196,12 +201,24 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		s.log.Warn("requests still running after the grace period; cancelling them", "err", err)
-		cancelBase()
+		// The cause tells the handlers to answer 503 (or end their stream with an error event)
+		// rather than drop the connection; they get a moment to write it before it is closed.
+		cancelBase(errShuttingDown)
+		fctx, fcancel := context.WithTimeout(context.Background(), shutdownFlush)
+		hs.Shutdown(fctx)
+		fcancel()
 		hs.Close()
 	}
 	<-errc
 	return nil
 }
+
+// shutdownFlush is how long requests cut at the end of the grace period have to write their 503
+// or stream error event before their connections are closed.
+const shutdownFlush = 2 * time.Second
+
+var errShuttingDown = &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "shutting_down",
+	msg: "the daemon is shutting down and the request did not finish within the shutdown grace period; retry shortly", retryAfter: "5"}
 
 // route is one endpoint.
 type route struct {
@@ -220,7 +237,9 @@ func (s *Server) Handler() http.Handler {
 		"/v1/chat/completions": {http.MethodPost, s.handleChat},
 		"/v1/tokenize":         {http.MethodPost, s.handleTokenize},
 		"/v1/detokenize":       {http.MethodPost, s.handleDetokenize},
+		"/v1/embeddings":       {http.MethodPost, s.handleEmbeddings},
 	}
+	s.ollamaRoutes(routes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := s.cfg.Load()
 		endpoint := r.URL.Path
@@ -231,24 +250,32 @@ func (s *Server) Handler() http.Handler {
 		if !ok {
 			endpoint = "other"
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: rt.s.WriteTimeout, slow: &s.metrics.slowClients}
+		// A deadline left by the previous request on this connection must not cut this one.
+		sw.rc.SetWriteDeadline(time.Time{})
 		s.metrics.inFlight.Add(1)
 		defer func() {
 			s.metrics.inFlight.Add(-1)
 			s.metrics.request(endpoint, sw.status())
+			s.logAccess(r, sw, time.Since(start))
 		}()
 
+		fail := writeError
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			fail = writeOllamaRouteError // Ollama's clients read {"error": "..."}
+		}
 		if !s.allowed(rt, r) {
-			writeError(sw, http.StatusForbidden, "permission_error", "forbidden", "this user is not allowed to use the edgelm daemon (see allowed_uids and allowed_gids)")
+			fail(sw, http.StatusForbidden, "permission_error", "forbidden", "this user is not allowed to use the edgelm daemon (see allowed_uids and allowed_gids)")
 			return
 		}
 		if !ok {
-			writeError(sw, http.StatusNotFound, "invalid_request_error", "not_found", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
+			fail(sw, http.StatusNotFound, "invalid_request_error", "not_found", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
 			return
 		}
 		if r.Method != rte.method && !(rte.method == http.MethodGet && r.Method == http.MethodHead) {
 			sw.Header().Set("Allow", rte.method)
-			writeError(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
+			fail(sw, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rte.method, r.Method))
 			return
 		}
 		// ReadHeaderTimeout stops at the headers, so a client that sends headers and then stalls
@@ -291,8 +318,9 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// allowed checks the peer of a Unix socket against the allowed uids and gids and logs refusals.
-// TCP peers are allowed: TCP is loopback-only and off unless configured.
+// allowed checks the peer of a Unix socket against the allowed uids and gids (its primary group
+// and its supplementary groups, so `usermod -aG` works) and logs refusals. TCP peers are
+// allowed: TCP is loopback-only and off unless configured.
 func (s *Server) allowed(rt *runtime, r *http.Request) bool {
 	p, ok := r.Context().Value(peerKey).(peer)
 	if !ok || !p.unix {
@@ -301,19 +329,80 @@ func (s *Server) allowed(rt *runtime, r *http.Request) bool {
 	if p.credOK && (rt.uids[p.uid] || rt.gids[p.gid]) {
 		return true
 	}
+	if p.credOK {
+		for _, g := range p.groups {
+			if rt.gids[g] {
+				return true
+			}
+		}
+	}
 	s.metrics.forbidden.Add(1)
 	if !p.credOK {
 		s.log.Warn("refused a peer whose credentials could not be read", "path", r.URL.Path)
 		return false
 	}
-	s.log.Warn("refused a peer not in allowed_uids/allowed_gids", "uid", p.uid, "gid", p.gid, "pid", p.pid, "path", r.URL.Path)
+	s.log.Warn("refused a peer not in allowed_uids/allowed_gids", "uid", p.uid, "gid", p.gid, "groups", fmt.Sprint(p.groups), "pid", p.pid, "path", r.URL.Path)
 	return false
 }
 
-// statusWriter remembers the status code for metrics; Unwrap lets http.ResponseController flush.
+// statusWriter remembers the status code and what the access log says about a request, and puts
+// a deadline on every write and flush so that a client that stops reading is dropped instead of
+// holding its handler (and the model mapping it uses) forever. Unwrap lets
+// http.ResponseController reach the connection.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	rc       *http.ResponseController // of the ResponseWriter underneath
+	timeout  time.Duration
+	slow     *atomic.Int64 // counts requests dropped for not reading
+	code     int
+	timedOut bool
+
+	// For the access log, filled in by the handlers.
+	model              string
+	prompt, completion int
+	reason             string // why the request failed
+}
+
+// noteOf finds the request's statusWriter under w; nil outside Handler.
+func noteOf(w http.ResponseWriter) *statusWriter {
+	for {
+		switch t := w.(type) {
+		case *statusWriter:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+func (w *statusWriter) deadline() {
+	if w.rc != nil && w.timeout > 0 {
+		w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+}
+
+// failedWrite counts a client dropped by the write deadline, once per request.
+func (w *statusWriter) failedWrite(err error) {
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !w.timedOut {
+		w.timedOut = true
+		if w.slow != nil {
+			w.slow.Add(1)
+		}
+		if w.reason == "" {
+			w.reason = fmt.Sprintf("client did not read the response for %v; dropped", w.timeout)
+		}
+	}
+}
+
+// FlushError is what http.ResponseController.Flush calls: the flush is where a stream's bytes
+// reach the connection, so it gets the deadline too.
+func (w *statusWriter) FlushError() error {
+	w.deadline()
+	err := w.rc.Flush()
+	w.failedWrite(err)
+	return err
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -327,7 +416,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	w.deadline()
+	n, err := w.ResponseWriter.Write(b)
+	w.failedWrite(err)
+	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

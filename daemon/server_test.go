@@ -639,7 +639,7 @@ func TestMetrics(t *testing.T) {
 		`edgelm_requests_total{endpoint="/v1/completions",code="200"} 1`,
 		`edgelm_requests_total{endpoint="/v1/completions",code="400"} 1`,
 		"edgelm_prompt_tokens_total 3", "edgelm_completion_tokens_total 2",
-		"edgelm_prefill_tokens_per_second 10.000", "edgelm_decode_tokens_per_second 10.000",
+		"edgelm_prefill_tokens_per_second 10.000", "edgelm_decode_tokens_per_second 9.000",
 		"edgelm_queue_depth 1", "edgelm_active_sequences 2", "edgelm_kv_bytes 4096", "edgelm_kv_budget_bytes 8192",
 		"edgelm_prefix_cache_hits_total 5", "edgelm_prefix_cache_evictions_total 1", "edgelm_model_loaded 1",
 		"edgelm_model_bytes 1000", "edgelm_model_huge_page_bytes 512",

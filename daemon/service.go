@@ -17,6 +17,7 @@ import (
 
 	"edgelm/config"
 	"edgelm/engine"
+	"edgelm/mmap"
 	"edgelm/sdnotify"
 )
 
@@ -110,18 +111,11 @@ func CheckConfig(path string, override func(*config.Config)) (*config.Config, er
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(c.Model)
+	f, err := mmap.OpenRegular(c.Model)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("model %s is not a regular file", c.Model)
-	}
 	magic := make([]byte, 4)
 	if _, err := io.ReadFull(f, magic); err != nil || string(magic) != "GGUF" {
 		return nil, fmt.Errorf("model %s is not a GGUF file (no GGUF magic)", c.Model)

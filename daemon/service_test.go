@@ -538,7 +538,11 @@ func TestCheckConfig(t *testing.T) {
 	conf := filepath.Join(dir, "c.toml")
 	writeFile(t, filepath.Join(dir, "m.gguf"), "GGUF\x03\x00\x00\x00")
 	writeFile(t, filepath.Join(dir, "junk.gguf"), "not a model")
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.gguf"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ conf, want string }{
+		{"model = \"fifo.gguf\"\n", "a FIFO, not a regular file"},
 		{"model = \"m.gguf\"\n", ""},
 		{"model = \"junk.gguf\"\n", "no GGUF magic"},
 		{"model = \"none.gguf\"\n", "no such file"},

@@ -48,16 +48,21 @@ type Settings struct {
 	IdleTimeout time.Duration
 	// ShutdownGrace is how long in-flight requests may run after shutdown begins; 0 means 30s.
 	ShutdownGrace time.Duration
+	// WriteTimeout bounds each write of a response (each chunk of a stream): a client that does
+	// not read for this long is dropped and counted in edgelm_slow_clients_dropped_total; 0
+	// means 30s.
+	WriteTimeout time.Duration
 
 	// AllowedUIDs and AllowedGIDs say which peers of the Unix socket are served: a peer whose uid
-	// is in AllowedUIDs or whose gid is in AllowedGIDs. An empty AllowedUIDs means the daemon's
-	// own uid and root (0).
+	// is in AllowedUIDs or whose primary or supplementary group is in AllowedGIDs. An empty
+	// AllowedUIDs means the daemon's own uid and root (0); a non-empty one is the whole list, so
+	// root and the daemon's uid are refused unless it names them.
 	AllowedUIDs []uint32
 	AllowedGIDs []uint32
 
 	// Sampling holds the defaults for sampling fields a request leaves out.
 	Sampling engine.Sampling
-	// ChatTemplate names the chat format ("gemma", "llama2", "llama3", "chatml") to use instead of
+	// ChatTemplate names the chat format (one of chat.Formats) to use instead of
 	// detecting it from the model's tokenizer.chat_template; "" means detect.
 	ChatTemplate string
 	// LogLevel is "debug", "info" (default), "warn" or "error".
@@ -72,6 +77,7 @@ const (
 	DefaultRequestTimeout   = 10 * time.Minute
 	DefaultIdleTimeout      = 2 * time.Minute
 	DefaultShutdownGrace    = 30 * time.Second
+	DefaultWriteTimeout     = 30 * time.Second
 	DefaultSocketMode       = os.FileMode(0o660)
 )
 
@@ -92,6 +98,9 @@ func (s Settings) withDefaults() Settings {
 	if s.ShutdownGrace <= 0 {
 		s.ShutdownGrace = DefaultShutdownGrace
 	}
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = DefaultWriteTimeout
+	}
 	if len(s.AllowedUIDs) == 0 {
 		s.AllowedUIDs = []uint32{uint32(os.Getuid()), 0}
 	}
@@ -105,7 +114,7 @@ func (s Settings) Validate() error {
 	if s.MaxBodyBytes < 0 || s.MaxPromptTokens < 0 || s.MaxTokensCap < 0 || s.DefaultMaxTokens < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
-	if s.RequestTimeout < 0 || s.IdleTimeout < 0 || s.ShutdownGrace < 0 {
+	if s.RequestTimeout < 0 || s.IdleTimeout < 0 || s.ShutdownGrace < 0 || s.WriteTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
 	if s.SocketMode&^os.ModePerm != 0 {

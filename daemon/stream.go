@@ -96,7 +96,7 @@ var errClientGone = errors.New("daemon: client connection lost")
 // stream runs a job with a streamed answer. Nothing is written until the first token (or the end)
 // so that errors before it (queue full, ...) still get their proper HTTP status. A client that
 // goes away cancels ctx, and the engine drops the request at its next step.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, j *job) {
+func (s *Server) stream(ctx context.Context, r *http.Request, w http.ResponseWriter, j *job) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := &sse{w: w, rc: http.NewResponseController(w)}
@@ -152,6 +152,8 @@ loop:
 	if o.err == nil && o.res == nil {
 		o.err = errors.New("engine returned no result")
 	}
+	o.err = shutdownCause(r, o.err)
+	s.generationDone(o.err)
 	if o.err != nil {
 		if errors.Is(o.err, context.Canceled) && ctx.Err() != nil && !out.started {
 			return // the client left before anything was sent
@@ -162,11 +164,14 @@ loop:
 			return
 		}
 		e := classify(o.err)
+		if sw := noteOf(w); sw != nil {
+			sw.reason = e.msg
+		}
 		out.send(newErrorBody(e.typ, e.code, e.msg))
 		out.done()
 		return
 	}
-	s.count(o.res)
+	s.count(w, o.res)
 	if buffered {
 		buffered = false
 		lp := &completionLogprobs{}
@@ -190,6 +195,32 @@ type streamState struct {
 	roleSent   bool
 	offset     int
 	echoedText bool
+	calls      *toolStream // chat with tools
+}
+
+// sendDelta sends a chat delta of content or tool-call fragments (and the event's logprobs, which
+// go with the delta even when its text is held back).
+func (s *Server) sendDelta(out *sse, st *streamState, d delta, ev engine.Event, withLogprobs bool) error {
+	if d.content == "" && len(d.calls) == 0 && !withLogprobs {
+		return nil
+	}
+	// Content first, then one chunk per call fragment, as OpenAI streams them.
+	var chunks []chatChoice
+	if d.content != "" || len(d.calls) == 0 {
+		chunks = append(chunks, chatChoice{Delta: &chatDelta{Content: &d.content}})
+	}
+	for _, c := range d.calls {
+		chunks = append(chunks, chatChoice{Delta: &chatDelta{ToolCalls: []callBody{c}}})
+	}
+	if withLogprobs {
+		chunks[0].Logprobs = &chatLogprobs{Content: []chatTokenLogprob{s.chatLogprob(st.j, ev)}}
+	}
+	for _, c := range chunks {
+		if err := out.send(s.chatChunk(st.j, c)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) chatChunk(j *job, c chatChoice) chatBody {
@@ -210,6 +241,15 @@ func (s *Server) sendEvent(out *sse, st *streamState, ev engine.Event) error {
 	withLogprobs := j.req.Logprobs > 0 && ev.Token >= 0
 	if ev.Text == "" && !withLogprobs {
 		return nil
+	}
+	if j.chat && j.tools != nil {
+		if err := s.sendRole(out, st); err != nil {
+			return err
+		}
+		if st.calls == nil {
+			st.calls = &toolStream{t: j.tools}
+		}
+		return s.sendDelta(out, st, st.calls.push(ev.Text), ev, withLogprobs)
 	}
 	if j.chat {
 		if err := s.sendRole(out, st); err != nil {
@@ -262,6 +302,18 @@ func (s *Server) finishStream(out *sse, st *streamState, res *engine.Result) err
 	if j.chat {
 		if err = s.sendRole(out, st); err != nil {
 			return err
+		}
+		if j.tools != nil {
+			if st.calls == nil {
+				st.calls = &toolStream{t: j.tools}
+			}
+			d, called := st.calls.finish()
+			if called && finish == "stop" {
+				finish = "tool_calls"
+			}
+			if err = s.sendDelta(out, st, d, engine.Event{}, false); err != nil {
+				return err
+			}
 		}
 		b := s.chatChunk(j, chatChoice{Delta: &chatDelta{}, FinishReason: &finish})
 		b.Trace = traceOf(j, res)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"edgelm/grammar"
 )
 
 // Options configure an engine at load time.
@@ -31,18 +33,26 @@ type Options struct {
 
 // Info describes a loaded model.
 type Info struct {
-	Path          string    `json:"-"`     // the host's business: clients see Model
-	Model         string    `json:"model"` // file base name, the id used by the API
-	Arch          string    `json:"architecture"`
-	Name          string    `json:"name,omitempty"` // general.name
-	Kernels       string    `json:"kernels"`
-	ContextLength int       `json:"context_length"`
-	VocabSize     int       `json:"vocab_size"`
-	Params        int64     `json:"parameters"`
-	FileBytes     int64     `json:"file_bytes"`
-	ChatTemplate  string    `json:"-"` // the raw tokenizer.chat_template, "" if absent
-	Threads       int       `json:"threads"`
-	LoadedAt      time.Time `json:"loaded_at"`
+	Path            string `json:"-"`     // the host's business: clients see Model
+	Model           string `json:"model"` // file base name, the id used by the API
+	Arch            string `json:"architecture"`
+	Name            string `json:"name,omitempty"` // general.name
+	Kernels         string `json:"kernels"`
+	ContextLength   int    `json:"context_length"`
+	VocabSize       int    `json:"vocab_size"`
+	Params          int64  `json:"parameters"`
+	FileBytes       int64  `json:"file_bytes"`
+	ChatTemplate    string `json:"-"`                   // the raw tokenizer.chat_template, "" if absent
+	FileType        string `json:"file_type,omitempty"` // general.file_type as llama.cpp names it ("Q8_0", "Q4_K_M", ...); "" if absent or unknown
+	EmbeddingLength int    `json:"embedding_length"`    // floats in an embedding (the model's width)
+	Pooling         string `json:"pooling"`             // how Embed pools: "mean", "cls" or "last"; "rank" cannot embed
+	// AddEOS says the tokenizer wants EOS (token EOS) after a prompt (tokenizer.ggml.add_eos_token),
+	// as decoder embedding models that pool the last token do; the daemon appends it to embedding
+	// inputs given as text, as llama.cpp does.
+	AddEOS   bool      `json:"add_eos,omitempty"`
+	EOS      int32     `json:"-"`
+	Threads  int       `json:"threads"`
+	LoadedAt time.Time `json:"loaded_at"`
 }
 
 // Sampling selects the next token from the logits. The zero value is greedy.
@@ -87,6 +97,17 @@ type Request struct {
 	Echo      bool // with Logprobs: also report teacher-forced logprobs of the prompt tokens
 	Trace     bool // record per-step shapes and timings in Result.Trace
 	NoCache   bool // recompute the whole sequence every step instead of using the KV cache (slow)
+	// Grammar, when set, constrains the output: each token is sampled among those the grammar
+	// allows (sampling's top-k, top-p and min-p apply to those), end-of-generation tokens only once
+	// the output is complete, and generation stops ("stop") when nothing may follow. Stop strings
+	// and MaxTokens still apply: an output they cut may be incomplete.
+	Grammar *grammar.Grammar
+	// Trigger makes Grammar lazy: the output is free until it contains Trigger, and from there
+	// (the trigger included) the grammar applies. With TriggerAtStart the trigger counts only at
+	// the start of the output, after whitespace. Output the grammar rejects from the trigger on
+	// leaves the request free, as if no trigger had come.
+	Trigger        string
+	TriggerAtStart bool
 }
 
 // TokenProb is a token and its natural-log probability.
@@ -152,7 +173,14 @@ type Stats struct {
 	GeneratedTokens int64   // tokens generated
 	PrefillSeconds  float64 // time spent in steps that prefilled
 	DecodeSeconds   float64 // time spent in decode-only steps
-	QueueDepth      int     // requests waiting for a sequence slot
+	// DecodeTokens are the tokens computed in those same steps, cancelled requests' included, so
+	// that DecodeTokens/DecodeSeconds is the decode speed (GeneratedTokens counts finished
+	// requests only).
+	DecodeTokens int64
+	// Fault is the first sign that the model itself is broken (non-finite logits); "" while none
+	// was seen. It stays until the model is reloaded.
+	Fault           string
+	QueueDepth      int // requests waiting for a sequence slot
 	ActiveSequences int
 	KVBytes         int64 // bytes held by KV caches, live and prefix-cached
 	KVBudget        int64
@@ -167,6 +195,12 @@ type Stats struct {
 	ModelHugeBytes int64
 }
 
+// Embedding is what Embed made of a prompt.
+type Embedding struct {
+	Vector       []float32 // Info.EmbeddingLength floats, pooled as Info.Pooling says; not normalized
+	PromptTokens int
+}
+
 // Errors a caller can tell apart (errors.Is).
 var (
 	ErrQueueFull      = errors.New("engine: queue full")
@@ -175,4 +209,8 @@ var (
 	ErrPromptTooLong  = errors.New("engine: prompt longer than the context")
 	ErrInvalidRequest = errors.New("engine: invalid request")
 	ErrBudget         = errors.New("engine: request needs more KV cache than the budget allows")
+	ErrGrammar        = errors.New("engine: no token of the vocabulary can continue the constrained output")
+	// ErrNonFinite: the forward pass produced NaN or infinite logits, which corrupt or
+	// mis-converted weights do; sampling from them would be garbage.
+	ErrNonFinite = errors.New("engine: the model produced non-finite logits (NaN or Inf); its weights may be corrupt")
 )

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"edgelm/gguf"
+	"edgelm/grammar"
 	"edgelm/kernels"
 	"edgelm/kvcache"
 	"edgelm/model"
@@ -45,6 +46,8 @@ type Engine struct {
 	live   int64 // bytes reserved by admitted sequences
 	prefix *prefixCache
 	held   *job // admitted from the queue but waiting for KV budget
+
+	gvocab func() *grammar.Vocab // the tokenizer's vocabulary for grammars, indexed at first use
 }
 
 // Load maps the model at path, reads its tokenizer and starts the scheduler.
@@ -90,6 +93,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 	if opt.ContextLength <= 0 {
 		opt.ContextLength = m.ContextLength
 	}
+	m.UseContext(opt.ContextLength)
 	if opt.MaxSequences <= 0 {
 		opt.MaxSequences = 4
 	}
@@ -106,6 +110,7 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	e.gvocab = sync.OnceValue(func() *grammar.Vocab { return grammar.VocabOf(tok) })
 	var size int64
 	if st, err := os.Stat(path); err == nil {
 		size = st.Size()
@@ -113,18 +118,23 @@ func newEngine(f *gguf.File, path string, opt Options) (*Engine, error) {
 	name, _ := f.String("general.name")
 	tmpl, _ := f.String("tokenizer.chat_template")
 	e.info = Info{
-		Path:          path,
-		Model:         filepath.Base(path),
-		Arch:          m.Arch,
-		Name:          name,
-		Kernels:       kernels.Features(),
-		ContextLength: opt.ContextLength,
-		VocabSize:     m.Vocab,
-		Params:        m.Params,
-		FileBytes:     size,
-		ChatTemplate:  tmpl,
-		Threads:       opt.Threads,
-		LoadedAt:      time.Now(),
+		Path:            path,
+		Model:           filepath.Base(path),
+		Arch:            m.Arch,
+		Name:            name,
+		Kernels:         kernels.Features(),
+		ContextLength:   opt.ContextLength,
+		VocabSize:       m.Vocab,
+		Params:          m.Params,
+		FileBytes:       size,
+		ChatTemplate:    tmpl,
+		FileType:        fileType(f),
+		EmbeddingLength: m.Dim,
+		Pooling:         poolingOf(m).String(),
+		AddEOS:          tok.AddEOS(),
+		EOS:             tok.EOS(),
+		Threads:         opt.Threads,
+		LoadedAt:        time.Now(),
 	}
 	switch opt.KVPolicy {
 	case "", "sink-window":
@@ -206,6 +216,10 @@ func (e *Engine) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
 	return e.tok.Encode(text, addSpecial && e.tok.AddBOS(), parseSpecial)
 }
 
+// MaxTextBytes bounds the bytes of text one token stands for (tokenizer.MaxTextBytes): a text
+// longer than n times it is sure to be more than n tokens.
+func (e *Engine) MaxTextBytes() int { return e.tok.MaxTextBytes() }
+
 // Detokenize decodes ids to text; ids outside the vocabulary are skipped.
 func (e *Engine) Detokenize(ids []int32) string { return e.tok.Decode(ids) }
 
@@ -234,6 +248,9 @@ func (e *Engine) Generate(ctx context.Context, req Request, onToken func(Event) 
 	}
 	if e.closed.Load() {
 		return nil, ErrClosed
+	}
+	if req.Grammar != nil {
+		e.grammarVocab() // indexed here, on the caller's goroutine, not in the scheduler's
 	}
 	j := &job{
 		ctx:    ctx,
@@ -269,6 +286,71 @@ func (e *Engine) Generate(ctx context.Context, req Request, onToken func(Event) 
 			return r.res, r.err
 		}
 	}
+}
+
+// grammarVocab is the vocabulary as grammars see it, indexed once.
+func (e *Engine) grammarVocab() *grammar.Vocab {
+	return e.gvocab()
+}
+
+// Embed runs prompt through the model, without sampling, and pools the final hidden states of its
+// tokens (after the output norm) into one vector, as the model's pooling_type says: the mean over
+// the tokens when the file says nothing (or "none"), the first token's for "cls", the last token's
+// for "last". It is scheduled with the other requests, its prompt prefilled in chunks among their
+// steps. A reranker ("rank") cannot embed: ErrInvalidRequest.
+func (e *Engine) Embed(ctx context.Context, prompt []int32) (*Embedding, error) {
+	req := Request{Prompt: prompt}
+	if err := e.check(&req); err != nil {
+		return nil, err
+	}
+	pool := poolingOf(e.model)
+	if pool == model.PoolRank {
+		return nil, fmt.Errorf("%w: the model is a reranker (pooling_type rank), which gives no embeddings", ErrInvalidRequest)
+	}
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	j := &job{
+		ctx:    ctx,
+		req:    req,
+		embed:  pool,
+		notify: make(chan struct{}, 1),
+		result: make(chan jobResult, 1),
+	}
+	select {
+	case e.queue <- j:
+		e.waiting.Add(1)
+	default:
+		return nil, ErrQueueFull
+	}
+	r := <-j.result
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &Embedding{Vector: j.vec, PromptTokens: len(prompt)}, nil
+}
+
+// fileTypes names llama.cpp's general.file_type values (enum llama_ftype), as its tools print them.
+var fileTypes = map[uint64]string{
+	0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+	11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M",
+	18: "Q6_K", 32: "BF16",
+}
+
+func fileType(f *gguf.File) string {
+	if v, ok := f.Uint("general.file_type"); ok {
+		return fileTypes[v]
+	}
+	return ""
+}
+
+// poolingOf is how Embed pools: a declared "none" means one vector per token in llama.cpp, which
+// this API has no place for, so it is pooled by the mean as when nothing is declared.
+func poolingOf(m *model.Model) model.Pooling {
+	if m.Pooling == model.PoolNone {
+		return model.PoolMean
+	}
+	return m.Pooling
 }
 
 func (e *Engine) check(r *Request) error {

@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 )
@@ -29,15 +30,35 @@ func newSampler(p Sampling) *sampler {
 	return &sampler{p: p, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-// sample returns the next token given the logits and the tokens so far (for the penalty).
-func (s *sampler) sample(logits []float32, history []int32) int32 {
+// sample returns the next token given the logits and the tokens so far (for the penalty). With
+// allowed set (bit i%64 of allowed[i/64] for token i) only those tokens are candidates, and -1 is
+// returned when there is none.
+func (s *sampler) sample(logits []float32, history []int32, allowed []uint64) int32 {
 	p := &s.p
 	if cap(s.cand) < len(logits) {
 		s.cand = make([]cand, len(logits))
 	}
 	c := s.cand[:len(logits)]
-	for i, l := range logits {
-		c[i] = cand{id: int32(i), logit: l}
+	if allowed == nil {
+		for i, l := range logits {
+			c[i] = cand{id: int32(i), logit: l}
+		}
+	} else {
+		n := 0
+		for w, x := range allowed {
+			for x != 0 {
+				i := w*64 + bits.TrailingZeros64(x)
+				x &= x - 1
+				if i < len(logits) {
+					c[n] = cand{id: int32(i), logit: logits[i]}
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			return -1
+		}
+		c = c[:n]
 	}
 	if p.RepeatPenalty > 0 && p.RepeatPenalty != 1 {
 		n := p.RepeatLastN
@@ -49,13 +70,21 @@ func (s *sampler) sample(logits []float32, history []int32) int32 {
 		}
 		// Each distinct token is penalized once, however often it appeared.
 		for i, t := range history[len(history)-n:] {
-			if t < 0 || int(t) >= len(c) || slices.Contains(history[len(history)-n:][:i], t) {
+			if t < 0 || int(t) >= len(logits) || slices.Contains(history[len(history)-n:][:i], t) {
 				continue
 			}
-			if c[t].logit > 0 {
-				c[t].logit /= p.RepeatPenalty
+			k := int(t)
+			if allowed != nil {
+				// candidates are in id order: find t among them
+				k, _ = slices.BinarySearchFunc(c, t, func(x cand, t int32) int { return cmp.Compare(x.id, t) })
+				if k == len(c) || c[k].id != t {
+					continue
+				}
+			}
+			if c[k].logit > 0 {
+				c[k].logit /= p.RepeatPenalty
 			} else {
-				c[t].logit *= p.RepeatPenalty
+				c[k].logit *= p.RepeatPenalty
 			}
 		}
 	}

@@ -23,7 +23,17 @@ import (
 // returns the HTTP status (0 when it could not connect) and the body.
 func asUser(t *testing.T, d *daemonUnderTest, uid, gid int, path string) (int, string) {
 	t.Helper()
-	cmd := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", gid), "--clear-groups",
+	return asUserGroups(t, d, uid, gid, "", path)
+}
+
+// asUserGroups is asUser with the supplementary groups set ("1,2"; "" for none).
+func asUserGroups(t *testing.T, d *daemonUnderTest, uid, gid int, groups, path string) (int, string) {
+	t.Helper()
+	g := "--clear-groups"
+	if groups != "" {
+		g = "--groups=" + groups
+	}
+	cmd := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", gid), g,
 		"curl", "-s", "-w", "\n%{http_code}", "--unix-socket", d.socket, "http://edgelm"+path)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -103,6 +113,13 @@ func TestPeerCredentials(t *testing.T) {
 	check("allowed_gids [65534]", other, nogroup, 200)
 	check("allowed_gids [65534]", nobody, other, 403) // the uid is no longer allowed, the gid is not
 	check("allowed_gids [65534]", 0, 0, 200)
+	// A supplementary group counts as the primary one does: `usermod -aG edgelm alice` works.
+	if status, body := asUserGroups(t, d, other, other, "4242,65534", "/health"); status != 200 {
+		t.Errorf("supplementary group 65534 allowed: %d %s", status, body)
+	}
+	if status, _ := asUserGroups(t, d, other, other, "4242", "/health"); status != 403 {
+		t.Errorf("no allowed group among the supplementary ones: %d, want 403", status)
+	}
 }
 
 // TestSocketModeAndGroup: the socket file gets the configured mode and group, and the kernel

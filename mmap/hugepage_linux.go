@@ -48,7 +48,7 @@ func hugeBytes(b []byte) (int64, error) {
 
 // dropCache asks the kernel to drop the file's cached pages that no process has mapped.
 func dropCache(path string) error {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path) // the path may name a FIFO by now
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ package mmap
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -46,10 +47,15 @@ type Mapping struct {
 	path   string
 	data   []byte
 	mapped bool // data came from mmap and must be unmapped; false for empty files and the fallback
+	info   os.FileInfo
 
 	mu     sync.Mutex
 	closed bool
 }
+
+// FileInfo describes the file as it was when it was mapped; os.SameFile with
+// it tells whether another path names the same file (device and inode).
+func (m *Mapping) FileInfo() os.FileInfo { return m.info }
 
 // ErrClosed is returned by Advise on a closed mapping.
 var ErrClosed = errors.New("mmap: mapping is closed")

@@ -24,7 +24,7 @@ func Open(path string) (*Mapping, error) {
 	if data == nil {
 		data = []byte{}
 	}
-	return &Mapping{path: path, data: data}, nil
+	return &Mapping{path: path, data: data, info: fi}, nil
 }
 
 func unmap([]byte) error { return nil }
@@ -34,3 +34,16 @@ func advise([]byte, Advice) error { return nil }
 func hugeBytes([]byte) (int64, error) { return 0, nil }
 
 func dropCache(string) error { return nil }
+
+// OpenRegular opens path for reading when it is a regular file and refuses
+// anything else.
+func OpenRegular(path string) (*os.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("mmap: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("mmap: %s: not a regular file", path)
+	}
+	return os.Open(path)
+}

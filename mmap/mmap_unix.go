@@ -13,10 +13,12 @@ import (
 // Open maps the whole file at path read-only and shared, so its pages live
 // in the page cache (shared with other processes and never counted as this
 // process's private memory). An empty file gives a valid empty mapping.
+// Anything but a regular file (a FIFO, a device, a directory) is refused
+// without waiting for it.
 func Open(path string) (*Mapping, error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("mmap: %w", err)
+		return nil, err
 	}
 	// The mapping stays valid after the descriptor is closed.
 	defer f.Close()
@@ -24,12 +26,9 @@ func Open(path string) (*Mapping, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("mmap: %s: not a regular file", path)
-	}
 	size := fi.Size()
 	if size == 0 {
-		return &Mapping{path: path, data: []byte{}}, nil
+		return &Mapping{path: path, data: []byte{}, info: fi}, nil
 	}
 	if size < 0 || uint64(size) > uint64(math.MaxInt) {
 		return nil, fmt.Errorf("mmap: %s: size %d does not fit in memory", path, size)
@@ -39,7 +38,49 @@ func Open(path string) (*Mapping, error) {
 		return nil, fmt.Errorf("mmap: map %s (%d bytes): %w", path, size, err)
 	}
 	adviseHuge(data)
-	return &Mapping{path: path, data: data, mapped: true}, nil
+	return &Mapping{path: path, data: data, mapped: true, info: fi}, nil
+}
+
+// OpenRegular opens path for reading when it is a regular file and refuses
+// anything else with an error naming what it is. A plain open of a FIFO
+// blocks until a writer appears (forever, for a model path pointing at one),
+// so the file is opened non-blocking and checked with fstat before any read.
+func OpenRegular(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mmap: open %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mmap: stat %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mmap: %s is %s, not a regular file", path, fileKind(st.Mode))
+	}
+	// Regular files ignore O_NONBLOCK, but clear it so later reads behave as usual.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mmap: %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFSOCK:
+		return "a socket"
+	}
+	return fmt.Sprintf("of type %#o", mode&unix.S_IFMT)
 }
 
 func unmap(b []byte) error { return unix.Munmap(b) }

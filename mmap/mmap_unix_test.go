@@ -12,7 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Truncating a mapped file makes its pages vanish; reading them raises
@@ -231,4 +234,49 @@ func syncFile(path string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// A FIFO, a device or a directory given as a model path is refused at once: a plain open of a
+// FIFO waits for a writer forever, which wedged start-up, reloads and `edgelm info`.
+func TestOpenRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := dir + "/fifo.gguf"
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{fifo, "a FIFO"},
+		{dir, "a directory"},
+		{"/dev/null", "a character device"},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			m, err := Open(tc.path)
+			if err == nil {
+				m.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("Open(%s): %v, want an error saying it is %s", tc.path, err, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Open(%s) still blocked after 5s", tc.path)
+		}
+	}
+	// A regular file still opens, and its identity is kept.
+	path := dir + "/m"
+	if err := os.WriteFile(path, []byte("GGUF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if fi, err := os.Stat(path); err != nil || !os.SameFile(fi, m.FileInfo()) {
+		t.Errorf("FileInfo does not name the mapped file (%v)", err)
+	}
 }

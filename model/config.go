@@ -1,4 +1,5 @@
-// Package model holds the transformer architectures edgelm runs (llama, gemma, gemma2, gemma3): a
+// Package model holds the transformer architectures edgelm runs (llama, qwen2, qwen3, phi3, gemma,
+// gemma2, gemma3): a
 // Config read from GGUF metadata, weights as views into the mapped file, and one forward pass over a
 // batch of (sequence, position, token) entries that covers prefill, decode and continuous batching.
 package model
@@ -38,6 +39,13 @@ type Config struct {
 	RopeScale     float64 // position multiplier of global layers (1/linear scaling factor)
 	RopeBaseLocal float64 // theta base of sliding-window layers
 	RopeNeox      bool    // rotate (x[i], x[i+d/2]) instead of (x[2i], x[2i+1])
+	RopeMScale    float32 // multiplies RoPE's cos and sin (phi3's rope.scaling.attn_factor); 1 = none
+	RopeOrigCtx   int     // rope.scaling.original_context_length: phi3 uses its long factors beyond it
+
+	// Llama-3 frequency scaling (rope.scaling.type "llama3"), used when the file has no rope_freqs
+	// tensor: the divisors are computed from these as Meta's reference code does.
+	Llama3Rope                                  bool
+	RopeFactor, RopeLowFreqFac, RopeHighFreqFac float64
 
 	AttnScale    float32 // multiplies q·k
 	AttnSoftcap  float32 // 0 = none; else scores = cap*tanh(scores/cap)
@@ -49,7 +57,38 @@ type Config struct {
 	EmbedScale float32 // multiplies the token embedding (sqrt(Dim) for the gemma family)
 	Act        Activation
 	PostNorms  bool // gemma2/3: RMSNorm on the attention and FFN outputs before the residual add
-	QKNorm     bool // gemma3: RMSNorm per head on q and k before RoPE
+	QKNorm     bool // gemma3, qwen3: RMSNorm per head on q and k before RoPE
+	QKVBias    bool // qwen2: q, k and v have biases (optional for llama, qwen3 and phi3)
+
+	Pooling Pooling // how an embedding is made of a prompt's hidden states (<arch>.pooling_type)
+}
+
+// Pooling turns the final hidden states of a prompt's tokens into one embedding, as GGUF's
+// <arch>.pooling_type numbers it (llama.cpp's enum llama_pooling_type).
+type Pooling int
+
+const (
+	PoolNone Pooling = 0 // declared "none": llama.cpp returns one vector per token
+	PoolMean Pooling = 1 // the mean over the tokens; what edgelm does when the file says nothing
+	PoolCLS  Pooling = 2 // the first token's
+	PoolLast Pooling = 3 // the last token's (decoder embedding models such as Qwen3-Embedding)
+	PoolRank Pooling = 4 // a reranker's classification head, which edgelm does not run
+)
+
+func (p Pooling) String() string {
+	switch p {
+	case PoolNone:
+		return "none"
+	case PoolMean:
+		return "mean"
+	case PoolCLS:
+		return "cls"
+	case PoolLast:
+		return "last"
+	case PoolRank:
+		return "rank"
+	}
+	return fmt.Sprintf("pooling(%d)", int(p))
 }
 
 // KVDim is the width of one token's keys (or values) in one layer.
@@ -61,7 +100,7 @@ func (c *Config) Local(il int) bool {
 }
 
 // Architectures lists what Load accepts.
-var Architectures = []string{"llama", "gemma", "gemma2", "gemma3"}
+var Architectures = []string{"llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3"}
 
 // ReadConfig builds the Config of f from its metadata, with each architecture's defaults.
 func ReadConfig(f *gguf.File) (*Config, error) {
@@ -119,19 +158,55 @@ func ReadConfig(f *gguf.File) (*Config, error) {
 	c.RopeDim = opt("rope.dimension_count", c.HeadDim)
 	c.RopeBase = optF("rope.freq_base", 10000)
 	c.RopeScale = 1
-	if s := optF("rope.scaling.factor", 0); s > 0 {
-		if t, _ := f.String(arch + ".rope.scaling.type"); t == "" || t == "linear" {
-			c.RopeScale = 1 / s
-		}
+	c.RopeMScale = 1
+	c.RopeOrigCtx = opt("rope.scaling.original_context_length", c.ContextLength)
+	scaling, _ := f.String(arch + ".rope.scaling.type")
+	switch scaling {
+	case "", "none", "linear", "llama3", "longrope", "su":
+	case "yarn":
+		// YaRN changes every frequency and the attention magnitude even in short contexts:
+		// ignoring it would compute another model.
+		return nil, fmt.Errorf("model: %s.rope.scaling.type %q is not supported (YaRN)", arch, scaling)
+	default:
+		return nil, fmt.Errorf("model: %s.rope.scaling.type %q is not supported", arch, scaling)
+	}
+	switch s := optF("rope.scaling.factor", 0); {
+	case scaling == "llama3":
+		// Defaults are Llama 3.1's; llama.cpp's converter writes the rope_freqs tensor instead.
+		c.Llama3Rope = true
+		c.RopeFactor = optF("rope.scaling.factor", 8)
+		c.RopeLowFreqFac = optF("rope.scaling.low_freq_factor", 1)
+		c.RopeHighFreqFac = optF("rope.scaling.high_freq_factor", 4)
+		c.RopeOrigCtx = opt("rope.scaling.original_context_length", 8192)
+	case s > 0 && (scaling == "" || scaling == "linear"):
+		c.RopeScale = 1 / s
 	}
 	c.RopeBaseLocal = optF("rope.freq_base_swa", c.RopeBase)
 	c.RMSEps = float32(optF("attention.layer_norm_rms_epsilon", 1e-5))
 	c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
 	c.EmbedScale = 1
 	c.Act = SiLU
+	c.Pooling = PoolMean
+	if v, ok := f.Uint(arch + ".pooling_type"); ok {
+		if v > uint64(PoolRank) {
+			return nil, fmt.Errorf("model: %s.pooling_type = %d unknown (0..4)", arch, v)
+		}
+		c.Pooling = Pooling(v)
+	}
 
 	switch arch {
 	case "llama":
+	case "qwen2", "qwen3", "phi3":
+		c.RopeNeox = true
+		c.QKVBias = arch == "qwen2"
+		c.QKNorm = arch == "qwen3"
+		if arch == "phi3" {
+			// phi3.attention.sliding_window is not applied: llama.cpp ignores it for phi3 too
+			// (its converter writes no layer pattern), and llama.cpp's outputs are our reference.
+			if a, ok := f.Float(arch + ".rope.scaling.attn_factor"); ok && a > 0 {
+				c.RopeMScale = float32(a)
+			}
+		}
 	case "gemma", "gemma2", "gemma3":
 		c.RopeNeox = true
 		c.Act = GELU
@@ -173,6 +248,11 @@ func ReadConfig(f *gguf.File) (*Config, error) {
 		return nil, fmt.Errorf("model: value width %d differs from key width %d (not supported)", c.ValueDim, c.HeadDim)
 	case !(c.RMSEps > 0):
 		return nil, fmt.Errorf("model: rms epsilon %g must be positive", c.RMSEps)
+	case c.Llama3Rope && !(c.RopeFactor >= 1 && c.RopeLowFreqFac > 0 && c.RopeHighFreqFac > c.RopeLowFreqFac):
+		return nil, fmt.Errorf("model: llama3 rope scaling factor %g, low %g, high %g out of range (want factor >= 1, 0 < low < high)",
+			c.RopeFactor, c.RopeLowFreqFac, c.RopeHighFreqFac)
+	case !(c.RopeMScale > 0 && c.RopeMScale < 100):
+		return nil, fmt.Errorf("model: rope attention factor %g out of range", c.RopeMScale)
 	}
 	return c, nil
 }

@@ -17,6 +17,11 @@ type Batch struct {
 	Pos    []int32
 	Seqs   []*kvcache.Seq
 	Logits []bool // entry i wants logits; nil means only the last entry
+	// Hidden marks the entries whose final hidden state (after the output norm: what the output
+	// matrix turns into logits, Dim floats) Forward writes to HiddenOut, in entry order; nil means
+	// none. Embeddings are made of these. An entry may want logits, its hidden state, both or neither.
+	Hidden    []bool
+	HiddenOut []float32
 }
 
 // Rows records the shapes one layer produced in the last step: the rows of its attention output and
@@ -33,12 +38,13 @@ type Runner struct {
 	Shapes []Rows
 
 	cap                 int
-	x, xb, xb2, q, k, v []float32         // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
-	att                 []float32         // (n, q_dim)
-	hb, hb2             []float32         // (n, ffn)
-	attn                []kvcache.Scratch // one per pool participant
-	attnFn              func(i, id int)   // attendToken, bound once
-	step                struct {          // what attendToken reads, set per layer
+	x, xb, xb2, q, k, v []float32              // (n, dim) (n, dim) (n, dim) (n, q_dim) (n, kv_dim) (n, kv_dim)
+	att                 []float32              // (n, q_dim)
+	hb, hb2             []float32              // (n, ffn)
+	attn                []kvcache.Scratch      // one per pool participant
+	attnFn              func(i, id int)        // attendToken, bound once
+	rotG, rotL          func([]float32, int32) // rotateGlobal, rotateLocal, bound once
+	step                struct {               // what attendToken reads, set per layer
 		b      *Batch
 		layer  int
 		a      kvcache.Attention
@@ -57,6 +63,7 @@ type Runner struct {
 func NewRunner(m *Model, pool *kernels.Pool) *Runner {
 	r := &Runner{m: m, pool: pool, Shapes: make([]Rows, m.Layers), attn: make([]kvcache.Scratch, pool.Threads())}
 	r.attnFn = r.attendToken
+	r.rotG, r.rotL = r.rotateGlobal, r.rotateLocal
 	return r
 }
 
@@ -160,6 +167,20 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 	if len(logits) < nOut*m.Vocab {
 		return fmt.Errorf("model: logits buffer of %d floats for %d outputs of %d", len(logits), nOut, m.Vocab)
 	}
+	if b.Hidden != nil {
+		if len(b.Hidden) != n {
+			return fmt.Errorf("model: batch of %d tokens with %d hidden-state flags", n, len(b.Hidden))
+		}
+		nHid := 0
+		for _, h := range b.Hidden {
+			if h {
+				nHid++
+			}
+		}
+		if len(b.HiddenOut) < nHid*c.Dim {
+			return fmt.Errorf("model: hidden-state buffer of %d floats for %d outputs of %d", len(b.HiddenOut), nHid, c.Dim)
+		}
+	}
 	r.grow(n)
 
 	// Reserve cache slots first: on a full sequence nothing of this step is kept.
@@ -183,9 +204,9 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			kernels.Scale(row, c.EmbedScale)
 		}
 	}
-	r.ropeTable(r.ropeG, b.Pos, c.RopeBase, c.RopeScale)
+	r.ropeTable(r.ropeG, b.Pos, c.RopeBase, c.RopeScale, c.RopeMScale)
 	if c.SWAPattern > 0 {
-		r.ropeTable(r.ropeL, b.Pos, c.RopeBaseLocal, 1)
+		r.ropeTable(r.ropeL, b.Pos, c.RopeBaseLocal, 1, 1)
 	}
 
 	xb, xb2 := r.xb[:n*dim], r.xb2[:n*dim]
@@ -208,6 +229,11 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		r.pool.Then(l.Wv, n)
 		r.pool.MatMul(k, l.Wk, xb, n)
 		r.pool.MatMul(v, l.Wv, xb, n)
+		if l.Bq != nil {
+			addRows(q, l.Bq, n)
+			addRows(k, l.Bk, n)
+			addRows(v, l.Bv, n)
+		}
 		if c.QKNorm {
 			r.norm(q, q, l.QNorm, n*c.Heads, hd)
 			r.norm(k, k, l.KNorm, n*c.KVHeads, hd)
@@ -222,10 +248,10 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			}
 			b.Seqs[i].Store(il, r.slots[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 		}
-		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap, Rotate: r.rotateGlobal}
+		a := kvcache.Attention{Heads: c.Heads, Scale: c.AttnScale, Softcap: c.AttnSoftcap, Rotate: r.rotG}
 		if local {
 			a.Window = c.SlidingWindow
-			a.Rotate = r.rotateLocal
+			a.Rotate = r.rotL
 		}
 		r.step.b, r.step.layer, r.step.a, r.step.q, r.step.att = b, il, a, q, att
 		r.step.groups = r.attnGroups(n)
@@ -257,7 +283,7 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 		kernels.Mul(hb, hb, hb2)
 		if il+1 < len(m.Blocks) {
 			r.pool.Then(m.Blocks[il+1].Wq, n)
-		} else {
+		} else if nOut > 0 {
 			r.pool.Then(m.Output, nOut)
 		}
 		r.pool.MatMul(xb2, l.Down, hb, n)
@@ -276,12 +302,41 @@ func (r *Runner) Forward(b *Batch, logits []float32) error {
 			o++
 		}
 	}
+	if b.Hidden != nil {
+		// Entries that want logits too have their normed row in xb already.
+		o, h := 0, 0
+		for i, want := range b.Hidden {
+			if want {
+				dst := b.HiddenOut[h*dim : (h+1)*dim]
+				if wants(i) {
+					copy(dst, xb[o*dim:(o+1)*dim])
+				} else {
+					kernels.RMSNorm(dst, x[i*dim:(i+1)*dim], m.OutNorm, c.RMSEps)
+				}
+				h++
+			}
+			if wants(i) {
+				o++
+			}
+		}
+	}
+	if nOut == 0 {
+		return nil
+	}
 	out := logits[:nOut*m.Vocab]
 	r.pool.MatMul(out, m.Output, xb[:nOut*dim], nOut)
 	if c.FinalSoftcap > 0 {
 		softcap(out, c.FinalSoftcap)
 	}
 	return nil
+}
+
+// addRows adds bias to each of the rows of x, which are len(bias) wide.
+func addRows(x, bias []float32, rows int) {
+	d := len(bias)
+	for i := 0; i < rows; i++ {
+		kernels.Add(x[i*d:(i+1)*d], x[i*d:(i+1)*d], bias)
+	}
 }
 
 // norm applies RMSNorm with weight w to each of the rows of width d of src, into dst.
@@ -292,11 +347,11 @@ func (r *Runner) norm(dst, src, w []float32, rows, d int) {
 	}
 }
 
-// ropeTable fills, for each position, rope_dim/2 (cos, sin) pairs: angle j is
+// ropeTable fills, for each position, rope_dim/2 (cos, sin) pairs, each times mscale: angle j is
 // pos*scale*base^(-2j/rope_dim), divided by the model's frequency factor j when it has them. The
 // angles are computed in float32 by repeated multiplication, as ggml does: the float64 angle differs
 // by ~1e-5 rad at position 30, enough to round an 8-bit activation the other way now and then.
-func (r *Runner) ropeTable(dst []float32, pos []int32, base, scale float64) {
+func (r *Runner) ropeTable(dst []float32, pos []int32, base, scale float64, mscale float32) {
 	c := &r.m.Config
 	half := c.RopeDim / 2
 	thetaScale := float32(math.Pow(float64(float32(base)), float64(-2/float32(c.RopeDim))))
@@ -311,14 +366,15 @@ func (r *Runner) ropeTable(dst []float32, pos []int32, base, scale float64) {
 			}
 			th *= fs
 			s, co := math.Sincos(float64(th))
-			t[2*j], t[2*j+1] = float32(co), float32(s)
+			t[2*j], t[2*j+1] = float32(co)*mscale, float32(s)*mscale
 			theta *= thetaScale
 		}
 	}
 }
 
 // rotateGlobal and rotateLocal turn every head of q (already rotated for its position) by delta more
-// positions, with the RoPE of global or local layers: rotations of one frequency compose.
+// positions, with the RoPE of global or local layers: rotations of one frequency compose. q already
+// carries the RoPE magnitude factor, so these turn it without scaling again.
 func (r *Runner) rotateGlobal(q []float32, delta int32) {
 	r.rotate(q, delta, r.m.RopeBase, r.m.RopeScale)
 }
@@ -333,7 +389,7 @@ func (r *Runner) rotate(q []float32, delta int32, base, scale float64) {
 		r.rotTab = make([]float32, c.RopeDim)
 	}
 	r.rotPos[0] = delta
-	r.ropeTable(r.rotTab, r.rotPos[:], base, scale)
+	r.ropeTable(r.rotTab, r.rotPos[:], base, scale, 1)
 	for h := 0; h < len(q)/c.HeadDim; h++ {
 		applyRope(q[h*c.HeadDim:(h+1)*c.HeadDim], r.rotTab[:c.RopeDim], c.RopeNeox)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"edgelm/gguf"
@@ -20,6 +21,10 @@ type shape struct {
 	dim, layers, heads, kvHeads, headDim int
 	ffn, vocab, window                   int
 	wtype                                gguf.Type
+	// rope variant: "" plain; "freqs" a rope_freqs tensor (llama 3.1 as converted by llama.cpp);
+	// "llama3" rope.scaling.type llama3 keys only; "long" or "short" phi3 factors with an original
+	// context below or at the trained one.
+	rope string
 }
 
 // randomModel writes a GGUF file of random weights for s with the gguf writer and parses it back.
@@ -46,7 +51,7 @@ func randomModel(t testing.TB, s shape, seed uint64) *gguf.File {
 		w.Set(a+".attn_logit_softcapping", float32(5))
 		w.Set(a+".final_logit_softcapping", float32(3))
 	}
-	if a == "gemma3" {
+	if a == "gemma3" || a == "qwen2" || a == "qwen3" {
 		w.Set(a+".rope.freq_base", float32(1e6))
 	}
 	vec := func(name string, n int, center float32) {
@@ -55,6 +60,34 @@ func randomModel(t testing.TB, s shape, seed uint64) *gguf.File {
 			v[i] = center + float32(rng.NormFloat64())*0.1
 		}
 		w.AddTensor(name, gguf.F32, []uint64{uint64(n)}, f32bytes(v))
+	}
+	// divisors writes rope_dim/2 frequency divisors in [1, 6).
+	divisors := func(name string) {
+		v := make([]float32, s.headDim/2)
+		for i := range v {
+			v[i] = 1 + 5*rng.Float32()
+		}
+		w.AddTensor(name, gguf.F32, []uint64{uint64(len(v))}, f32bytes(v))
+	}
+	switch s.rope {
+	case "freqs":
+		divisors("rope_freqs.weight")
+	case "llama3":
+		// Small original context so that the test's head dims fall in all three bands.
+		w.Set(a+".rope.scaling.type", "llama3")
+		w.Set(a+".rope.scaling.factor", float32(8))
+		w.Set(a+".rope.scaling.low_freq_factor", float32(1))
+		w.Set(a+".rope.scaling.high_freq_factor", float32(4))
+		w.Set(a+".rope.scaling.original_context_length", uint32(64))
+	case "long", "short":
+		orig := 32 // below the trained 64: the long factors are used
+		if s.rope == "short" {
+			orig = 64
+		}
+		w.Set(a+".rope.scaling.original_context_length", uint32(orig))
+		w.Set(a+".rope.scaling.attn_factor", float32(1.19))
+		divisors("rope_factors_long.weight")
+		divisors("rope_factors_short.weight")
 	}
 	mat := func(name string, rows, cols int, std float64) {
 		v := make([]float32, rows*cols)
@@ -70,25 +103,45 @@ func randomModel(t testing.TB, s shape, seed uint64) *gguf.File {
 	qd, kvd := s.heads*s.headDim, s.kvHeads*s.headDim
 	mat("token_embd.weight", s.vocab, s.dim, 0.5)
 	vec("output_norm.weight", s.dim, 1)
-	if a == "llama" {
+	if a == "llama" || a == "qwen3" || a == "phi3" { // qwen2 ties its output to the embedding
 		mat("output.weight", s.vocab, s.dim, 0.2)
 	}
 	for i := 0; i < s.layers; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
 		vec(p+"attn_norm.weight", s.dim, 1)
-		mat(p+"attn_q.weight", qd, s.dim, 0.3)
-		mat(p+"attn_k.weight", kvd, s.dim, 0.3)
-		mat(p+"attn_v.weight", kvd, s.dim, 0.3)
+		if a == "phi3" {
+			mat(p+"attn_qkv.weight", qd+2*kvd, s.dim, 0.3)
+		} else {
+			mat(p+"attn_q.weight", qd, s.dim, 0.3)
+			mat(p+"attn_k.weight", kvd, s.dim, 0.3)
+			mat(p+"attn_v.weight", kvd, s.dim, 0.3)
+		}
+		if a == "qwen2" {
+			for _, b := range []struct {
+				name string
+				n    int
+			}{{"attn_q.bias", qd}, {"attn_k.bias", kvd}, {"attn_v.bias", kvd}} {
+				v := make([]float32, b.n)
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+				w.AddTensor(p+b.name, gguf.F32, []uint64{uint64(b.n)}, f32bytes(v))
+			}
+		}
 		mat(p+"attn_output.weight", s.dim, qd, 0.2)
 		vec(p+"ffn_norm.weight", s.dim, 1)
-		mat(p+"ffn_gate.weight", s.ffn, s.dim, 0.2)
-		mat(p+"ffn_up.weight", s.ffn, s.dim, 0.2)
+		if a == "phi3" {
+			mat(p+"ffn_up.weight", 2*s.ffn, s.dim, 0.2)
+		} else {
+			mat(p+"ffn_gate.weight", s.ffn, s.dim, 0.2)
+			mat(p+"ffn_up.weight", s.ffn, s.dim, 0.2)
+		}
 		mat(p+"ffn_down.weight", s.dim, s.ffn, 0.2)
 		if a == "gemma2" || a == "gemma3" {
 			vec(p+"post_attention_norm.weight", s.dim, 1)
 			vec(p+"post_ffw_norm.weight", s.dim, 1)
 		}
-		if a == "gemma3" {
+		if a == "gemma3" || a == "qwen3" {
 			vec(p+"attn_q_norm.weight", s.headDim, 1)
 			vec(p+"attn_k_norm.weight", s.headDim, 1)
 		}
@@ -142,10 +195,15 @@ type ref struct {
 	weights func(name string) ([]float64, int, int) // values, rows, cols
 	quantX  bool                                    // quantize activations to Q8_0 before products with quantized weights
 	f       *gguf.File
+
+	// RoPE, read from the file here rather than taken from Config.
+	neox   bool      // every family but llama rotates halves
+	div    []float64 // divisor of each frequency (1 without scaling)
+	mscale float64   // phi3's attn_factor on cos and sin
 }
 
 func newRef(t testing.TB, f *gguf.File, c *Config) *ref {
-	r := &ref{c: c, f: f}
+	r := &ref{c: c, f: f, neox: c.Arch != "llama", mscale: 1}
 	r.weights = func(name string) ([]float64, int, int) {
 		tn, ok := f.Tensor(name)
 		if !ok {
@@ -180,7 +238,70 @@ func newRef(t testing.TB, f *gguf.File, c *Config) *ref {
 		}
 		return v, rows, cols
 	}
+	r.initRope()
 	return r
+}
+
+// initRope reads the RoPE variant from the file's keys and tensors.
+func (r *ref) initRope() {
+	c, f := r.c, r.f
+	a := c.Arch
+	meta := func(key string, def float64) float64 {
+		if v, ok := f.Float(a + "." + key); ok {
+			return v
+		}
+		return def
+	}
+	d := c.RopeDim
+	r.div = make([]float64, d/2)
+	for j := range r.div {
+		r.div[j] = 1
+	}
+	tensor := func(name string) bool {
+		if _, ok := f.Tensor(name); !ok {
+			return false
+		}
+		v, _, _ := r.weights(name)
+		copy(r.div, v)
+		return true
+	}
+	ctx, orig := meta("context_length", 0), meta("rope.scaling.original_context_length", 0)
+	scaling, _ := f.String(a + ".rope.scaling.type")
+	switch {
+	case tensor("rope_freqs.weight"):
+	case scaling == "llama3":
+		// Meta's apply_scaling: keep high frequencies, slow low ones by factor, blend between.
+		factor, lo, hi := meta("rope.scaling.factor", 0), meta("rope.scaling.low_freq_factor", 0), meta("rope.scaling.high_freq_factor", 0)
+		base := meta("rope.freq_base", 0)
+		for j := range r.div {
+			freq := math.Pow(base, -float64(2*j)/float64(d))
+			wavelen := 2 * math.Pi / freq
+			newFreq := freq
+			if wavelen > orig/lo {
+				newFreq = freq / factor
+			} else if wavelen >= orig/hi {
+				smooth := (orig/wavelen - lo) / (hi - lo)
+				newFreq = (1-smooth)*freq/factor + smooth*freq
+			}
+			r.div[j] = freq / newFreq
+		}
+	case ctx > orig && tensor("rope_factors_long.weight"):
+		r.mscale = meta("rope.scaling.attn_factor", 1)
+	case tensor("rope_factors_short.weight"):
+		r.mscale = meta("rope.scaling.attn_factor", 1)
+	}
+}
+
+// matvecBias is matvec plus the named bias when the file has it.
+func (r *ref) matvecBias(name, bias string, x []float64) []float64 {
+	out := r.matvec(name, x)
+	if _, ok := r.f.Tensor(bias); ok {
+		b, _, _ := r.weights(bias)
+		for i := range out {
+			out[i] += b[i]
+		}
+	}
+	return out
 }
 
 // matvec is W·x for the named (rows, cols) weight; quantized weights see x rounded as llama.cpp does.
@@ -229,25 +350,46 @@ func (r *ref) rmsnorm(x []float64, name string) []float64 {
 func (r *ref) rope(x []float64, p int, base float64, scale float64) {
 	d := r.c.RopeDim
 	for j := 0; j < d/2; j++ {
-		theta := float64(p) * scale / math.Pow(base, float64(2*j)/float64(d))
+		theta := float64(p) * scale / math.Pow(base, float64(2*j)/float64(d)) / r.div[j]
 		a, b := 2*j, 2*j+1
-		if r.c.RopeNeox {
+		if r.neox {
 			a, b = j, j+d/2
 		}
+		co, si := r.mscale*math.Cos(theta), r.mscale*math.Sin(theta)
 		x0, x1 := x[a], x[b]
-		x[a] = x0*math.Cos(theta) - x1*math.Sin(theta)
-		x[b] = x0*math.Sin(theta) + x1*math.Cos(theta)
+		x[a] = x0*co - x1*si
+		x[b] = x0*si + x1*co
 	}
 }
 
 func (r *ref) logits(tokens []int32) [][]float64 {
+	c := r.c
+	hs := r.hidden(tokens)
+	out := make([][]float64, len(hs))
+	outName := "output.weight"
+	if _, ok := r.f.Tensor(outName); !ok {
+		outName = "token_embd.weight"
+	}
+	for i, h := range hs {
+		out[i] = r.matvec(outName, h)
+		if c.FinalSoftcap > 0 {
+			for k := range out[i] {
+				out[i][k] = float64(c.FinalSoftcap) * math.Tanh(out[i][k]/float64(c.FinalSoftcap))
+			}
+		}
+	}
+	return out
+}
+
+// hidden is each token's final hidden state, after the output norm.
+func (r *ref) hidden(tokens []int32) [][]float64 {
 	c := r.c
 	n := len(tokens)
 	emb, _, dim := r.weights("token_embd.weight")
 	xs := make([][]float64, n)
 	for i, t := range tokens {
 		xs[i] = append([]float64(nil), emb[int(t)*dim:(int(t)+1)*dim]...)
-		if c.Arch != "llama" {
+		if strings.HasPrefix(c.Arch, "gemma") {
 			for k := range xs[i] {
 				xs[i][k] *= math.Sqrt(float64(dim))
 			}
@@ -266,17 +408,26 @@ func (r *ref) logits(tokens []int32) [][]float64 {
 		qs, ks, vs := make([][]float64, n), make([][]float64, n), make([][]float64, n)
 		for i := range xs {
 			h := r.rmsnorm(xs[i], p+"attn_norm.weight")
-			qs[i], ks[i], vs[i] = r.matvec(p+"attn_q.weight", h), r.matvec(p+"attn_k.weight", h), r.matvec(p+"attn_v.weight", h)
+			if _, fused := r.f.Tensor(p + "attn_qkv.weight"); fused {
+				qkv := r.matvec(p+"attn_qkv.weight", h)
+				qd, kvd := c.Heads*hd, c.KVHeads*hd
+				qs[i], ks[i], vs[i] = qkv[:qd], qkv[qd:qd+kvd], qkv[qd+kvd:]
+			} else {
+				qs[i] = r.matvecBias(p+"attn_q.weight", p+"attn_q.bias", h)
+				ks[i] = r.matvecBias(p+"attn_k.weight", p+"attn_k.bias", h)
+				vs[i] = r.matvecBias(p+"attn_v.weight", p+"attn_v.bias", h)
+			}
+			qkNorm := c.Arch == "gemma3" || c.Arch == "qwen3"
 			for hh := 0; hh < c.Heads; hh++ {
 				q := qs[i][hh*hd : (hh+1)*hd]
-				if c.QKNorm {
+				if qkNorm {
 					copy(q, r.rmsnorm(q, p+"attn_q_norm.weight"))
 				}
 				r.rope(q, i, base, scale)
 			}
 			for hh := 0; hh < c.KVHeads; hh++ {
 				k := ks[i][hh*hd : (hh+1)*hd]
-				if c.QKNorm {
+				if qkNorm {
 					copy(k, r.rmsnorm(k, p+"attn_k_norm.weight"))
 				}
 				r.rope(k, i, base, scale)
@@ -324,7 +475,13 @@ func (r *ref) logits(tokens []int32) [][]float64 {
 		}
 		for i := range xs {
 			h := r.rmsnorm(xs[i], p+"ffn_norm.weight")
-			g, u := r.matvec(p+"ffn_gate.weight", h), r.matvec(p+"ffn_up.weight", h)
+			var g, u []float64
+			if _, ok := r.f.Tensor(p + "ffn_gate.weight"); ok {
+				g, u = r.matvec(p+"ffn_gate.weight", h), r.matvec(p+"ffn_up.weight", h)
+			} else { // phi3: gate rows, then up rows
+				gu := r.matvec(p+"ffn_up.weight", h)
+				g, u = gu[:len(gu)/2], gu[len(gu)/2:]
+			}
 			for k := range g {
 				if c.Act == GELU {
 					g[k] = 0.5 * g[k] * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(g[k]+0.044715*g[k]*g[k]*g[k])))
@@ -343,17 +500,8 @@ func (r *ref) logits(tokens []int32) [][]float64 {
 		}
 	}
 	out := make([][]float64, n)
-	outName := "output.weight"
-	if _, ok := r.f.Tensor(outName); !ok {
-		outName = "token_embd.weight"
-	}
 	for i := range xs {
-		out[i] = r.matvec(outName, r.rmsnorm(xs[i], "output_norm.weight"))
-		if c.FinalSoftcap > 0 {
-			for k := range out[i] {
-				out[i][k] = float64(c.FinalSoftcap) * math.Tanh(out[i][k]/float64(c.FinalSoftcap))
-			}
-		}
+		out[i] = r.rmsnorm(xs[i], "output_norm.weight")
 	}
 	return out
 }
@@ -367,6 +515,15 @@ var shapes = []shape{
 	{arch: "gemma2", dim: 64, layers: 3, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, window: 4, wtype: gguf.F32},
 	{arch: "gemma3", dim: 64, layers: 7, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, window: 4, wtype: gguf.F32},
 	{arch: "gemma3", dim: 64, layers: 7, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, window: 4, wtype: gguf.Q8_0},
+	{arch: "llama", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.F32, rope: "freqs"},
+	{arch: "llama", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.F16, rope: "llama3"},
+	{arch: "qwen2", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.F32},
+	{arch: "qwen2", dim: 64, layers: 2, heads: 4, kvHeads: 1, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.Q8_0},
+	{arch: "qwen3", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, wtype: gguf.F32},
+	{arch: "qwen3", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 32, ffn: 96, vocab: 50, wtype: gguf.F16},
+	{arch: "phi3", dim: 64, layers: 2, heads: 4, kvHeads: 4, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.F32},
+	{arch: "phi3", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.F32, rope: "long"},
+	{arch: "phi3", dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, ffn: 96, vocab: 50, wtype: gguf.Q8_0, rope: "short"},
 }
 
 // TestForwardMatchesReference runs each architecture three ways — prefill then one-token decodes
@@ -374,7 +531,7 @@ var shapes = []shape{
 // and requires the same logits at every position.
 func TestForwardMatchesReference(t *testing.T) {
 	for _, s := range shapes {
-		t.Run(fmt.Sprintf("%s/%v", s.arch, s.wtype), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%v/%s", s.arch, s.wtype, s.rope), func(t *testing.T) {
 			f := randomModel(t, s, 1)
 			m, err := Load(f)
 			if err != nil {
@@ -534,6 +691,39 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// TestConfigErrors: RoPE settings edgelm cannot compute as written are refused with the key named.
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		kv   map[string]any
+		want string
+	}{
+		{map[string]any{"rope.scaling.type": "yarn", "rope.scaling.factor": float32(4)}, `rope.scaling.type "yarn" is not supported`},
+		{map[string]any{"rope.scaling.type": "dynamic"}, `rope.scaling.type "dynamic" is not supported`},
+		{map[string]any{"rope.scaling.type": "llama3", "rope.scaling.low_freq_factor": float32(4)}, "llama3 rope scaling"},
+		{map[string]any{"rope.scaling.attn_factor": float32(1e9)}, "rope attention factor"},
+	} {
+		w := gguf.NewWriter()
+		w.Set("general.architecture", "phi3")
+		for k, v := range map[string]any{"embedding_length": uint32(64), "block_count": uint32(1), "attention.head_count": uint32(4), "feed_forward_length": uint32(96)} {
+			w.Set("phi3."+k, v)
+		}
+		for k, v := range c.kv {
+			w.Set("phi3."+k, v)
+		}
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadConfig(f); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an error containing %q", c.kv, err, c.want)
+		}
+	}
+}
+
 // TestPrefillBlocksSameBits: with caches whose rows are decoded (f16, q8_0), two prompts prefilled in
 // one batch (their tokens attended in blocks of consecutive tokens of one sequence) give, at each
 // prompt's last token, the logits that feeding the prompts one token at a time gives, bit for bit;
@@ -609,6 +799,199 @@ func TestPrefillBlocksSameBits(t *testing.T) {
 				}
 				row++
 			}
+		}
+	}
+}
+
+// TestHiddenStates asks one prefill for the final hidden states of some tokens, the logits of
+// others and both of a few, and compares the hidden states with the float64 reference and the
+// logits with those of a step that asks for logits only.
+func TestHiddenStates(t *testing.T) {
+	for _, s := range shapes {
+		t.Run(fmt.Sprintf("%s/%v", s.arch, s.wtype), func(t *testing.T) {
+			f := randomModel(t, s, 5)
+			m, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Pooling != PoolMean {
+				t.Errorf("pooling %v without pooling_type, want mean", m.Pooling)
+			}
+			const n = 9
+			tokens := make([]int32, n)
+			for i := range tokens {
+				tokens[i] = int32((i*7 + 3) % s.vocab)
+			}
+			want := newRef(t, f, &m.Config).hidden(tokens)
+			tol := 2e-3
+			if s.wtype == gguf.Q8_0 || s.wtype == gguf.Q4_0 {
+				tol = 0.15 // see TestForwardMatchesReference
+			}
+			shape := kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}
+			batch := func(logits, hidden func(i int) bool) *Batch {
+				b := &Batch{Logits: make([]bool, n), Hidden: make([]bool, n)}
+				seq := kvcache.NewSeq(shape, 64)
+				for i := 0; i < n; i++ {
+					b.Tokens = append(b.Tokens, tokens[i])
+					b.Pos = append(b.Pos, int32(i))
+					b.Seqs = append(b.Seqs, seq)
+					b.Logits[i], b.Hidden[i] = logits(i), hidden(i)
+				}
+				return b
+			}
+			r := NewRunner(m, nil)
+			b := batch(func(i int) bool { return i%3 == 0 }, func(i int) bool { return i%2 == 0 })
+			b.HiddenOut = make([]float32, 5*m.Dim)
+			lg := make([]float32, 3*m.Vocab)
+			if err := r.Forward(b, lg); err != nil {
+				t.Fatal(err)
+			}
+			for h, i := 0, 0; i < n; i += 2 {
+				compare(t, fmt.Sprintf("hidden state of token %d", i), b.HiddenOut[h*m.Dim:(h+1)*m.Dim], want[i], tol)
+				h++
+			}
+			only := batch(func(i int) bool { return i%3 == 0 }, func(int) bool { return false })
+			only.Hidden = nil
+			lg2 := make([]float32, 3*m.Vocab)
+			if err := r.Forward(only, lg2); err != nil {
+				t.Fatal(err)
+			}
+			for k := range lg {
+				if lg[k] != lg2[k] {
+					t.Fatalf("logit %d: %g with hidden states asked, %g without", k, lg[k], lg2[k])
+				}
+			}
+			// Hidden states alone: no logits buffer needed.
+			hs := batch(func(int) bool { return false }, func(i int) bool { return i == n-1 })
+			hs.HiddenOut = make([]float32, m.Dim)
+			if err := r.Forward(hs, nil); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "hidden state of the last token alone", hs.HiddenOut, want[n-1], tol)
+			short := batch(func(int) bool { return false }, func(int) bool { return true })
+			short.HiddenOut = make([]float32, n*m.Dim-1)
+			if err := r.Forward(short, nil); err == nil {
+				t.Error("a hidden-state buffer one float short was accepted")
+			}
+		})
+	}
+}
+
+// TestPoolingType reads <arch>.pooling_type with llama.cpp's numbering and refuses unknown ones.
+func TestPoolingType(t *testing.T) {
+	for _, tc := range []struct {
+		v    uint32
+		want Pooling
+		err  bool
+	}{{0, PoolNone, false}, {1, PoolMean, false}, {2, PoolCLS, false}, {3, PoolLast, false}, {4, PoolRank, false}, {5, 0, true}} {
+		w := gguf.NewWriter()
+		w.Set("general.architecture", "llama")
+		w.Set("llama.embedding_length", uint32(64))
+		w.Set("llama.block_count", uint32(1))
+		w.Set("llama.attention.head_count", uint32(4))
+		w.Set("llama.feed_forward_length", uint32(96))
+		w.Set("llama.pooling_type", tc.v)
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ReadConfig(f)
+		switch {
+		case tc.err && err == nil:
+			t.Errorf("pooling_type %d accepted as %v", tc.v, c.Pooling)
+		case !tc.err && err != nil:
+			t.Errorf("pooling_type %d: %v", tc.v, err)
+		case !tc.err && c.Pooling != tc.want:
+			t.Errorf("pooling_type %d read as %v, want %v", tc.v, c.Pooling, tc.want)
+		}
+	}
+}
+
+// TestForwardAllocs: asking a decode step for its hidden state allocates nothing more than the
+// step itself does.
+func TestForwardAllocs(t *testing.T) {
+	f := randomModel(t, shapes[0], 9)
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(m, nil)
+	seq := kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, 64)
+	lg := make([]float32, m.Vocab)
+	b := &Batch{Tokens: []int32{1}, Pos: []int32{0}, Seqs: []*kvcache.Seq{seq}}
+	// The same position every time, so that the cache and the scratch stay the same size.
+	step := func() {
+		seq.Truncate(0)
+		if err := r.Forward(b, lg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	plain := testing.AllocsPerRun(20, step)
+	t.Logf("a decode step allocates %v times", plain)
+	b.Hidden, b.HiddenOut = []bool{true}, make([]float32, m.Dim)
+	if n := testing.AllocsPerRun(20, step); n > plain {
+		t.Errorf("decode step with its hidden state: %v allocations, %v without", n, plain)
+	}
+}
+
+// TestFusedViews: phi3's fused attn_qkv and gate+up ffn_up are bound as row ranges of the mapped
+// tensor (no copies), and a decode step of every new architecture allocates nothing once the
+// runner has grown.
+func TestFusedViews(t *testing.T) {
+	for _, s := range shapes {
+		if s.arch == "gemma" || s.arch == "gemma2" || s.arch == "gemma3" {
+			continue
+		}
+		f := randomModel(t, s, 1)
+		m, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.arch == "phi3" {
+			qkv, _ := f.Tensor("blk.1.attn_qkv.weight")
+			up, _ := f.Tensor("blk.1.ffn_up.weight")
+			l := &m.Blocks[1]
+			for _, v := range []struct {
+				name  string
+				m     kernels.Mat
+				whole []byte
+				row   int
+			}{
+				{"q", l.Wq, qkv.Data, 0}, {"k", l.Wk, qkv.Data, m.Heads * m.HeadDim},
+				{"v", l.Wv, qkv.Data, (m.Heads + m.KVHeads) * m.HeadDim},
+				{"gate", l.Gate, up.Data, 0}, {"up", l.Up, up.Data, m.FFN},
+			} {
+				if &v.m.Data[0] != &v.whole[v.row*v.m.RowBytes()] {
+					t.Errorf("phi3 %s: not a view of row %d of the fused tensor", v.name, v.row)
+				}
+			}
+		}
+		pool := kernels.NewPool(2)
+		defer pool.Close()
+		r := NewRunner(m, pool)
+		seq := kvcache.NewSeq(kvcache.Shape{Layers: m.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim}, 64)
+		lg := make([]float32, m.Vocab)
+		pos := int32(0)
+		b := &Batch{Tokens: []int32{1}, Pos: []int32{0}, Seqs: []*kvcache.Seq{seq}}
+		step := func() {
+			b.Pos[0] = pos
+			pos++
+			if err := r.Forward(b, lg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 40 { // grow the runner's and the attention's scratch to a longer sequence
+			step()
+		}
+		seq.Truncate(0)
+		pos = 0
+		if a := testing.AllocsPerRun(10, step); a != 0 {
+			t.Errorf("%s/%v/%s: %v allocations per decode step", s.arch, s.wtype, s.rope, a)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -97,7 +98,12 @@ func Build(in *gguf.File, t gguf.Type, progress Progress) (*gguf.StreamWriter, e
 }
 
 // File quantizes in to t and writes the result to path (atomically), then Verifies it.
+// An output path that names the input file (the same path, a symlink or a hard link to it) is
+// refused: the rename would replace the input.
 func File(in *gguf.File, path string, t gguf.Type, progress Progress) error {
+	if err := CheckOutput(in, path); err != nil {
+		return err
+	}
 	w, err := Build(in, t, progress)
 	if err != nil {
 		return err
@@ -106,6 +112,19 @@ func File(in *gguf.File, path string, t gguf.Type, progress Progress) error {
 		return fmt.Errorf("quantize: %w", err)
 	}
 	return Verify(path, in, t)
+}
+
+// CheckOutput refuses an output path that is the file in was opened from, compared by device and
+// inode rather than by name so that symlinks and hard links are caught too.
+func CheckOutput(in *gguf.File, path string) error {
+	m := in.Mapping()
+	if m == nil || m.FileInfo() == nil {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && os.SameFile(fi, m.FileInfo()) {
+		return fmt.Errorf("quantize: output %s is the input file; choose another output path", path)
+	}
+	return nil
 }
 
 // Verify reopens the quantized file at path and checks it against its input: the same tensors in the

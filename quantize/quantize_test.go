@@ -2,7 +2,9 @@ package quantize
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"edgelm/gguf"
@@ -133,5 +135,50 @@ func TestRefusesRequantize(t *testing.T) {
 		if y == nil || !bytes.Equal(x.Data, y.Data) {
 			t.Errorf("tensor %q not copied", x.Name)
 		}
+	}
+}
+
+// TestRefusesOverwritingInput: an output path naming the input file — the same path, another
+// spelling of it, a symlink or a hard link to it — is refused and the input stays as it was.
+// Before, `quantize in.gguf in.gguf q8_0` replaced the input and printed "verified".
+func TestRefusesOverwritingInput(t *testing.T) {
+	src, err := os.ReadFile(testshared.Path(t, "models", "aidreams260K-f32.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	inPath := filepath.Join(dir, "in.gguf")
+	if err := os.WriteFile(inPath, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(inPath, filepath.Join(dir, "sym.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(inPath, filepath.Join(dir, "hard.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	in, err := gguf.Open(inPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for _, out := range []string{inPath, dir + "/./in.gguf", filepath.Join(dir, "sym.gguf"), filepath.Join(dir, "hard.gguf")} {
+		err := File(in, out, gguf.Q8_0, nil)
+		if err == nil || !strings.Contains(err.Error(), "is the input file") {
+			t.Errorf("output %s: %v, want a refusal", out, err)
+		}
+	}
+	got, err := os.ReadFile(inPath)
+	if err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("the input changed (%v)", err)
+	}
+	// A new path is fine, written atomically: nothing but the result is left in the directory.
+	out := filepath.Join(dir, "out.gguf")
+	if err := File(in, out, gguf.Q8_0, nil); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 4 {
+		t.Errorf("directory holds %d entries after quantizing, want 4 (in, sym, hard, out)", len(ents))
 	}
 }

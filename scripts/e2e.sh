@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of `edgelm serve` with clients nobody here wrote: curl --unix-socket and the
-# official OpenAI Node.js client. Builds edgelm, serves the small shared model on a temporary
+# official OpenAI and Ollama Node.js clients. Builds edgelm, serves the small shared model on a temporary
 # socket (with --chat-template chatml, as the model has no chat template), checks completions and
 # chat, streamed and not, and exits non-zero on any failure.
 #
-# Needs go, curl, node and npm (for `npm install openai undici` in a temporary directory).
+# Needs go, curl, node and npm (for `npm ci` of scripts/e2e/package.json in a temporary directory).
 # The model is found at $EDGELM_SHARED/models or ../shared/models; when it is absent the script
 # skips (exit 0), unless EDGELM_REQUIRE_SHARED=1. EDGELM_E2E_SKIP_NODE=1 skips the Node part.
 set -euo pipefail
@@ -120,6 +120,29 @@ api http://localhost/v1/completions -H 'Content-Type: application/json' -d '{"mo
   tail -1 | grep -qx 404 && ok "unknown model is 404" || fail "unknown model is not 404"
 api http://localhost/v1/completions -H 'Content-Type: application/json' -d '{"prompt":' -w '\n%{http_code}' |
   tail -1 | grep -qx 400 && ok "bad JSON is 400" || fail "bad JSON is not 400"
+# ---- embeddings and Ollama's API (issue 16) ----
+api http://localhost/v1/embeddings -H 'Content-Type: application/json' -d '{"input":["The cat sat.","A dog ran."]}' |
+  jcheck "POST /v1/embeddings" 'j.object === "list" && j.data.length === 2 && j.data.every(d => Math.abs(Math.hypot(...d.embedding) - 1) < 1e-4) && j.usage.prompt_tokens > 0'
+api http://localhost/api/version | jcheck "GET /api/version" 'typeof j.version === "string"'
+api http://localhost/api/tags | jcheck "GET /api/tags" 'j.models.length === 1 && j.models[0].name.endsWith(":latest") && j.models[0].details.format === "gguf"'
+api http://localhost/api/ps | jcheck "GET /api/ps" 'j.models.length === 1 && j.models[0].size_vram === 0 && j.models[0].expires_at'
+api http://localhost/api/show -d '{"model":"aidreams260K-q8_0"}' | jcheck "POST /api/show" 'j.capabilities.includes("completion") && j.model_info["general.architecture"] === "llama"'
+api http://localhost/api/generate -d '{"model":"aidreams260K-q8_0:latest","prompt":"Once upon a time","raw":true,"stream":false,"options":{"num_predict":8,"temperature":0}}' |
+  jcheck "POST /api/generate stream:false" 'j.done === true && j.response.length > 0 && j.eval_count > 0 && j.prompt_eval_count > 0 && j.total_duration > 0 && "load_duration" in j && j.done_reason'
+out="$(api -N http://localhost/api/chat -d '{"messages":[{"role":"user","content":"Hello"}],"options":{"num_predict":8}}' -D "$tmp/ndjson.h")"
+node -e '
+  const lines = process.argv[1].trim().split(/\n/).map(l => JSON.parse(l));
+  const last = lines[lines.length - 1];
+  if (lines.length < 2 || !last.done || !lines.slice(0, -1).every(l => l.done === false && l.message.role === "assistant")) process.exit(1);
+  if (!(last.eval_count > 0 && last.eval_duration >= 0 && last.created_at)) process.exit(1);
+' "$out" && grep -qi '^content-type: application/x-ndjson' "$tmp/ndjson.h" &&
+  ok "POST /api/chat streams NDJSON" || fail "POST /api/chat stream: $out"
+api http://localhost/api/embed -d '{"input":"The cat sat."}' | jcheck "POST /api/embed" 'j.embeddings.length === 1 && j.embeddings[0].length > 0'
+api http://localhost/api/embeddings -d '{"prompt":"The cat sat."}' | jcheck "POST /api/embeddings (legacy)" 'j.embedding.length > 0'
+api http://localhost/api/chat -d '{"messages":[{"role":"user","content":"Hi"}],"format":"json"}' -w '\n%{http_code}' | tail -1 | grep -qx 400 &&
+  ok "format refused (400) until constrained decoding is wired" || fail "format not refused"
+# ---- end of embeddings and Ollama's API ----
+
 # Whole outputs first: grep -q closing the pipe early would fail the writer under pipefail.
 out="$(api http://localhost/metrics)"
 grep -q '^edgelm_decode_tokens_per_second ' <<<"$out" && ok "GET /metrics" || fail "GET /metrics: $out"
@@ -147,13 +170,29 @@ plain=""
 if [[ "${EDGELM_E2E_SKIP_NODE:-}" == 1 ]]; then
   echo "e2e: skipping the OpenAI Node.js client (EDGELM_E2E_SKIP_NODE=1)"
 else
-  echo "e2e: installing the OpenAI Node.js client"
+  echo "e2e: installing the OpenAI and Ollama Node.js clients (versions pinned in scripts/e2e/package-lock.json)"
   mkdir -p "$tmp/node"
-  cp "$root/scripts/e2e/openai_client.mjs" "$tmp/node/"
+  cp "$root"/scripts/e2e/{package.json,package-lock.json,*.mjs} "$tmp/node/"
   # undici 6, not 7: 7 needs Node >= 20.18.1, and Debian 12's nodejs (what .ci/run installs where
   # Node is missing) is 18.19. openai@6 with undici@6 passes this client on Node 18.20 and 20.20.
-  (cd "$tmp/node" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error openai@6 undici@6 >/dev/null)
-  if EDGELM_SOCKET="$sock" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
+  (cd "$tmp/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  # Structured output (json_schema, tool calls) on tinydoc, whose 32,000-token vocabulary is
+  # a real test of the grammar's masks.
+  tiny="$shared/models/tinydoc-q8_0.gguf" tinypid="" structured=""
+  if [[ -f "$tiny" ]]; then
+    "$tmp/edgelm" serve --model "$tiny" --socket "$tmp/tiny.sock" --chat-template chatml >"$tmp/tiny.log" 2>&1 &
+    tinypid=$!
+    for _ in $(seq 1 300); do
+      curl -s --unix-socket "$tmp/tiny.sock" -o /dev/null -w '%{http_code}' http://localhost/health 2>/dev/null | grep -q 200 && break
+      sleep 0.2
+    done
+    structured="$tmp/tiny.sock"
+  elif [[ "${EDGELM_REQUIRE_SHARED:-}" == 1 ]]; then
+    fail "$tiny not found"
+  fi
+  if EDGELM_SOCKET="$sock" EDGELM_STRUCTURED_SOCKET="$structured" node "$tmp/node/openai_client.mjs"; then ok "OpenAI Node.js client"; else fail "OpenAI Node.js client"; fi
+  if EDGELM_SOCKET="$sock" node "$tmp/node/ollama_client.mjs"; then ok "Ollama Node.js client"; else fail "Ollama Node.js client"; fi
+  if [[ -n "$tinypid" ]]; then kill -TERM "$tinypid" && wait "$tinypid" || fail "tinydoc daemon did not exit cleanly"; fi
 fi
 
 # Graceful shutdown: SIGTERM, exit status 0, socket removed.

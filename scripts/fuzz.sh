@@ -16,7 +16,7 @@ dur=${1:-10m}
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-	targets=(./gguf:FuzzParse ./tokenizer:FuzzEncodeDecode ./daemon:FuzzRequests ./chat:FuzzRender ./config:FuzzParse)
+	targets=(./gguf:FuzzParse ./model:FuzzLoad ./tokenizer:FuzzEncodeDecode ./daemon:FuzzRequests ./daemon:FuzzOllamaRequests ./chat:FuzzRender ./config:FuzzParse ./grammar:FuzzFromJSONSchema)
 fi
 logdir=${FUZZ_LOG_DIR:-/tmp/edgelm-fuzz-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$logdir"

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -24,7 +25,7 @@ import (
 // Shape is a model architecture and its sizes.
 type Shape struct {
 	Name          string
-	Arch          string // "llama" or "gemma2"
+	Arch          string // "llama", "qwen2", "qwen3", "phi3" or "gemma2"
 	Dim           int
 	Layers        int
 	Heads         int
@@ -36,6 +37,16 @@ type Shape struct {
 	AttnSoftcap   float32 // gemma2
 	FinalSoftcap  float32 // gemma2
 	SlidingWindow int     // gemma2
+	RopeBase      float32 // 0: the architecture's usual (10000 llama/phi3, 1e6 qwen)
+	// Llama3Rope writes rope.scaling.type "llama3" keys (factor 8, low 1, high 4, original context a
+	// quarter of Context for the tiny shape, 8192 for the bench one), as llama.cpp's converter
+	// would put in a rope_freqs tensor instead.
+	Llama3Rope bool
+	Tied       bool // no output.weight: the output is the embedding (always so for gemma2)
+	// LongRoPE (phi3, as Phi-3.5-mini and Phi-3-mini-128k): rope_factors_short/long tensors, an
+	// original context of Context/32 and the attention factor llama.cpp's converter derives from
+	// that ratio. The factors are drawn as norm weights are, from [0.9, 1.1].
+	LongRoPE bool
 }
 
 // Shapes are the named shapes (../shared/REFERENCE.md lists the bench ones). The tiny ones are for
@@ -44,7 +55,19 @@ var Shapes = []Shape{
 	{Name: "bench-1b", Arch: "llama", Dim: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64, FFN: 8192, Vocab: 32000, Context: 4096},
 	{Name: "bench-gemma2", Arch: "gemma2", Dim: 2304, Layers: 26, Heads: 8, KVHeads: 4, HeadDim: 256, FFN: 9216, Vocab: 32000, Context: 8192,
 		AttnSoftcap: 50, FinalSoftcap: 30, SlidingWindow: 4096},
+	// The shapes of Qwen2.5-0.5B, Qwen3-0.6B, Phi-3-mini and Llama-3.2-1B (with the file's vocabulary).
+	{Name: "bench-qwen2", Arch: "qwen2", Dim: 896, Layers: 24, Heads: 14, KVHeads: 2, HeadDim: 64, FFN: 4864, Vocab: 151936, Context: 32768, Tied: true},
+	{Name: "bench-qwen3", Arch: "qwen3", Dim: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 3072, Vocab: 151936, Context: 40960, Tied: true},
+	{Name: "bench-phi3", Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, HeadDim: 96, FFN: 8192, Vocab: 32064, Context: 4096},
+	{Name: "bench-phi3.5", Arch: "phi3", Dim: 3072, Layers: 32, Heads: 32, KVHeads: 32, HeadDim: 96, FFN: 8192, Vocab: 32064, Context: 131072, LongRoPE: true},
+	{Name: "bench-llama3", Arch: "llama", Dim: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64, FFN: 8192, Vocab: 128256, Context: 131072,
+		RopeBase: 500000, Llama3Rope: true, Tied: true},
 	{Name: "tiny", Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512},
+	{Name: "tiny-llama3", Arch: "llama", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512, Llama3Rope: true},
+	{Name: "tiny-qwen2", Arch: "qwen2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512, Tied: true},
+	{Name: "tiny-qwen3", Arch: "qwen3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 176, Vocab: 32000, Context: 512},
+	{Name: "tiny-phi3", Arch: "phi3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512},
+	{Name: "tiny-phi3.5", Arch: "phi3", Dim: 64, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 16, FFN: 176, Vocab: 32000, Context: 512, LongRoPE: true},
 	{Name: "tiny-gemma2", Arch: "gemma2", Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, FFN: 176, Vocab: 32000, Context: 512,
 		AttnSoftcap: 50, FinalSoftcap: 30, SlidingWindow: 16},
 }
@@ -113,25 +136,44 @@ func (o *Options) tensors(vocab int) []tensorSpec {
 	}
 	vec := func(name string) tensorSpec { return tensorSpec{name: name, dims: []uint64{d}, norm: true} }
 	ts := []tensorSpec{{name: "token_embd.weight", dims: []uint64{d, uint64(vocab)}, std: embedStd}, vec("output_norm.weight")}
-	if s.Arch == "llama" { // the gemma family ties the output to the embedding
+	if s.LongRoPE {
+		half := []uint64{uint64(s.HeadDim / 2)}
+		ts = append(ts, tensorSpec{name: "rope_factors_long.weight", dims: half, norm: true},
+			tensorSpec{name: "rope_factors_short.weight", dims: half, norm: true})
+	}
+	if !s.Tied && s.Arch != "gemma2" {
 		ts = append(ts, mat("output.weight", d, uint64(vocab)))
 	}
 	for i := range s.Layers {
 		p := fmt.Sprintf("blk.%d.", i)
-		ts = append(ts,
-			vec(p+"attn_norm.weight"),
-			mat(p+"attn_q.weight", d, q),
-			mat(p+"attn_k.weight", d, kv),
-			mat(p+"attn_v.weight", d, kv),
-			mat(p+"attn_output.weight", q, d))
+		ts = append(ts, vec(p+"attn_norm.weight"))
+		if s.Arch == "phi3" {
+			ts = append(ts, mat(p+"attn_qkv.weight", d, q+2*kv))
+		} else {
+			ts = append(ts, mat(p+"attn_q.weight", d, q), mat(p+"attn_k.weight", d, kv), mat(p+"attn_v.weight", d, kv))
+		}
+		if s.Arch == "qwen2" {
+			ts = append(ts,
+				tensorSpec{name: p + "attn_q.bias", dims: []uint64{q}, std: 0.02},
+				tensorSpec{name: p + "attn_k.bias", dims: []uint64{kv}, std: 0.02},
+				tensorSpec{name: p + "attn_v.bias", dims: []uint64{kv}, std: 0.02})
+		}
+		if s.Arch == "qwen3" {
+			hd := []uint64{uint64(s.HeadDim)}
+			ts = append(ts, tensorSpec{name: p + "attn_q_norm.weight", dims: hd, norm: true},
+				tensorSpec{name: p + "attn_k_norm.weight", dims: hd, norm: true})
+		}
+		ts = append(ts, mat(p+"attn_output.weight", q, d))
 		if s.Arch == "gemma2" {
 			ts = append(ts, vec(p+"post_attention_norm.weight"))
 		}
-		ts = append(ts,
-			vec(p+"ffn_norm.weight"),
-			mat(p+"ffn_gate.weight", d, ff),
-			mat(p+"ffn_up.weight", d, ff),
-			mat(p+"ffn_down.weight", ff, d))
+		ts = append(ts, vec(p+"ffn_norm.weight"))
+		if s.Arch == "phi3" {
+			ts = append(ts, mat(p+"ffn_up.weight", d, 2*ff))
+		} else {
+			ts = append(ts, mat(p+"ffn_gate.weight", d, ff), mat(p+"ffn_up.weight", d, ff))
+		}
+		ts = append(ts, mat(p+"ffn_down.weight", ff, d))
 		if s.Arch == "gemma2" {
 			ts = append(ts, vec(p+"post_ffw_norm.weight"))
 		}
@@ -144,10 +186,12 @@ func (o *Options) tensors(vocab int) []tensorSpec {
 func Build(o Options) (*gguf.StreamWriter, error) {
 	s := o.Shape
 	switch {
-	case s.Arch != "llama" && s.Arch != "gemma2":
-		return nil, fmt.Errorf("synth: shape %q: architecture %q not supported (llama, gemma2)", s.Name, s.Arch)
+	case s.Arch != "llama" && s.Arch != "qwen2" && s.Arch != "qwen3" && s.Arch != "phi3" && s.Arch != "gemma2":
+		return nil, fmt.Errorf("synth: shape %q: architecture %q not supported (llama, qwen2, qwen3, phi3, gemma2)", s.Name, s.Arch)
 	case s.Dim <= 0 || s.Layers <= 0 || s.Heads <= 0 || s.KVHeads <= 0 || s.HeadDim <= 0 || s.FFN <= 0 || s.Context <= 0:
 		return nil, fmt.Errorf("synth: shape %q has a zero size", s.Name)
+	case s.LongRoPE && (s.Arch != "phi3" || s.Context < 64):
+		return nil, fmt.Errorf("synth: shape %q: LongRoPE needs phi3 and a context of at least 64", s.Name)
 	case s.Heads%s.KVHeads != 0:
 		return nil, fmt.Errorf("synth: shape %q: %d heads not a multiple of %d KV heads", s.Name, s.Heads, s.KVHeads)
 	case o.Vocab == nil:
@@ -184,15 +228,33 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 	w.Set(a+".attention.value_length", uint32(s.HeadDim))
 	w.Set(a+".vocab_size", uint32(vocab))
 	switch a {
-	case "llama":
+	case "llama", "phi3":
 		w.Set(a+".rope.dimension_count", uint32(s.HeadDim))
 		w.Set(a+".rope.freq_base", float32(10000))
 		w.Set(a+".attention.layer_norm_rms_epsilon", float32(1e-5))
+	case "qwen2", "qwen3":
+		w.Set(a+".rope.freq_base", float32(1e6))
+		w.Set(a+".attention.layer_norm_rms_epsilon", float32(1e-6))
 	case "gemma2":
 		w.Set(a+".attention.layer_norm_rms_epsilon", float32(1e-6))
 		w.Set(a+".attn_logit_softcapping", s.AttnSoftcap)
 		w.Set(a+".final_logit_softcapping", s.FinalSoftcap)
 		w.Set(a+".attention.sliding_window", uint32(s.SlidingWindow))
+	}
+	if s.RopeBase > 0 {
+		w.Set(a+".rope.freq_base", s.RopeBase)
+	}
+	if s.Llama3Rope {
+		w.Set(a+".rope.scaling.type", "llama3")
+		w.Set(a+".rope.scaling.factor", float32(8))
+		w.Set(a+".rope.scaling.low_freq_factor", float32(1))
+		w.Set(a+".rope.scaling.high_freq_factor", float32(4))
+		w.Set(a+".rope.scaling.original_context_length", uint32(min(8192, s.Context/4)))
+	}
+	if s.LongRoPE {
+		orig := s.Context / 32
+		w.Set(a+".rope.scaling.original_context_length", uint32(orig))
+		w.Set(a+".rope.scaling.attn_factor", float32(math.Sqrt(1+math.Log(32)/math.Log(float64(orig)))))
 	}
 	for _, kv := range o.Vocab.KV {
 		if strings.HasPrefix(kv.Key, "tokenizer.") {
@@ -213,7 +275,13 @@ func Build(o Options) (*gguf.StreamWriter, error) {
 }
 
 // Write writes the model described by o to path (atomically: a temporary file renamed into place).
+// A path naming the vocab file (by device and inode: symlinks and hard links too) is refused.
 func Write(path string, o Options) error {
+	if o.Vocab != nil && o.Vocab.Mapping() != nil && o.Vocab.Mapping().FileInfo() != nil {
+		if fi, err := os.Stat(path); err == nil && os.SameFile(fi, o.Vocab.Mapping().FileInfo()) {
+			return fmt.Errorf("synth: output %s is the vocab file; choose another output path", path)
+		}
+	}
 	w, err := Build(o)
 	if err != nil {
 		return err

@@ -3,8 +3,11 @@ package synth
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"edgelm/engine"
@@ -76,7 +79,7 @@ func meanStd(x []float32) (float64, float64) {
 func TestTinyShapes(t *testing.T) {
 	v := vocab(t)
 	tokens, _ := v.Strings("tokenizer.ggml.tokens")
-	for _, name := range []string{"tiny", "tiny-gemma2"} {
+	for _, name := range tinyShapes {
 		for _, typ := range []gguf.Type{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0} {
 			t.Run(name+"/"+typ.String(), func(t *testing.T) {
 				shape, err := Lookup(name)
@@ -99,7 +102,10 @@ func TestTinyShapes(t *testing.T) {
 					t.Errorf("loaded config %+v does not match shape %+v", m.Config, shape)
 				}
 				down, _ := f.Tensor("blk.0.ffn_down.weight") // rows of 176: not whole blocks
-				q, _ := f.Tensor("blk.1.attn_q.weight")
+				q, ok := f.Tensor("blk.1.attn_q.weight")
+				if !ok {
+					q, _ = f.Tensor("blk.1.attn_qkv.weight") // phi3
+				}
 				norm, _ := f.Tensor("blk.0.ffn_norm.weight")
 				wantQ := typ
 				wantDown := typ
@@ -148,10 +154,12 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+var tinyShapes = []string{"tiny", "tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-phi3", "tiny-phi3.5", "tiny-gemma2"}
+
 // TestEngineRuns: the engine loads a written tiny file, with its tokenizer, and generates.
 func TestEngineRuns(t *testing.T) {
 	v := vocab(t)
-	for _, name := range []string{"tiny", "tiny-gemma2"} {
+	for _, name := range tinyShapes {
 		shape, _ := Lookup(name)
 		path := filepath.Join(t.TempDir(), name+".gguf")
 		if err := Write(path, Options{Shape: shape, Type: gguf.Q8_0, Vocab: v, Seed: 3}); err != nil {
@@ -188,5 +196,67 @@ func TestBadOptions(t *testing.T) {
 	bad.KVHeads = 3
 	if _, err := Build(Options{Shape: bad, Type: gguf.Q4_0, Vocab: v}); err == nil {
 		t.Error("4 heads over 3 KV heads accepted")
+	}
+}
+
+// TestEngineNoCache: for each tiny shape, generating with the KV cache (prefill, then decodes) gives
+// the tokens that recomputing the whole sequence at every step gives (edgelm run --no-cache).
+func TestEngineNoCache(t *testing.T) {
+	v := vocab(t)
+	for _, name := range tinyShapes {
+		shape, _ := Lookup(name)
+		path := filepath.Join(t.TempDir(), name+".gguf")
+		if err := Write(path, Options{Shape: shape, Type: gguf.F32, Vocab: v, Seed: 5}); err != nil {
+			t.Fatal(err)
+		}
+		e, err := engine.Load(path, engine.Options{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt := e.Tokenize("The quick brown fox jumps over the lazy dog", true, false)
+		var got [2][]int32
+		for i, noCache := range []bool{false, true} {
+			res, err := e.Generate(context.Background(), engine.Request{Prompt: prompt, MaxTokens: 12, IgnoreEOS: true, NoCache: noCache}, nil)
+			if err != nil {
+				e.Close()
+				t.Fatal(err)
+			}
+			got[i] = res.Tokens
+		}
+		e.Close()
+		if len(got[0]) != 12 || fmt.Sprint(got[0]) != fmt.Sprint(got[1]) {
+			t.Errorf("%s: cached %v, no cache %v", name, got[0], got[1])
+		}
+	}
+}
+
+// TestRefusesOverwritingVocab: an output path that is the vocab file, or a link to it, is refused
+// and the vocab file is left as it was.
+func TestRefusesOverwritingVocab(t *testing.T) {
+	src, err := os.ReadFile(testshared.Path(t, "vocab", "ggml-vocab-llama-spm.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	vp := filepath.Join(dir, "vocab.gguf")
+	if err := os.WriteFile(vp, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(vp, filepath.Join(dir, "sym.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := gguf.Open(vp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	shape, _ := Lookup("tiny")
+	for _, out := range []string{vp, filepath.Join(dir, "sym.gguf")} {
+		if err := Write(out, Options{Shape: shape, Type: gguf.Q8_0, Vocab: v, Seed: 1}); err == nil || !strings.Contains(err.Error(), "is the vocab file") {
+			t.Errorf("output %s: %v, want a refusal", out, err)
+		}
+	}
+	if got, err := os.ReadFile(vp); err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("the vocab file changed (%v)", err)
 	}
 }

@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"edgelm/gguf"
 )
@@ -92,7 +94,7 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 		}
 		p, ok := pretokenizers[v.Pre]
 		if !ok {
-			return nil, fmt.Errorf("tokenizer: unknown pre-tokenizer %q", v.Pre)
+			return nil, fmt.Errorf("tokenizer: unknown pre-tokenizer %q (%s); edgelm knows %s", v.Pre, keyPre, knownPretokenizers())
 		}
 		v.AddBOS = p.addBOS
 	default:
@@ -119,4 +121,14 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 		v.AddEOS = b
 	}
 	return New(v)
+}
+
+// knownPretokenizers lists the tokenizer.ggml.pre names edgelm implements, sorted.
+func knownPretokenizers() string {
+	names := make([]string, 0, len(pretokenizers))
+	for n := range pretokenizers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }

@@ -200,3 +200,31 @@ func TestAidreamsOnceUponATime(t *testing.T) {
 			tk.BOS(), tk.EOS(), tk.IsEOG(2), tk.IsEOG(1), tk.VocabSize(), tk.Model())
 	}
 }
+
+// TestMaxTextBytes: no text of llama.cpp's test vectors, in any shared vocabulary, encodes (by
+// llama.cpp's reference ids) to fewer tokens than MaxTextBytes promises, and neither does a
+// run of one character that no piece merges far.
+func TestMaxTextBytes(t *testing.T) {
+	inps, _ := filepath.Glob(filepath.Join(testshared.Dir(t), "vocab", "*.gguf.inp"))
+	if len(inps) == 0 {
+		t.Skip("no vocab test vectors")
+	}
+	for _, inp := range inps {
+		name := filepath.Base(strings.TrimSuffix(inp, ".inp"))
+		tk := load(t, "vocab", name)
+		m := tk.MaxTextBytes()
+		if m < 4 {
+			t.Errorf("%s: MaxTextBytes %d", name, m)
+		}
+		for i, c := range readVocabCases(t, inp) {
+			if len(c.text) > m*len(c.ids) {
+				t.Errorf("%s string %d: %d bytes in %d tokens, over %d bytes a token", name, i, len(c.text), len(c.ids), m)
+			}
+		}
+		for _, s := range []string{strings.Repeat(" ", 4000), strings.Repeat("\n", 4000), strings.Repeat("=", 4000)} {
+			if n := len(tk.Encode(s, false, true)); len(s) > m*n {
+				t.Errorf("%s: %d bytes of %q in %d tokens, over %d bytes a token", name, len(s), s[:1], n, m)
+			}
+		}
+	}
+}

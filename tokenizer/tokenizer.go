@@ -87,6 +87,7 @@ type Tokenizer struct {
 
 	eog     []int32 // sorted
 	special []int32 // control, user-defined and unknown tokens, longest text first
+	maxText int     // see MaxTextBytes
 
 	// decoded bytes of each token (control/unknown/unused tokens empty): piece i is
 	// pieceData[pieceOff[i]:pieceOff[i+1]].
@@ -233,6 +234,13 @@ func New(v Vocab) (*Tokenizer, error) {
 	})
 
 	t.buildPieces()
+	// A token covers no more input than its stored text: stored texts spell a space as "▁"
+	// (3 bytes), a byte as "<0xNN>" or as a 1-2 byte GPT-2 character, and special tokens as
+	// the text they match. An unknown character becomes one UNK token: at most 4 bytes.
+	t.maxText = utf8.UTFMax
+	for _, tok := range t.tokens {
+		t.maxText = max(t.maxText, len(tok))
+	}
 	return t, nil
 }
 
@@ -439,6 +447,12 @@ func (t *Tokenizer) AddBOS() bool { return t.addBOS }
 // AddEOS reports whether the model wants EOS after a prompt; Encode never appends it.
 func (t *Tokenizer) AddEOS() bool { return t.addEOS }
 
+// MaxTextBytes bounds the bytes of input text one token of Encode's result stands for, so a
+// text of n bytes encodes to at least n/MaxTextBytes tokens (BOS aside). A caller can refuse a
+// text that is sure to be too long without encoding it. (The one exception: BPE text whose
+// symbols are no tokens and no UNK exists encodes to nothing; such text is refused too.)
+func (t *Tokenizer) MaxTextBytes() int { return t.maxText }
+
 // IsEOG reports whether id ends generation: EOS, EOT, EOM, and the tokens llama.cpp
 // recognises by their text (<|eot_id|>, <|im_end|>, <end_of_turn>, ...).
 func (t *Tokenizer) IsEOG(id int32) bool {
@@ -471,6 +485,10 @@ func (t *Tokenizer) ID(piece string) (int32, bool) {
 	id, ok := t.ids[piece]
 	return id, ok
 }
+
+// Bytes is what id decodes to in the middle of a text (nothing for control tokens, the byte of a
+// byte token, "▁" as a space); nil for ids out of range. The slice must not be modified.
+func (t *Tokenizer) Bytes(id int32) []byte { return t.piece(id) }
 
 // piece is what id decodes to; nil for ids out of range.
 func (t *Tokenizer) piece(id int32) []byte {

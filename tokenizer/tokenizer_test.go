@@ -355,10 +355,19 @@ func TestFromGGUFDefaults(t *testing.T) {
 			"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "llama-bpe", "tokenizer.ggml.tokens": bpeTokens,
 			"tokenizer.ggml.merges": []string{"a b"}, "tokenizer.ggml.bos_token_id": uint32(3),
 		}, bos: 3, eos: -1, unk: -1, pad: -1, addBOS: true},
+		// The pre-tokenizers of Qwen2/2.5/3 and SmolLM/SmolLM2 GGUFs; neither adds BOS.
+		{name: "gpt2 qwen2", kv: map[string]any{
+			"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "qwen2", "tokenizer.ggml.tokens": bpeTokens,
+			"tokenizer.ggml.merges": []string{"a b"}, "tokenizer.ggml.eos_token_id": uint32(2), "tokenizer.ggml.add_bos_token": false,
+		}, bos: -1, eos: 2, unk: -1, pad: -1},
+		{name: "gpt2 smollm", kv: map[string]any{
+			"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "smollm", "tokenizer.ggml.tokens": bpeTokens,
+			"tokenizer.ggml.merges": []string{"a b"}, "tokenizer.ggml.bos_token_id": uint32(1), "tokenizer.ggml.eos_token_id": uint32(2),
+		}, bos: 1, eos: 2, unk: -1, pad: -1},
 		{name: "unknown pre", kv: map[string]any{
 			"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "nonesuch", "tokenizer.ggml.tokens": bpeTokens,
 			"tokenizer.ggml.merges": []string{"a b"},
-		}, err: `tokenizer: unknown pre-tokenizer "nonesuch"`},
+		}, err: `tokenizer: unknown pre-tokenizer "nonesuch" (tokenizer.ggml.pre); edgelm knows codeshell, command-r,`},
 		{name: "no merges", kv: map[string]any{
 			"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.tokens": bpeTokens,
 		}, err: "tokenizer.ggml.merges"},

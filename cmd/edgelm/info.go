@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"edgelm/chat"
 	"edgelm/gguf"
 	"edgelm/kernels"
 	"edgelm/kvcache"
@@ -25,7 +26,7 @@ func infoCmd(args []string, w io.Writer) error {
 	modelPath := fs.String("model", "", "GGUF file")
 	meta := fs.Bool("metadata", false, "list every metadata key")
 	tensors := fs.Bool("tensors", false, "list every tensor")
-	ctxLen := fs.Int("ctx", 0, "context length for the memory estimate (0 = the model's)")
+	ctxLen := fs.Int("ctx", 0, "context length for the memory estimate and the RoPE factors chosen (0 = the model's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -74,9 +75,16 @@ func infoCmd(args []string, w io.Writer) error {
 		if c.AttnSoftcap > 0 || c.FinalSoftcap > 0 {
 			fmt.Fprintf(w, "soft-capping:  attention %g, final %g\n", c.AttnSoftcap, c.FinalSoftcap)
 		}
+		if v := variant(f, m); v != "" {
+			fmt.Fprintf(w, "variant:       %s\n", v)
+		}
 		n := *ctxLen
 		if n <= 0 {
 			n = c.ContextLength
+		}
+		m.UseContext(n)
+		if r := ropeScaling(m, n); r != "" {
+			fmt.Fprintf(w, "rope scaling:  %s\n", r)
 		}
 		fmt.Fprintf(w, "memory:        weights %s mapped from the file (shared, not copied)\n", bytesStr(size))
 		fmt.Fprintf(w, "KV cache:     ")
@@ -99,7 +107,12 @@ func infoCmd(args []string, w io.Writer) error {
 		fmt.Fprintf(w, ", %d tokens, BOS %d (add %v), EOS %d\n", tok.VocabSize(), tok.BOS(), tok.AddBOS(), tok.EOS())
 	}
 	if t, ok := f.String("tokenizer.chat_template"); ok {
-		fmt.Fprintf(w, "chat template: %d bytes\n", len(t))
+		fmt.Fprintf(w, "chat template: %d bytes, ", len(t))
+		if tm, err := chat.Detect(t); err != nil {
+			fmt.Fprintf(w, "%v\n", err)
+		} else {
+			fmt.Fprintf(w, "format %s\n", tm.Format)
+		}
 	}
 	if *meta {
 		fmt.Fprintln(w, "\nmetadata:")
@@ -114,6 +127,51 @@ func infoCmd(args []string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// variant names what sets m's blocks apart from plain llama ones.
+func variant(f *gguf.File, m *model.Model) string {
+	var v []string
+	if m.Layers > 0 {
+		l := &m.Blocks[0]
+		if l.Bq != nil {
+			v = append(v, "q/k/v biases")
+		}
+		if m.QKNorm {
+			v = append(v, "per-head q/k RMSNorm")
+		}
+		if _, ok := f.Tensor("blk.0.attn_qkv.weight"); ok {
+			v = append(v, "fused attn_qkv")
+		}
+		if _, ok := f.Tensor("blk.0.ffn_gate.weight"); !ok {
+			v = append(v, "fused gate+up in ffn_up")
+		}
+	}
+	if m.HeadDim*m.Heads != m.Dim {
+		v = append(v, fmt.Sprintf("head dim %d x %d heads != dim %d", m.HeadDim, m.Heads, m.Dim))
+	}
+	return strings.Join(v, ", ")
+}
+
+// ropeScaling describes the RoPE frequency scaling m uses for a context of n tokens, "" for none.
+func ropeScaling(m *model.Model, n int) string {
+	c := &m.Config
+	switch {
+	case m.RopeLong != nil:
+		which := "short"
+		if m.RopeFreqs != nil && &m.RopeFreqs[0] == &m.RopeLong[0] {
+			which = "long"
+		}
+		return fmt.Sprintf("LongRoPE factors: short up to %d tokens of context, long beyond (%s for %d, see --ctx); attention factor %g",
+			c.RopeOrigCtx, which, n, c.RopeMScale)
+	case c.Llama3Rope:
+		return fmt.Sprintf("llama3 (factor %g, low %g, high %g, original context %d)", c.RopeFactor, c.RopeLowFreqFac, c.RopeHighFreqFac, c.RopeOrigCtx)
+	case m.RopeFreqs != nil:
+		return "frequency divisors from rope_freqs"
+	case c.RopeScale != 1:
+		return fmt.Sprintf("linear, positions x %g", c.RopeScale)
+	}
+	return ""
 }
 
 func bytesStr(n int64) string {

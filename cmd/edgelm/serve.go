@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"edgelm/chat"
 	"edgelm/config"
 	"edgelm/daemon"
 )
@@ -33,7 +34,7 @@ func runServe(args []string) error {
 	fs.StringVar(&socket, "socket", "", "Unix socket path (config: socket; without a config file $XDG_RUNTIME_DIR/edgelm.sock, else /run/edgelm/edgelm.sock as root, else $TMPDIR/edgelm-UID/edgelm.sock)")
 	fs.StringVar(&group, "socket-group", "", "group (name or id) given to the socket file (config: socket_group)")
 	fs.StringVar(&tcp, "tcp", "", "also listen on this loopback TCP address, no peer-credential check there (config: tcp_listen)")
-	fs.StringVar(&tmpl, "chat-template", "", "chat format for /v1/chat/completions: gemma, llama2, llama3 or chatml (config: chat_template; default: detect)")
+	fs.StringVar(&tmpl, "chat-template", "", "chat format for /v1/chat/completions: "+chat.FormatNames()+" (config: chat_template; default: detect)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error (config: log_level)")
 	fs.IntVar(&maxTokens, "max-tokens-cap", daemon.DefaultMaxTokensCap, "largest max_tokens a request may ask for (config: limits.max_tokens)")
 	fs.IntVar(&threads, "threads", 0, "kernel threads, 0: one per physical core (config: threads)")

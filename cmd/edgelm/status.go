@@ -59,6 +59,20 @@ func printStatus(ctx context.Context, w io.Writer, c *client.Client, path string
 		tmpl = "none (chat endpoint unavailable)"
 	}
 	fmt.Fprintf(w, "daemon   %s (up %s)\n", path, (time.Duration(h.UptimeSeconds) * time.Second).String())
+	switch {
+	case h.Status == "degraded":
+		fmt.Fprintf(w, "status   DEGRADED: %s\n", h.Degraded)
+	default:
+		fmt.Fprintf(w, "status   %s\n", h.Status)
+	}
+	if h.GenerationFailures > 0 && h.LastError != nil {
+		fmt.Fprintf(w, "failures %d generations failed; the last at %s: %s\n", h.GenerationFailures, h.LastError.Time.Local().Format(time.DateTime), h.LastError.Message)
+	}
+	if r := h.Reload; r != nil && !r.OK {
+		fmt.Fprintf(w, "reload   FAILED at %s, the previous configuration is serving: %s\n", r.Time.Local().Format(time.DateTime), r.Error)
+	} else if r != nil {
+		fmt.Fprintf(w, "reload   ok at %s\n", r.Time.Local().Format(time.DateTime))
+	}
 	fmt.Fprintf(w, "model    %s (%s, %s)\n", h.Model, h.Architecture, h.Name)
 	fmt.Fprintf(w, "kernels  %s, %d threads, context %d tokens\n", h.Kernels, h.Threads, h.ContextLength)
 	fmt.Fprintf(w, "chat     %s\n", tmpl)

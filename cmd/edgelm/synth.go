@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"edgelm/gguf"
@@ -35,7 +36,11 @@ func defaultVocab() string {
 
 func synthCmd(args []string, stdout io.Writer) error {
 	fs := newFlags("synth", "--shape NAME --type q4_0|q8_0|f16|f32 --out FILE [--vocab VOCAB.gguf] [--seed N]")
-	shapeName := fs.String("shape", "", "model shape: bench-1b, bench-gemma2, tiny, tiny-gemma2")
+	var names []string
+	for _, s := range synth.Shapes {
+		names = append(names, s.Name)
+	}
+	shapeName := fs.String("shape", "", "model shape: "+strings.Join(names, ", "))
 	typ := fs.String("type", "q4_0", "weight type: q4_0, q8_0, f16 or f32")
 	out := fs.String("out", "", "output GGUF file")
 	vocabPath := fs.String("vocab", defaultVocab(), "GGUF file whose tokenizer is copied (any model's; the bench shapes assume a 32000-token llama vocabulary such as ggml-vocab-llama-spm.gguf)")

@@ -86,7 +86,123 @@ try {
   check(e instanceof OpenAI.BadRequestError && e.status === 400, 'max_tokens over the cap is a 400 BadRequestError', { status: e.status, message: e.message });
 }
 
+// ---- embeddings (issue 16): the client asks for base64 unless told otherwise and decodes it ----
+{
+  const embs = await client.embeddings.create({ model, input: ['The cat sat.', 'A dog ran.'] });
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+  check(embs.data.length === 2 && embs.data.every((d, i) => d.index === i && d.embedding.length > 0 && Math.abs(norm(d.embedding) - 1) < 1e-4) &&
+    embs.usage.prompt_tokens > 0, 'embeddings.create gives normalized vectors', { n: embs.data.length, usage: embs.usage });
+  const plain = await client.embeddings.create({ model, input: 'The cat sat.', encoding_format: 'float' });
+  check(plain.data[0].embedding.every((x, i) => Math.abs(x - embs.data[0].embedding[i]) < 1e-6),
+    'embeddings as floats equal the base64 ones', { dim: plain.data[0].embedding.length });
+  try {
+    await client.embeddings.create({ model, input: 'x', dimensions: 3 });
+    check(false, 'dimensions other than the model\'s is an error', 'no error');
+  } catch (e) {
+    check(e instanceof OpenAI.BadRequestError && e.status === 400, 'dimensions other than the model\'s is a 400 BadRequestError', { status: e.status, message: e.message });
+  }
+}
+// ---- end of embeddings ----
+
 await agent.close();
+
+// Structured output on a second daemon serving tinydoc-q8_0 (EDGELM_STRUCTURED_SOCKET): a
+// json_schema answer, a forced tool call and a streamed tool call, sampled at temperature 1.
+const structuredSocket = process.env.EDGELM_STRUCTURED_SOCKET;
+if (structuredSocket) {
+  const sagent = new Agent({ connect: { socketPath: structuredSocket } });
+  const sclient = new OpenAI({
+    baseURL: 'http://localhost/v1', apiKey: 'not-needed', maxRetries: 0,
+    fetch: (url, init) => undiciFetch(url, { ...init, dispatcher: sagent }),
+  });
+  const smodel = (await sclient.models.list()).data[0]?.id;
+  const schema = {
+    type: 'object',
+    properties: {
+      name: { type: 'string', maxLength: 20 },
+      age: { type: 'integer', minimum: 0, maximum: 120 },
+      pets: { type: 'array', items: { enum: ['cat', 'dog', 'fish'] }, maxItems: 3 },
+    },
+    required: ['name', 'age', 'pets'],
+    additionalProperties: false,
+  };
+  // Checked here, by hand, against the schema above.
+  const validPerson = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) &&
+    Object.keys(v).every((k) => ['name', 'age', 'pets'].includes(k)) &&
+    typeof v.name === 'string' && [...v.name].length <= 20 &&
+    Number.isInteger(v.age) && v.age >= 0 && v.age <= 120 &&
+    Array.isArray(v.pets) && v.pets.length <= 3 && v.pets.every((p) => ['cat', 'dog', 'fish'].includes(p));
+  for (const seed of [1, 2, 3]) {
+    const r = await sclient.chat.completions.create({
+      model: smodel, messages: [{ role: 'user', content: 'Describe a person.' }], temperature: 1, seed, max_tokens: 200,
+      response_format: { type: 'json_schema', json_schema: { name: 'person', strict: true, schema } },
+    });
+    const c = r.choices[0];
+    let parsed = null;
+    try { parsed = JSON.parse(c.message.content); } catch { /* reported below */ }
+    // Every part of the schema is bounded, so the answer ends well within max_tokens.
+    check(c.finish_reason === 'stop' && validPerson(parsed), `json_schema answer (seed ${seed}) parses and validates`, c);
+  }
+
+  const tools = [{
+    type: 'function',
+    function: {
+      name: 'get_weather', description: 'The weather in a city',
+      parameters: {
+        type: 'object',
+        properties: { city: { type: 'string', maxLength: 24 }, days: { type: 'integer', minimum: 1, maximum: 7 } },
+        required: ['city'], additionalProperties: false,
+      },
+    },
+  }];
+  const validArgs = (a) => a !== null && typeof a === 'object' && Object.keys(a).every((k) => ['city', 'days'].includes(k)) &&
+    typeof a.city === 'string' && [...a.city].length <= 24 && (a.days === undefined || (Number.isInteger(a.days) && a.days >= 1 && a.days <= 7));
+  const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+  const forced = await sclient.chat.completions.create({
+    model: smodel, messages: ask, tools, temperature: 1, seed: 4, max_tokens: 200,
+    tool_choice: { type: 'function', function: { name: 'get_weather' } },
+  });
+  const fc = forced.choices[0];
+  const call = fc.message.tool_calls?.[0];
+  let args = null;
+  try { args = JSON.parse(call.function.arguments); } catch { /* reported below */ }
+  check(fc.finish_reason === 'tool_calls' && fc.message.content === null && call?.type === 'function' && call.id.startsWith('call_') &&
+    call.function.name === 'get_weather' && validArgs(args), 'forced tool call with valid arguments', fc);
+
+  // The result fed back through the template, then a streamed call.
+  const back = await sclient.chat.completions.create({
+    model: smodel, tools, tool_choice: 'none', max_tokens: 8,
+    messages: [...ask, fc.message, { role: 'tool', tool_call_id: call?.id ?? 'x', content: '{"temp": 21}' }],
+  });
+  check(typeof back.choices[0].message.content === 'string', 'a tool result is accepted back', back.choices[0]);
+
+  const st = await sclient.chat.completions.create({
+    model: smodel, messages: ask, tools, tool_choice: 'required', temperature: 1, seed: 5, max_tokens: 200, stream: true,
+  });
+  let first = null, sargs = '', deltas = 0, sfinish = null;
+  for await (const chunk of st) {
+    const tc = chunk.choices[0]?.delta?.tool_calls?.[0];
+    if (tc) {
+      deltas++;
+      if (first === null) first = tc;
+      sargs += tc.function?.arguments ?? '';
+    }
+    sfinish = chunk.choices[0]?.finish_reason ?? sfinish;
+  }
+  let sparsed = null;
+  try { sparsed = JSON.parse(sargs); } catch { /* reported below */ }
+  check(first?.id?.startsWith('call_') && first.type === 'function' && first.function.name === 'get_weather' && deltas > 2 &&
+    sfinish === 'tool_calls' && validArgs(sparsed), 'streamed tool call: id/type/name first, then arguments fragments', { first, sargs, deltas, sfinish });
+
+  try {
+    await sclient.chat.completions.create({ model: smodel, messages: ask, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^a' } } } });
+    check(false, 'an unsupported schema keyword is refused', 'no error');
+  } catch (e) {
+    check(e instanceof OpenAI.BadRequestError && /pattern/.test(e.message), 'an unsupported schema keyword is a 400 naming it', { status: e.status, message: e.message });
+  }
+  await sagent.close();
+}
+
 if (failures > 0) {
   console.log(`${failures} check(s) failed`);
   process.exit(1);
