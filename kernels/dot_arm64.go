@@ -64,6 +64,55 @@ func rows4(k rows4Kernel, blockBytes int) func(w0, w1, w2, w3, x []byte, dst *[4
 	}
 }
 
+// rows8Kernel is the eight-row decode kernel: acc[4*k:4*k+4] are row k's
+// lanes, each as the one-row kernel leaves them; it prefetches from pf.
+type rows8Kernel func(w []byte, rb int, x []byte, nb int, tab *[1 << 16]float32, pf *byte, acc *[32]float32)
+
+// rows8 makes the r8 form of an eight-row kernel over blocks of bb weight
+// bytes: operands are bounds-checked here, before the assembly reads them,
+// and a row shorter than a block gives zeros.
+func rows8(k rows8Kernel, bb int) func(w []byte, rb int, x []byte, _ []xaux, _ int, pf []byte, dst *[8]float32) {
+	return func(w []byte, rb int, x []byte, _ []xaux, _ int, pf []byte, dst *[8]float32) {
+		nb := rb / bb
+		if nb == 0 {
+			*dst = [8]float32{}
+			return
+		}
+		_ = w[8*rb-1]
+		var acc [32]float32
+		k(w, rb, x[:nb*q8b], nb, f16tab, prefetchBase(pf, w), &acc)
+		for r := range 8 {
+			dst[r] = sum4((*[4]float32)(acc[4*r:]))
+		}
+	}
+}
+
+// tile44 makes the t44 form of a 4×4 tile kernel over blocks of bb weight
+// bytes: dst[4*k+t] is row w[k*rb:] against token x[t*stride:], bit for
+// bit the one-row kernel's.
+func tile44(k func(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32), bb int) func(w []byte, rb int, x []byte, stride int, dst *[16]float32) {
+	return func(w []byte, rb int, x []byte, stride int, dst *[16]float32) {
+		nb := rb / bb
+		if nb == 0 {
+			*dst = [16]float32{}
+			return
+		}
+		_ = w[4*rb-1]
+		_ = x[3*stride+nb*q8b-1]
+		k(w, rb, x, stride, nb, f16tab, dst)
+	}
+}
+
+// prefetchBase is where a kernel's prefetch starts: pf, or w when pf is
+// empty. The kernels prefetch as many bytes as they read (up to a few
+// bytes beyond, which a prefetch may touch: it never faults).
+func prefetchBase(pf, w []byte) *byte {
+	if len(pf) > 0 {
+		return &pf[0]
+	}
+	return &w[0]
+}
+
 func four(k block4Kernel, blockBytes int) func(w, x []byte, stride int, dst *[4]float32) {
 	return func(w, x []byte, stride int, dst *[4]float32) {
 		nb := len(w) / blockBytes
@@ -88,6 +137,8 @@ var (
 		q8: oneQ8(q8DotNEON), q4: oneQ4(q4DotNEON),
 		q8x4: four(q8Dot4NEON, q8b), q4x4: four(q4Dot4NEON, q4b),
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
+		q8r8: rows8(q8Rows8NEON, q8b), q4r8: rows8(q4Rows8NEON, q4b),
+		q8t44: tile44(q8Tile44NEON, q8b), q4t44: tile44(q4Tile44NEON, q4b),
 		quant: quantizeQ8,
 	}))
 	sdotVariant = withTiles(withNEONFloats(&variant{
@@ -97,6 +148,8 @@ var (
 		q8: oneQ8(q8DotSDOT), q4: oneQ4(q4DotSDOT),
 		q8x4: four(q8Dot4SDOT, q8b), q4x4: four(q4Dot4SDOT, q4b),
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
+		q8r8: rows8(q8Rows8SDOT, q8b), q4r8: rows8(q4Rows8SDOT, q4b),
+		q8t44: tile44(q8Tile44SDOT, q8b), q4t44: tile44(q4Tile44SDOT, q4b),
 		quant: quantizeQ8,
 	}))
 )
@@ -295,6 +348,33 @@ func q8Rows4NEON(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[
 
 //go:noescape
 func q8Rows4SDOT(w0, w1, w2, w3, x []byte, nb int, tab *[1 << 16]float32, acc *[16]float32)
+
+//go:noescape
+func q4Rows8NEON(w []byte, rb int, x []byte, nb int, tab *[1 << 16]float32, pf *byte, acc *[32]float32)
+
+//go:noescape
+func q4Rows8SDOT(w []byte, rb int, x []byte, nb int, tab *[1 << 16]float32, pf *byte, acc *[32]float32)
+
+//go:noescape
+func q8Rows8NEON(w []byte, rb int, x []byte, nb int, tab *[1 << 16]float32, pf *byte, acc *[32]float32)
+
+//go:noescape
+func q8Rows8SDOT(w []byte, rb int, x []byte, nb int, tab *[1 << 16]float32, pf *byte, acc *[32]float32)
+
+// The 4×4 prefill tiles: dst[4*k+t] for the rows w[k*rb:] against the
+// tokens x[t*stride:], k, t < 4, nb blocks each.
+//
+//go:noescape
+func q4Tile44NEON(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
+
+//go:noescape
+func q4Tile44SDOT(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
+
+//go:noescape
+func q8Tile44NEON(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
+
+//go:noescape
+func q8Tile44SDOT(w []byte, rb int, x []byte, stride, nb int, tab *[1 << 16]float32, dst *[16]float32)
 
 // The float kernels of float_arm64.s; strides in bytes, arguments checked
 // by the callers above and vec.go.

@@ -878,7 +878,7 @@ func TestMatMulSameBitsAnyBatch(t *testing.T) {
 	}
 }
 
-// TestRows8 holds the eight-row decode kernels and the 8×4 prefill tiles to the one-row kernel of the
+// TestRows8 holds the eight-row decode kernels and the 4×4, 8×4 and 8×8 prefill tiles to the one-row kernel of the
 // same variant, bit for bit (a token's result must not depend on how many
 // rows a kernel takes at once), and to an independent float64 sum. Rows
 // differ (random scales and quants over the whole ranges, -128 included
@@ -922,14 +922,29 @@ func TestRows8(t *testing.T) {
 					checkClose(t, fmt.Sprintf("q8r8 %d blocks row %d", nb, k), got8[k], s8, m8)
 					checkClose(t, fmt.Sprintf("q4r8 %d blocks row %d", nb, k), got4[k], s4, m4)
 				}
-				if v.q4t84 == nil && v.q8t84 == nil && v.q4t88 == nil && v.q8t88 == nil {
-					continue
-				}
-				// 8×4 and 8×8 tiles: tokens at a stride longer than a row.
+				// Tiles: tokens at a stride longer than a row.
 				stride := nb*q8b + 3
 				xs := misaligned(8*stride, (nb+3)%4)
 				for tk := range 8 {
 					randQ8(r, xs[tk*stride:tk*stride+nb*q8b], 0, -127, 127)
+				}
+				// 4×4 tiles: rows 0-3 of w8 and w4 against tokens 0-3.
+				var t44q4, t44q8 [16]float32
+				v.q4t44(w4, nb*q4b, xs, stride, &t44q4)
+				v.q8t44(w8, nb*q8b, xs, stride, &t44q8)
+				for k := range 4 {
+					for tk := range 4 {
+						xt := xs[tk*stride : tk*stride+nb*q8b]
+						if one := v.q4(w4[k*nb*q4b:(k+1)*nb*q4b], xt); math.Float32bits(one) != math.Float32bits(t44q4[4*k+tk]) {
+							t.Fatalf("q4t44 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, t44q4[4*k+tk], one)
+						}
+						if one := v.q8(w8[k*nb*q8b:(k+1)*nb*q8b], xt); math.Float32bits(one) != math.Float32bits(t44q8[4*k+tk]) {
+							t.Fatalf("q8t44 %d blocks row %d token %d: %v, one-row kernel %v", nb, k, tk, t44q8[4*k+tk], one)
+						}
+					}
+				}
+				if v.q4t84 == nil && v.q8t84 == nil && v.q4t88 == nil && v.q8t88 == nil {
+					continue
 				}
 				if nb > 1 { // the extremes of a token's block sum
 					for i := range qk {
