@@ -139,6 +139,7 @@ var (
 		q8r4: rows4(q8Rows4NEON, q8b), q4r4: rows4(q4Rows4NEON, q4b),
 		q8r8: rows8(q8Rows8NEON, q8b), q4r8: rows8(q4Rows8NEON, q4b),
 		q8t44: tile44(q8Tile44NEON, q8b), q4t44: tile44(q4Tile44NEON, q4b),
+		kdot:  kdotsNEON,
 		quant: quantizeQ8,
 	}))
 	sdotVariant = withTiles(withNEONFloats(&variant{
@@ -150,6 +151,7 @@ var (
 		q8r4: rows4(q8Rows4SDOT, q8b), q4r4: rows4(q4Rows4SDOT, q4b),
 		q8r8: rows8(q8Rows8SDOT, q8b), q4r8: rows8(q4Rows8SDOT, q4b),
 		q8t44: tile44(q8Tile44SDOT, q8b), q4t44: tile44(q4Tile44SDOT, q4b),
+		kdot:  kdotsSDOT,
 		quant: quantizeQ8,
 	}))
 )
