@@ -139,8 +139,8 @@ node -e '
   ok "POST /api/chat streams NDJSON" || fail "POST /api/chat stream: $out"
 api http://localhost/api/embed -d '{"input":"The cat sat."}' | jcheck "POST /api/embed" 'j.embeddings.length === 1 && j.embeddings[0].length > 0'
 api http://localhost/api/embeddings -d '{"prompt":"The cat sat."}' | jcheck "POST /api/embeddings (legacy)" 'j.embedding.length > 0'
-api http://localhost/api/chat -d '{"messages":[{"role":"user","content":"Hi"}],"format":"json"}' -w '\n%{http_code}' | tail -1 | grep -qx 400 &&
-  ok "format refused (400) until constrained decoding is wired" || fail "format not refused"
+api http://localhost/api/chat -d '{"messages":[{"role":"user","content":"Hi"}],"format":{"type":"string","pattern":"a+"}}' -w '\n%{http_code}' | tail -1 | grep -qx 400 &&
+  ok "format with an unsupported schema keyword is a 400" || fail "format with pattern not refused"
 # ---- end of embeddings and Ollama's API ----
 
 # Whole outputs first: grep -q closing the pipe early would fail the writer under pipefail.
