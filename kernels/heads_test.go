@@ -135,6 +135,9 @@ func TestHeadsRowsBounds(t *testing.T) {
 // or without a kernel for the shape (odd key counts leave keys to the per-key loops; three query
 // heads to a key head and 20-float heads have no kernel).
 func TestHeadsRowsNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops buffers on purpose under the race detector")
+	}
 	for _, v := range variants() {
 		withVariant(v, func() {
 			for _, c := range []struct{ heads, kvHeads, hd, n int }{
